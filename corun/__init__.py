@@ -1,0 +1,37 @@
+"""corun: ordinary blocking Python code, run concurrently on one thread.
+
+Layers, each depending only on the ones before it:
+
+- the core (this package): the hub (``hub``), tasks (``greenlet``), timeouts
+  and the synchronisation primitives built on one way to block;
+- ``corun.patches``: cooperative twins of blocking stdlib modules, built on
+  the core;
+- ``corun.monkey``: installs ``corun.patches`` into the running interpreter.
+
+Nothing in the core imports ``patches`` or ``monkey``.
+"""
+
+from . import _originals as _originals  # first: the real stdlib, before any patching
+from .event import AsyncResult as AsyncResult
+from .event import Event as Event
+from .greenlet import Greenlet as Greenlet
+from .greenlet import GreenletExit as GreenletExit
+from .greenlet import getcurrent as getcurrent
+from .greenlet import iwait as iwait
+from .greenlet import joinall as joinall
+from .greenlet import kill as kill
+from .greenlet import killall as killall
+from .greenlet import spawn as spawn
+from .greenlet import spawn_later as spawn_later
+from .greenlet import wait as wait
+from .hub import BlockingSwitchOutError as BlockingSwitchOutError
+from .hub import ConcurrentObjectUseError as ConcurrentObjectUseError
+from .hub import LoopExit as LoopExit
+from .hub import get_hub as get_hub
+from .hub import idle as idle
+from .hub import sleep as sleep
+from .timeout import Timeout as Timeout
+from .timeout import with_timeout as with_timeout
+
+__version__ = "0.1.0"
+from .taskgroup import TaskGroup as TaskGroup

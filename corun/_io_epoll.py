@@ -1,0 +1,170 @@
+"""The epoll readiness back end (Linux).
+
+Facts about epoll this module relies on:
+
+- epoll registers the open file *description*, not the fd number.  An fd that
+  is duplicated and then closed stays registered through the duplicate, but
+  can no longer be removed by its number, and ``epoll_wait`` keeps reporting
+  it: the loop spins.  So every close path unregisters first
+  (``Hub.notify_closing``), and an fd reported ready with no waiter is
+  unregistered at once.
+- Level-triggered registrations survive across waits.  Keeping one while the
+  fd is in use saves two ``epoll_ctl`` calls for every blocking ``recv``.
+- ``EPOLLERR`` and ``EPOLLHUP`` are reported whatever the mask says; both wake
+  the reader and the writer, who then meet the error in their own syscall.
+- The kernel drops a registration silently when the last fd of its file is
+  closed, so this table can be stale: ``EEXIST`` on ADD and ``ENOENT`` on
+  MOD/DEL are expected and handled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _originals
+
+__all__ = ["EpollIO"]
+
+READ = 0x001  # EPOLLIN
+WRITE = 0x004  # EPOLLOUT
+_READ_EVENTS = 0x001 | 0x008 | 0x010  # IN | ERR | HUP
+_WRITE_EVENTS = 0x004 | 0x008 | 0x010  # OUT | ERR | HUP
+
+
+def _new_epoll() -> Any:
+    if _originals.epoll is None:
+        raise OSError("epoll is not available on this platform")
+    return _originals.epoll()
+
+
+class EpollIO:
+    """Readiness waits on file descriptors, one reader and one writer per fd."""
+
+    def __init__(self, waker_fd: int) -> None:
+        self._epoll = _new_epoll()
+        # fd -> [reader waiter, writer waiter, registered mask]
+        self._fds: dict[int, list[Any]] = {}
+        self.waiting = 0
+        self._waker_fd = waker_fd
+        self._epoll.register(waker_fd, READ)
+
+    def waiter_for(self, fd: int, event: int) -> Any:
+        """The waiter already waiting on (fd, event), or None."""
+        entry = self._fds.get(fd)
+        if entry is None:
+            return None
+        return entry[0 if event == READ else 1]
+
+    def add(self, fd: int, event: int, waiter: Any) -> None:
+        """Wake ``waiter`` when ``fd`` is ready for ``event``."""
+        entry = self._fds.get(fd)
+        if entry is None:
+            entry = self._fds[fd] = [None, None, 0]
+        mask = entry[2]
+        if mask & event != event:
+            try:
+                self._set_mask(fd, entry, mask | event)
+            except BaseException:
+                if entry[0] is None and entry[1] is None and not entry[2]:
+                    del self._fds[fd]
+                raise
+        entry[0 if event == READ else 1] = waiter
+        self.waiting += 1
+
+    def remove(self, fd: int, event: int, waiter: Any) -> None:
+        """Forget ``waiter``; the kernel registration stays until it is idle."""
+        entry = self._fds.get(fd)
+        slot = 0 if event == READ else 1
+        if entry is not None and entry[slot] is waiter:
+            entry[slot] = None
+            self.waiting -= 1
+
+    def poll(self, timeout: float) -> tuple[list[Any], bool]:
+        """Wait up to ``timeout`` (-1: forever); return (waiters to wake, waker fired)."""
+        fds = self._fds
+        woken: list[Any] = []
+        waker = False
+        for fd, ev in self._epoll.poll(timeout):
+            if fd == self._waker_fd:
+                waker = True
+                continue
+            entry = fds.get(fd)
+            if entry is None:
+                self._forget(fd)
+                continue
+            served = False
+            if entry[0] is not None and ev & _READ_EVENTS:
+                woken.append(entry[0])
+                entry[0] = None
+                self.waiting -= 1
+                served = True
+            if entry[1] is not None and ev & _WRITE_EVENTS:
+                woken.append(entry[1])
+                entry[1] = None
+                self.waiting -= 1
+                served = True
+            if not served:
+                # Ready with nobody waiting: narrow the registration to the
+                # waiters left, or drop it, so epoll_wait cannot spin on it.
+                want = (READ if entry[0] is not None else 0) | (WRITE if entry[1] is not None else 0)
+                try:
+                    self._set_mask(fd, entry, want)
+                except OSError:
+                    # Closed behind our back (no notify_closing): forget it.
+                    fds.pop(fd, None)
+        return woken, waker
+
+    def close_fd(self, fd: int) -> list[Any]:
+        """Unregister ``fd`` before it is closed; return the waiters to wake."""
+        entry = self._fds.pop(fd, None)
+        if entry is None:
+            return []
+        self._forget(fd)
+        waiters = [w for w in entry[:2] if w is not None]
+        self.waiting -= len(waiters)
+        return waiters
+
+    def close(self) -> None:
+        """Release the epoll fd."""
+        self._epoll.close()
+
+    def reinit(self, waker_fd: int) -> None:
+        """After fork: a new epoll (the old one is shared with the parent)."""
+        # Closing our copy of the parent's epoll fd leaves the parent's intact;
+        # epoll_ctl on it would not.
+        self._epoll.close()
+        self._epoll = _new_epoll()
+        self._waker_fd = waker_fd
+        self._epoll.register(waker_fd, READ)
+        for fd, entry in list(self._fds.items()):
+            entry[2] = 0
+            want = (READ if entry[0] is not None else 0) | (WRITE if entry[1] is not None else 0)
+            if want:
+                self._set_mask(fd, entry, want)
+            else:
+                del self._fds[fd]
+
+    def _set_mask(self, fd: int, entry: list[Any], mask: int) -> None:
+        if mask == 0:
+            del self._fds[fd]
+            self._forget(fd)
+            return
+        ep = self._epoll
+        try:
+            if entry[2]:
+                ep.modify(fd, mask)
+            else:
+                ep.register(fd, mask)
+        except FileNotFoundError:
+            # The kernel dropped it when the fd was closed; the number is reused.
+            ep.register(fd, mask)
+        except FileExistsError:
+            # Registered under an earlier owner of this fd number.
+            ep.modify(fd, mask)
+        entry[2] = mask
+
+    def _forget(self, fd: int) -> None:
+        try:
+            self._epoll.unregister(fd)
+        except OSError:
+            pass

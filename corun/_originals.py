@@ -1,0 +1,51 @@
+"""The stdlib objects corun's own machinery needs, captured before any patching.
+
+This module is imported by ``corun/__init__.py`` before anything else, so the
+names here are always the real, blocking originals even after
+``corun.monkey.patch_all()`` has replaced them on their modules.  The hub, the
+thread pool and the monitor use these and nothing else from the patched areas.
+"""
+
+import _queue
+import _thread
+import os
+import select
+import selectors
+import time
+
+__all__ = [
+    "DefaultSelector",
+    "SimpleQueue",
+    "allocate_lock",
+    "epoll",
+    "eventfd",
+    "get_ident",
+    "monotonic",
+    "os_close",
+    "os_pipe",
+    "os_read",
+    "os_write",
+    "perf_counter",
+    "real_sleep",
+    "start_new_thread",
+    "thread_local",
+]
+
+allocate_lock = _thread.allocate_lock
+get_ident = _thread.get_ident
+start_new_thread = _thread.start_new_thread
+thread_local = _thread._local
+SimpleQueue = _queue.SimpleQueue
+DefaultSelector = selectors.DefaultSelector
+
+epoll = getattr(select, "epoll", None)
+eventfd = getattr(os, "eventfd", None)
+
+monotonic = time.monotonic
+perf_counter = time.perf_counter
+real_sleep = time.sleep
+
+os_read = os.read
+os_write = os.write
+os_pipe = os.pipe
+os_close = os.close

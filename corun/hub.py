@@ -1,0 +1,534 @@
+"""The hub: one event loop per OS thread, itself a greenlet.
+
+Facts this module relies on:
+
+- greenlet switches are cheap C-stack copies, and an uncaught exception or a
+  return in a greenlet goes to its *parent*.  Tasks are children of the hub,
+  so a finished task falls back into the loop; the hub is a child of the
+  thread's root greenlet, so ``LoopExit`` and Ctrl-C are thrown there.
+- A task blocks in exactly one way (``corun._waiter.Waiter.get``) and is woken
+  only from the hub, so the loop below is the single place where callbacks,
+  timers and I/O wake-ups run.
+- CPython runs signal handlers in the main thread, in whichever greenlet is
+  executing; a ``KeyboardInterrupt`` raised while the hub polls surfaces in
+  ``_run_once`` and is re-thrown into the root greenlet.
+- ``os.fork`` copies the hub with file descriptors that are now shared with
+  the parent (epoll, wake-up fd); the child must get new ones before it
+  touches them, which ``reinit`` does from an at-fork hook.
+"""
+
+from __future__ import annotations
+
+import gc
+import heapq
+import itertools
+import os
+import sys
+import traceback
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from greenlet import GreenletExit, getcurrent
+from greenlet import greenlet as RawGreenlet
+
+from . import _originals
+from ._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter
+
+if TYPE_CHECKING:
+    from .threadpool import ThreadPool
+
+__all__ = [
+    "BlockingSwitchOutError",
+    "Callback",
+    "ConcurrentObjectUseError",
+    "Hub",
+    "LoopExit",
+    "TimerHandle",
+    "get_hub",
+    "idle",
+    "notify_closing",
+    "sleep",
+    "wait_readable",
+    "wait_writable",
+]
+
+READ = 0x001
+WRITE = 0x004
+
+
+class LoopExit(Exception):
+    """Raised in the waiting task when nothing can ever wake it."""
+
+
+class ConcurrentObjectUseError(AssertionError):
+    """Two tasks tried to wait on the same fd in the same direction at once."""
+
+
+class IOBackend(Protocol):
+    """What the hub needs from a readiness back end (epoll, selectors)."""
+
+    waiting: int
+
+    def waiter_for(self, fd: int, event: int) -> Any: ...
+    def add(self, fd: int, event: int, waiter: Any) -> None: ...
+    def remove(self, fd: int, event: int, waiter: Any) -> None: ...
+    def poll(self, timeout: float) -> tuple[list[Any], bool]: ...
+    def close_fd(self, fd: int) -> list[Any]: ...
+    def close(self) -> None: ...
+    def reinit(self, waker_fd: int) -> None: ...
+
+
+def _default_backend(waker_fd: int) -> IOBackend:
+    if _originals.epoll is not None:
+        from ._io_epoll import EpollIO
+
+        return EpollIO(waker_fd)
+    from ._io_selectors import SelectorsIO
+
+    return SelectorsIO(waker_fd)
+
+
+class Callback:
+    """A function queued to run on the hub's next pass; ``cancel()`` stops it."""
+
+    __slots__ = ("args", "func")
+
+    def __init__(self, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.func: Callable[..., Any] | None = func
+        self.args = args
+
+    def cancel(self) -> None:
+        """Do not run it (a no-op once it ran)."""
+        self.func = None
+
+    @property
+    def pending(self) -> bool:
+        """True until it has run or was cancelled."""
+        return self.func is not None
+
+
+class TimerHandle(list):
+    """A timer in the hub's heap: ``[deadline, seq, func, args, hub]``.
+
+    A list so that the heap compares deadlines (then sequence numbers) in C.
+    """
+
+    __slots__ = ()
+
+    def cancel(self) -> None:
+        """Stop the timer; a no-op once it fired or was cancelled."""
+        if self[2] is not None:
+            self[2] = None
+            self[4]._timer_cancelled()
+
+    @property
+    def pending(self) -> bool:
+        """True until the timer fired or was cancelled."""
+        return self[2] is not None
+
+    @property
+    def deadline(self) -> float:
+        """When the timer fires, on the hub's clock."""
+        return float(self[0])
+
+
+class _Waker:
+    """A wake-up fd other threads write to so the hub leaves its poll."""
+
+    def __init__(self) -> None:
+        if _originals.eventfd is not None:
+            fd = _originals.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            self.read_fd = self.write_fd = fd
+        else:
+            self.read_fd, self.write_fd = _originals.os_pipe()
+            os.set_blocking(self.read_fd, False)
+            os.set_blocking(self.write_fd, False)
+
+    def wake(self) -> None:
+        try:
+            _originals.os_write(self.write_fd, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        except (BlockingIOError, OSError):
+            pass  # already readable (pipe full) or closing: the hub will look anyway
+
+    def drain(self) -> None:
+        try:
+            _originals.os_read(self.read_fd, 4096)
+        except (BlockingIOError, OSError):
+            pass
+
+    def close(self) -> None:
+        for fd in {self.read_fd, self.write_fd}:
+            try:
+                _originals.os_close(fd)
+            except OSError:
+                pass
+
+
+_CLOSED = object()
+
+
+class Hub(RawGreenlet):
+    """The event loop of one OS thread: ready callbacks, timers, I/O, wake-ups."""
+
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        root = getcurrent()
+        while root.parent is not None:
+            root = root.parent
+        super().__init__(parent=root)
+        self.clock: Callable[[], float] = clock or _originals.monotonic
+        self.thread_ident = _originals.get_ident()
+        self._ready: deque[Callback] = deque()
+        self._threadsafe: deque[Callback] = deque()
+        self._timers: list[TimerHandle] = []
+        self._cancelled_timers = 0
+        self._seq = itertools.count()
+        self._idle_waiters: list[Waiter] = []
+        self._waker = _Waker()
+        self.io: IOBackend = _default_backend(self._waker.read_fd)
+        # Work in flight in other threads (thread pool jobs) whose results will
+        # come back through run_callback_threadsafe: not a deadlock yet.
+        self.pending = 0
+        self._threadpool: ThreadPool | None = None
+        self.destroyed = False
+
+    def __repr__(self) -> str:
+        return (
+            f"<Hub thread={self.thread_ident} ready={len(self._ready)} "
+            f"timers={len(self._timers) - self._cancelled_timers} io_waits={self.io.waiting}>"
+        )
+
+    # -- scheduling ---------------------------------------------------------
+
+    def run_callback(self, func: Callable[..., Any], *args: Any) -> Callback:
+        """Run ``func(*args)`` on the hub's next pass (this thread only)."""
+        cb = Callback(func, args)
+        self._ready.append(cb)
+        return cb
+
+    def run_callback_threadsafe(self, func: Callable[..., Any], *args: Any) -> Callback:
+        """Run ``func(*args)`` on this hub, called from any thread."""
+        cb = Callback(func, args)
+        self._threadsafe.append(cb)
+        self._waker.wake()
+        return cb
+
+    def call_later(self, seconds: float, func: Callable[..., Any], *args: Any) -> TimerHandle:
+        """Run ``func(*args)`` after ``seconds`` on the hub's clock."""
+        timer = TimerHandle((self.clock() + seconds, next(self._seq), func, args, self))
+        heapq.heappush(self._timers, timer)
+        return timer
+
+    def _timer_cancelled(self) -> None:
+        self._cancelled_timers += 1
+        timers = self._timers
+        # Rebuild once cancelled timers are the majority, so a loop of
+        # cancelled timeouts cannot grow the heap without bound.
+        if self._cancelled_timers > 64 and self._cancelled_timers * 2 > len(timers):
+            self._timers = [t for t in timers if t[2] is not None]
+            heapq.heapify(self._timers)
+            self._cancelled_timers = 0
+
+    # -- I/O readiness ------------------------------------------------------
+
+    def wait_readable(self, fd: int, timeout: float | None = None) -> None:
+        """Park the current task until ``fd`` is readable.
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first.
+            OSError: (EBADF) the fd was closed by another task meanwhile.
+            ConcurrentObjectUseError: another task already waits to read it.
+        """
+        self._wait_fd(fd, READ, timeout)
+
+    def wait_writable(self, fd: int, timeout: float | None = None) -> None:
+        """Park the current task until ``fd`` is writable (see ``wait_readable``)."""
+        self._wait_fd(fd, WRITE, timeout)
+
+    def _wait_fd(self, fd: int, event: int, timeout: float | None) -> None:
+        io = self.io
+        other = io.waiter_for(fd, event)
+        if other is not None:
+            verb = "read" if event == READ else "written"
+            raise ConcurrentObjectUseError(
+                f"fd {fd} is already being {verb} by {other.greenlet!r}; "
+                f"{getcurrent()!r} cannot wait on it too"
+            )
+        w = Waiter(self, ("fd", fd, "readable" if event == READ else "writable"))
+        io.add(fd, event, w)
+        try:
+            result = w.get(timeout)
+        finally:
+            io.remove(fd, event, w)
+        if result is TIMED_OUT:
+            raise TimeoutError(f"timed out waiting for fd {fd}")
+        if result is _CLOSED:
+            import errno
+
+            raise OSError(errno.EBADF, f"fd {fd} was closed while this task waited on it")
+
+    def notify_closing(self, fd: int) -> None:
+        """Call before closing ``fd``: unregister it and wake its waiters with EBADF."""
+        for w in self.io.close_fd(fd):
+            self.run_callback(w.switch, _CLOSED)
+
+    # -- the loop -----------------------------------------------------------
+
+    def switch(self, *args: Any, **kwargs: Any) -> Any:
+        if self.destroyed:
+            raise RuntimeError(f"{self!r} was destroyed; it cannot run tasks any more")
+        return super().switch(*args, **kwargs)
+
+    def run(self) -> None:
+        """The loop; never returns while the hub lives."""
+        while True:
+            try:
+                self._run_once()
+            except GreenletExit:
+                # Only the hub itself being destroyed delivers this here.
+                raise
+            except (KeyboardInterrupt, SystemExit) as exc:
+                self.parent.throw(exc)
+            except BaseException:
+                self.handle_error("the hub", *sys.exc_info())
+
+    # One pass of the loop.  Invariants:
+    # - it runs only the callbacks that were ready when the pass began, so a
+    #   task that yields in a loop (sleep(0)) cannot starve I/O or timers;
+    # - it is the only place callbacks, timer functions and I/O wake-ups run;
+    # - it never waits in the OS while a callback is ready;
+    # - when nothing can ever make progress, it reports the hang instead of
+    #   sleeping forever.
+    def _run_once(self) -> None:
+        ready = self._ready
+        handle_failure = self._callback_failed
+
+        # 1. Ready callbacks, as many as were queued when the pass began.
+        for _ in range(len(ready)):
+            cb = ready.popleft()
+            func = cb.func
+            if func is not None:
+                cb.func = None
+                try:
+                    func(*cb.args)
+                except BaseException as exc:
+                    handle_failure(func, exc)
+
+        threadsafe = self._threadsafe
+        if threadsafe:
+            while threadsafe:
+                ready.append(threadsafe.popleft())
+
+        # 2. How long the OS may keep us.
+        timers = self._timers
+        while timers and timers[0][2] is None:
+            heapq.heappop(timers)
+            self._cancelled_timers -= 1
+        if ready:
+            if not self.io.waiting:
+                # Nothing to poll for: go straight to the next pass.
+                self._fire_timers()
+                return
+            timeout = 0.0
+        elif self._idle_waiters:
+            self._wake_idle()
+            timeout = 0.0
+        elif timers:
+            timeout = max(0.0, timers[0][0] - self.clock())
+        elif self.io.waiting or self.pending:
+            timeout = -1.0
+        else:
+            self._report_deadlock()
+            return
+
+        # 3. Poll the OS; wake the tasks whose fds are ready.
+        woken, waker_fired = self.io.poll(timeout)
+        if waker_fired:
+            self._waker.drain()
+            while threadsafe:
+                ready.append(threadsafe.popleft())
+        for w in woken:
+            try:
+                w.switch(None)
+            except BaseException as exc:
+                handle_failure(w.switch, exc)
+
+        # 4. Timers that are due.
+        self._fire_timers()
+
+    def _fire_timers(self) -> None:
+        timers = self._timers
+        if not timers:
+            return
+        now = self.clock()
+        due = []
+        while timers and timers[0][0] <= now:
+            timer = heapq.heappop(timers)
+            if timer[2] is None:
+                self._cancelled_timers -= 1
+            else:
+                due.append(timer)
+        for timer in due:
+            func = timer[2]
+            if func is None:  # cancelled by an earlier timer of this batch
+                self._cancelled_timers -= 1
+                continue
+            timer[2] = None
+            try:
+                func(*timer[3])
+            except BaseException as exc:
+                self._callback_failed(func, exc)
+
+    def _callback_failed(self, func: Any, exc: BaseException) -> None:
+        if isinstance(exc, GreenletExit) and getcurrent() is self:
+            raise exc
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            self.parent.throw(exc)
+            return
+        self.handle_error(f"callback {func!r}", type(exc), exc, exc.__traceback__)
+
+    def _wake_idle(self) -> None:
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for w in waiters:
+            self.run_callback(w.switch, None)
+
+    def _report_deadlock(self) -> None:
+        self.parent.throw(LoopExit(self._describe_hang()))
+
+    def _describe_hang(self) -> str:
+        waits = [
+            o for o in gc.get_objects() if type(o) is Waiter and o.hub is self and o.greenlet is not None
+        ]
+        if not waits:
+            return "would block forever: no task can be woken (no callbacks, timers, I/O or thread work)"
+        lines = [
+            "would block forever: nothing is left that could wake these tasks "
+            "(no callbacks, timers, I/O or thread work):"
+        ]
+        for w in waits:
+            lines.append(f"  {w.greenlet!r} waits on {w.describe()}")
+        return "\n".join(lines)
+
+    # -- errors -------------------------------------------------------------
+
+    def handle_error(self, context: object, exc_type: Any, exc: Any, tb: Any) -> None:
+        """Print an error that nobody will otherwise see, once, to stderr."""
+        stream = sys.stderr
+        try:
+            traceback.print_exception(exc_type, exc, tb, file=stream)
+            stream.write(f"{context} failed with {exc_type.__name__}\n\n")
+            stream.flush()
+        except Exception:  # noqa: S110 - a broken stderr must not kill the loop
+            pass
+
+    # -- lifecycle ----------------------------------------------------------
+
+    @property
+    def threadpool(self) -> ThreadPool:
+        """The hub's default pool of real OS threads (created on first use)."""
+        if self._threadpool is None:
+            from .threadpool import ThreadPool
+
+            self._threadpool = ThreadPool(10, hub=self)
+        return self._threadpool
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Run the loop until it has nothing left to do; False on timeout."""
+        w = Waiter(self, "the hub to run out of work")
+        try:
+            return w.get(timeout) is not TIMED_OUT
+        except LoopExit:
+            return True
+
+    def reinit(self) -> None:
+        """After fork, in the child: new OS resources, an empty thread pool."""
+        old = self._waker
+        self._waker = _Waker()
+        old.close()
+        self.io.reinit(self._waker.read_fd)
+        self.thread_ident = _originals.get_ident()
+        if self._threadpool is not None:
+            self.pending -= self._threadpool._after_fork()
+        self._threadsafe.clear()
+
+    def destroy(self) -> None:
+        """Stop this hub and release its fds; the thread gets a new one on next use."""
+        if self.destroyed:
+            return
+        if self._threadpool is not None:
+            self._threadpool.kill()
+        if self and getcurrent() is not self:
+            try:
+                self.throw(GreenletExit)
+            except GreenletExit:
+                pass
+        self.destroyed = True
+        self.io.close()
+        self._waker.close()
+        if getattr(_local, "hub", None) is self:
+            del _local.hub
+
+
+_local = _originals.thread_local()
+
+
+def get_hub() -> Hub:
+    """The hub of the calling OS thread, created on first use."""
+    try:
+        return _local.hub
+    except AttributeError:
+        hub = _local.hub = Hub()
+        return hub
+
+
+def _peek_hub() -> Hub | None:
+    return getattr(_local, "hub", None)
+
+
+def _after_fork_in_child() -> None:
+    hub = getattr(_local, "hub", None)
+    if hub is not None and not hub.destroyed:
+        hub.reinit()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def sleep(seconds: float = 0) -> None:
+    """Suspend the current task for ``seconds``; ``sleep(0)`` just lets others run."""
+    hub = get_hub()
+    w = Waiter(hub, "sleep")
+    if seconds <= 0:
+        hub._ready.append(Callback(w.switch, ()))
+        w.get()
+    else:
+        w.get(seconds)
+
+
+def idle() -> None:
+    """Suspend the current task until the hub has nothing else ready to run."""
+    hub = get_hub()
+    w = Waiter(hub, "idle")
+    hub._idle_waiters.append(w)
+    try:
+        w.get()
+    finally:
+        if w in hub._idle_waiters:
+            hub._idle_waiters.remove(w)
+
+
+def wait_readable(fd: int, timeout: float | None = None) -> None:
+    """Park the current task until ``fd`` is readable (see ``Hub.wait_readable``)."""
+    get_hub()._wait_fd(fd, READ, timeout)
+
+
+def wait_writable(fd: int, timeout: float | None = None) -> None:
+    """Park the current task until ``fd`` is writable (see ``Hub.wait_writable``)."""
+    get_hub()._wait_fd(fd, WRITE, timeout)
+
+
+def notify_closing(fd: int) -> None:
+    """Unregister ``fd`` before closing it, waking its waiters with EBADF."""
+    hub = _peek_hub()
+    if hub is not None:
+        hub.notify_closing(fd)

@@ -1,0 +1,58 @@
+"""Shared fixtures: a fresh hub per test, and fresh interpreters for patching."""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import corun
+from corun.hub import Hub, _peek_hub, get_hub
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def hub() -> Iterator[Hub]:
+    """Every test starts with a new hub for the test's thread and leaves none behind."""
+    old = _peek_hub()
+    if old is not None:
+        old.destroy()
+    h = get_hub()
+    yield h
+    h.destroy()
+    gc.collect()
+
+
+def run_python(
+    source: str, *args: str, timeout: float = 60, cwd: str | Path | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``source`` in a fresh interpreter; return the finished process."""
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), full_env.get("PYTHONPATH", "")])
+    full_env.setdefault("PYTHONFAULTHANDLER", "1")
+    if env:
+        full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(source), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=full_env,
+    )
+
+
+def run_patched(source: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``source`` in a fresh interpreter after ``corun.monkey.patch_all()``."""
+    prologue = "from corun import monkey; monkey.patch_all()\n"
+    return run_python(prologue + textwrap.dedent(source), *args, timeout=timeout)
+
+
+__all__ = ["ROOT", "corun", "run_patched", "run_python"]
