@@ -34,4 +34,17 @@ from .timeout import Timeout as Timeout
 from .timeout import with_timeout as with_timeout
 
 __version__ = "0.1.0"
+from .local import local as local
+from .lock import BoundedSemaphore as BoundedSemaphore
+from .lock import Lock as Lock
+from .lock import RLock as RLock
+from .lock import Semaphore as Semaphore
+from .pool import Group as Group
+from .pool import Pool as Pool
+from .queue import Channel as Channel
+from .queue import JoinableQueue as JoinableQueue
+from .queue import LifoQueue as LifoQueue
+from .queue import PriorityQueue as PriorityQueue
+from .queue import Queue as Queue
 from .taskgroup import TaskGroup as TaskGroup
+from .threadpool import ThreadPool as ThreadPool

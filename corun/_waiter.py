@@ -23,7 +23,7 @@ from greenlet import getcurrent
 if TYPE_CHECKING:
     from .hub import Hub
 
-__all__ = ["TIMED_OUT", "BlockingSwitchOutError", "Waiter"]
+__all__ = ["TIMED_OUT", "BlockingSwitchOutError", "QueuedWaiter", "Waiter"]
 
 
 class _TimedOut:
@@ -107,3 +107,18 @@ class Waiter:
 
     def __repr__(self) -> str:
         return f"<Waiter {self.describe()} task={self.greenlet!r}>"
+
+
+class QueuedWaiter(Waiter):
+    """A waiter in a ``WaitQueue``, which may be handed something while parked."""
+
+    __slots__ = ("granted", "value")
+
+    def __init__(self, hub: Hub, what: object = None) -> None:
+        self.hub = hub
+        self.greenlet = None
+        self.what = what
+        # Set when the queue hands this waiter something (a lock, an item); if
+        # the task is cancelled before it runs, it gives that back.
+        self.granted = False
+        self.value: Any = None

@@ -1,6 +1,6 @@
 """One fair wait queue under every synchronisation primitive.
 
-FIFO of ``Waiter`` objects.  A waiter that leaves early (timeout, kill) is not
+FIFO of ``QueuedWaiter`` objects.  A waiter that leaves early (timeout, kill) is not
 searched for and removed; it is skipped when it reaches the front ("lazy
 removal"), and the deque is compacted when skipped entries become the
 majority, so a loop of timed-out waits cannot grow it without bound.
@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._waiter import TIMED_OUT, Waiter
+from ._waiter import TIMED_OUT, QueuedWaiter
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -33,7 +33,7 @@ class WaitQueue:
     __slots__ = ("_stale", "_waiters")
 
     def __init__(self) -> None:
-        self._waiters: deque[Waiter] = deque()
+        self._waiters: deque[QueuedWaiter] = deque()
         self._stale = 0
 
     def __len__(self) -> int:
@@ -55,7 +55,7 @@ class WaitQueue:
         Returns ``TIMED_OUT`` when ``timeout`` passes first.  ``value`` is
         stored on the waiter for the granting side to read (an item to put).
         """
-        w = Waiter(hub, what)
+        w = QueuedWaiter(hub, what)
         w.value = value
         self._waiters.append(w)
         try:
@@ -67,7 +67,7 @@ class WaitQueue:
             self._left(w, give_back)
         return result
 
-    def _left(self, w: Waiter, give_back: Callable[[Any], None] | None) -> None:
+    def _left(self, w: QueuedWaiter, give_back: Callable[[Any], None] | None) -> None:
         if w.granted:
             # Granted while the cancellation was already on its way.
             if give_back is not None:
@@ -82,7 +82,7 @@ class WaitQueue:
             self._waiters = deque(x for x in waiters if x.greenlet is not None and not x.granted)
             self._stale = 0
 
-    def first(self) -> Waiter | None:
+    def first(self) -> QueuedWaiter | None:
         """The first live waiter, dropping cancelled ones in front of it."""
         waiters = self._waiters
         while waiters:
@@ -93,7 +93,7 @@ class WaitQueue:
             self._stale -= 1
         return None
 
-    def grant(self, value: Any = True) -> Waiter | None:
+    def grant(self, value: Any = True) -> QueuedWaiter | None:
         """Hand ``value`` to the first live waiter and schedule it; None if none."""
         w = self.first()
         if w is None:
@@ -101,7 +101,7 @@ class WaitQueue:
         self._waiters.popleft()
         w.granted = True
         w.value = value
-        w.hub.run_callback(w.switch, value)
+        w.hub.wake(w, value)
         return w
 
     def grant_all(self, value: Any = True) -> int:
@@ -114,10 +114,10 @@ class WaitQueue:
             if w.greenlet is not None and not w.granted:
                 w.granted = True
                 w.value = value
-                w.hub.run_callback(w.switch, value)
+                w.hub.wake(w, value)
                 n += 1
         return n
 
-    def live(self) -> list[Waiter]:
+    def live(self) -> list[QueuedWaiter]:
         """The live waiters, front first."""
         return [w for w in self._waiters if w.greenlet is not None and not w.granted]

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+from ._hubbound import HubBound
 from ._waiter import TIMED_OUT
 from ._waitqueue import WaitQueue
-from .hub import Hub, get_hub
+from .hub import Hub
 from .timeout import Timeout
 
 __all__ = ["AsyncResult", "Event", "EventStatistics"]
@@ -29,7 +30,7 @@ class EventStatistics:
     links: int
 
 
-class _Flag:
+class _Flag(HubBound):
     """What Event and AsyncResult share: the hub check, waiters and rawlinks."""
 
     def __init__(self) -> None:
@@ -37,17 +38,6 @@ class _Flag:
         self._waiters = WaitQueue()
         self._links: list[Callable[[Any], Any]] = []
         self._notify_scheduled = False
-
-    def _own_hub(self) -> Hub:
-        hub = get_hub()
-        if self._hub is None:
-            self._hub = hub
-        elif self._hub is not hub:
-            raise RuntimeError(
-                f"{self!r} belongs to the hub of thread {self._hub.thread_ident}; "
-                "use it from that thread only (hub.run_callback_threadsafe crosses threads)"
-            )
-        return hub
 
     def ready(self) -> bool:
         raise NotImplementedError
@@ -109,6 +99,7 @@ class Event(_Flag):
 
     def set(self) -> None:
         """Set the flag and wake every task waiting for it."""
+        self._own_hub()  # refuse another thread before changing anything
         self._flag = True
         self._wake_all(True)
 
@@ -168,6 +159,7 @@ class AsyncResult(_Flag, Generic[T]):
 
     def set(self, value: T | None = None) -> None:
         """Store ``value`` and wake every waiter."""
+        self._own_hub()  # refuse another thread before changing anything
         self._value = value
         self._exc_info = None
         self._set = True
@@ -175,6 +167,7 @@ class AsyncResult(_Flag, Generic[T]):
 
     def set_exception(self, exception: BaseException, exc_info: ExcInfo | None = None) -> None:
         """Store an exception that ``get`` will raise, and wake every waiter."""
+        self._own_hub()  # refuse another thread before changing anything
         if exc_info is None:
             exc_info = (type(exception), exception, exception.__traceback__)
         self._exc_info = exc_info

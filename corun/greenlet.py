@@ -9,11 +9,11 @@ groups and pools learn about it.
 
 from __future__ import annotations
 
-import contextvars
 import itertools
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import copy_context
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar, overload
 
@@ -21,7 +21,7 @@ from greenlet import GreenletExit, getcurrent
 from greenlet import greenlet as RawGreenlet
 
 from ._waiter import TIMED_OUT, Waiter
-from .hub import Callback, Hub, TimerHandle, get_hub, idle, sleep
+from .hub import Callback, Hub, TimerHandle, _local, get_hub, idle, sleep
 from .timeout import Timeout
 
 __all__ = [
@@ -59,26 +59,32 @@ class Linkable(Protocol):
 class Greenlet(RawGreenlet, Generic[T]):
     """A task: a function running concurrently with others on the hub."""
 
+    # Defaults live on the class: most tasks never change them, and each
+    # attribute set in __init__ costs on every spawn.
+    value: T | None = None
+    _exc_info: ExcInfo | None = None
+    _links: list[tuple[Callable[[Any], Any], int]] | None = None
+    _start_event: Callback | TimerHandle | None = None
+    _started = False
+    _done = False
+    _name: str | None = None
+    # False when an owner (a TaskGroup) re-raises the failure itself.
+    report_errors = True
+
     def __init__(self, run: Callable[..., T] | None = None, *args: Any, **kwargs: Any) -> None:
-        hub = get_hub()
-        RawGreenlet.__init__(self, parent=hub)
+        try:
+            hub = _local.hub
+        except AttributeError:
+            hub = get_hub()
+        RawGreenlet.__init__(self, None, hub)
         if run is not None:
             self._run = run  # type: ignore[method-assign]
         elif type(self)._run is Greenlet._run:
             raise TypeError("Greenlet needs a function to run (or a subclass overriding _run)")
         self.args = args
         self.kwargs = kwargs
-        self.value: T | None = None
-        self._exc_info: ExcInfo | None = None
-        self._links: list[tuple[Callable[[Any], Any], int]] = []
-        self._start_event: Callback | TimerHandle | None = None
-        self._started = False
-        self._done = False
-        self._name: str | None = None
-        # False when an owner (a TaskGroup) re-raises the failure itself.
-        self.report_errors = True
         # A task starts in a copy of its spawner's context, as asyncio's do.
-        self.gr_context = contextvars.copy_context()
+        self.gr_context = copy_context()
 
     def _run(self) -> T:
         raise NotImplementedError  # pragma: no cover - replaced in __init__
@@ -225,20 +231,25 @@ class Greenlet(RawGreenlet, Generic[T]):
 
     def unlink(self, callback: Callable[[Any], Any]) -> None:
         """Remove every link to ``callback``."""
-        self._links = [link for link in self._links if link[0] != callback]
+        if self._links:
+            self._links = [link for link in self._links if link[0] != callback]
 
     def _add_link(self, callback: Callable[[Any], Any], kind: int) -> None:
         if not callable(callback):
             raise TypeError(f"link callback must be callable, not {callback!r}")
+        if self._links is None:
+            self._links = []
         self._links.append((callback, kind))
         if self._done and len(self._links) == 1:
             self.parent.run_callback(self._notify_links)
 
     def _notify_links(self) -> None:
-        links = self._links
         ok = self._exc_info is None
-        while links:
-            callback, kind = links.pop(0)
+        # Re-read the list each time: a callback may resume a joiner that
+        # unlinks itself, which replaces ``self._links``; links left in a
+        # stale copy would never be called, and later ones would get stuck.
+        while self._links:
+            callback, kind = self._links.pop(0)
             if kind == _RAW:
                 try:
                     callback(self)
@@ -257,6 +268,8 @@ class Greenlet(RawGreenlet, Generic[T]):
         if getcurrent() is self:
             raise RuntimeError(f"{self!r} cannot join itself")
         w = Waiter(hub, self)
+        if self._links is None:
+            self._links = []
         self._links.append((w.switch, _RAW))
         try:
             w.get(timeout)

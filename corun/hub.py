@@ -90,7 +90,7 @@ def _default_backend(waker_fd: int) -> IOBackend:
 
 
 class Callback:
-    """A function queued to run on the hub's next pass; ``cancel()`` stops it."""
+    """A function queued with ``run_callback``; ``cancel()`` stops it running."""
 
     __slots__ = ("args", "func")
 
@@ -107,11 +107,18 @@ class Callback:
         """True until it has run or was cancelled."""
         return self.func is not None
 
+    def _fire(self) -> None:
+        func = self.func
+        if func is not None:
+            self.func = None
+            func(*self.args)
+
 
 class TimerHandle(list):
     """A timer in the hub's heap: ``[deadline, seq, func, args, hub]``.
 
     A list so that the heap compares deadlines (then sequence numbers) in C.
+    ``hub`` becomes None when the timer leaves the heap to fire.
     """
 
     __slots__ = ()
@@ -120,7 +127,9 @@ class TimerHandle(list):
         """Stop the timer; a no-op once it fired or was cancelled."""
         if self[2] is not None:
             self[2] = None
-            self[4]._timer_cancelled()
+            hub = self[4]
+            if hub is not None:  # still in the heap: count it for compaction
+                hub._timer_cancelled()
 
     @property
     def pending(self) -> bool:
@@ -178,8 +187,9 @@ class Hub(RawGreenlet):
         super().__init__(parent=root)
         self.clock: Callable[[], float] = clock or _originals.monotonic
         self.thread_ident = _originals.get_ident()
-        self._ready: deque[Callback] = deque()
-        self._threadsafe: deque[Callback] = deque()
+        # (function, args) pairs; tuples because this is the hottest path.
+        self._ready: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._threadsafe: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
         self._timers: list[TimerHandle] = []
         self._cancelled_timers = 0
         self._seq = itertools.count()
@@ -203,15 +213,27 @@ class Hub(RawGreenlet):
     def run_callback(self, func: Callable[..., Any], *args: Any) -> Callback:
         """Run ``func(*args)`` on the hub's next pass (this thread only)."""
         cb = Callback(func, args)
-        self._ready.append(cb)
+        self._ready.append((cb._fire, ()))
         return cb
 
     def run_callback_threadsafe(self, func: Callable[..., Any], *args: Any) -> Callback:
         """Run ``func(*args)`` on this hub, called from any thread."""
         cb = Callback(func, args)
-        self._threadsafe.append(cb)
+        self._threadsafe.append((cb._fire, ()))
         self._waker.wake()
         return cb
+
+    def wake(self, waiter: Waiter, value: Any = None) -> None:
+        """Reschedule a parked task: it resumes with ``value`` on the next pass.
+
+        The one way to wake a task from task code; a no-op if the task has
+        left that wait by then (see ``Waiter.switch``).
+        """
+        self._ready.append((waiter.switch, (value,)))
+
+    def wake_throw(self, waiter: Waiter, exc: BaseException) -> None:
+        """Reschedule a parked task to raise ``exc`` in its wait on the next pass."""
+        self._ready.append((waiter.throw, (exc,)))
 
     def call_later(self, seconds: float, func: Callable[..., Any], *args: Any) -> TimerHandle:
         """Run ``func(*args)`` after ``seconds`` on the hub's clock."""
@@ -270,14 +292,9 @@ class Hub(RawGreenlet):
     def notify_closing(self, fd: int) -> None:
         """Call before closing ``fd``: unregister it and wake its waiters with EBADF."""
         for w in self.io.close_fd(fd):
-            self.run_callback(w.switch, _CLOSED)
+            self.wake(w, _CLOSED)
 
     # -- the loop -----------------------------------------------------------
-
-    def switch(self, *args: Any, **kwargs: Any) -> Any:
-        if self.destroyed:
-            raise RuntimeError(f"{self!r} was destroyed; it cannot run tasks any more")
-        return super().switch(*args, **kwargs)
 
     def run(self) -> None:
         """The loop; never returns while the hub lives."""
@@ -301,34 +318,33 @@ class Hub(RawGreenlet):
     #   sleeping forever.
     def _run_once(self) -> None:
         ready = self._ready
+        popleft = ready.popleft
+        threadsafe = self._threadsafe
         handle_failure = self._callback_failed
 
-        # 1. Ready callbacks, as many as were queued when the pass began.
-        for _ in range(len(ready)):
-            cb = ready.popleft()
-            func = cb.func
-            if func is not None:
-                cb.func = None
+        while True:
+            # 1. Ready callbacks, as many as were queued when the pass began.
+            for _ in range(len(ready)):
+                func, args = popleft()
                 try:
-                    func(*cb.args)
+                    func(*args)
                 except BaseException as exc:
                     handle_failure(func, exc)
-
-        threadsafe = self._threadsafe
-        if threadsafe:
             while threadsafe:
                 ready.append(threadsafe.popleft())
+            timers = self._timers
+            while timers and timers[0][2] is None:
+                heapq.heappop(timers)
+                self._cancelled_timers -= 1
+            if not ready or self.io.waiting:
+                break
+            # More is ready and there is no fd to poll: skip the syscall and
+            # take the next pass at once, firing any timers that are due.
+            if timers:
+                self._fire_timers()
 
         # 2. How long the OS may keep us.
-        timers = self._timers
-        while timers and timers[0][2] is None:
-            heapq.heappop(timers)
-            self._cancelled_timers -= 1
         if ready:
-            if not self.io.waiting:
-                # Nothing to poll for: go straight to the next pass.
-                self._fire_timers()
-                return
             timeout = 0.0
         elif self._idle_waiters:
             self._wake_idle()
@@ -367,11 +383,13 @@ class Hub(RawGreenlet):
             if timer[2] is None:
                 self._cancelled_timers -= 1
             else:
+                # Out of the heap now: a cancel by an earlier timer of this
+                # batch must not count it among the heap's cancelled timers.
+                timer[4] = None
                 due.append(timer)
         for timer in due:
             func = timer[2]
             if func is None:  # cancelled by an earlier timer of this batch
-                self._cancelled_timers -= 1
                 continue
             timer[2] = None
             try:
@@ -390,14 +408,14 @@ class Hub(RawGreenlet):
     def _wake_idle(self) -> None:
         waiters, self._idle_waiters = self._idle_waiters, []
         for w in waiters:
-            self.run_callback(w.switch, None)
+            self.wake(w)
 
     def _report_deadlock(self) -> None:
         self.parent.throw(LoopExit(self._describe_hang()))
 
     def _describe_hang(self) -> str:
         waits = [
-            o for o in gc.get_objects() if type(o) is Waiter and o.hub is self and o.greenlet is not None
+            o for o in gc.get_objects() if isinstance(o, Waiter) and o.hub is self and o.greenlet is not None
         ]
         if not waits:
             return "would block forever: no task can be woken (no callbacks, timers, I/O or thread work)"
@@ -496,13 +514,29 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def sleep(seconds: float = 0) -> None:
     """Suspend the current task for ``seconds``; ``sleep(0)`` just lets others run."""
-    hub = get_hub()
-    w = Waiter(hub, "sleep")
-    if seconds <= 0:
-        hub._ready.append(Callback(w.switch, ()))
-        w.get()
-    else:
-        w.get(seconds)
+    try:
+        hub = _local.hub
+    except AttributeError:
+        hub = get_hub()
+    if seconds > 0:
+        Waiter(hub, "sleep").get(seconds)
+        return
+    # sleep(0) is the hottest wait of all and its only waker is its own ready
+    # entry, so it skips the Waiter: if a kill or Timeout interrupts it first,
+    # it takes that entry back out, which keeps the wake-up exactly-once.
+    current = getcurrent()
+    if current is hub:
+        raise BlockingSwitchOutError("cannot sleep inside the hub; a hub callback must not block")
+    entry = (current.switch, ())
+    hub._ready.append(entry)
+    try:
+        hub.switch()
+    except BaseException:
+        try:
+            hub._ready.remove(entry)
+        except ValueError:
+            pass
+        raise
 
 
 def idle() -> None:

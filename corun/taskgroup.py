@@ -3,9 +3,11 @@
 ``with TaskGroup() as tg: tg.spawn(f, x)`` waits for every child when the
 block ends.  The first child failure kills the other children and interrupts
 the block's own task (if it is still inside the block); the failures are then
-raised together as an ``ExceptionGroup``.  An exception that ends the block
-early (a ``Timeout`` around it, a kill) kills the children, waits for them to
-finish, and propagates unchanged.
+raised together as an ``ExceptionGroup``.  An ``Exception`` raised by the
+block itself also kills the children and joins the group, as in asyncio and
+trio.  A ``BaseException`` that ends the block early (a ``Timeout`` around
+it, a kill) kills the children, waits for them to finish, and propagates
+unchanged.
 """
 
 from __future__ import annotations
@@ -71,6 +73,10 @@ class TaskGroup:
         self._children.add(g)
         g.rawlink(self._child_done)
         g.start()
+        if self._cancelling:
+            # Spawned by a task the cancellation has not reached yet: the group
+            # would otherwise wait for new work nobody wants any more.
+            g.kill(block=False)
         return g
 
     def cancel(self) -> None:
@@ -130,7 +136,7 @@ class TaskGroup:
             raise
         self._closed = True
         failures = list(self._failures)
-        if body_exc is not None and isinstance(body_exc, Exception) and failures:
+        if isinstance(body_exc, Exception):
             failures.insert(0, body_exc)
         elif body_exc is not None:
             return False

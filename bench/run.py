@@ -1,0 +1,311 @@
+"""Compare corun with gevent (and eventlet) on the same workloads, in one run.
+
+Usage::
+
+    python bench/run.py [--repeat R] [--quick] [--only LIB] [--bench KEY]
+                        [--clock cpu|wall] [--json PATH] [--markdown]
+
+Every sample runs in a fresh interpreter (``workloads.py``), so libraries never
+share a process and one sample cannot warm the next.  Samples are taken in
+rounds (every benchmark for every library, then again), rotating the library
+order each round, so slow phases of a noisy machine spread over all columns
+instead of landing on one.  The table reports the median of each cell.
+Rates are per second of the worker's CPU time unless ``--clock wall``: the
+workloads never wait on anything, so on a busy machine CPU time measures the
+work while wall time also counts other processes' turns.
+
+The last column compares corun with gevent so that 1.0 or more always means
+corun is at least as good: corun/gevent for rates, gevent/corun for memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workloads import BENCHMARKS, CLOCKS, EXIT_NOT_INSTALLED, LIBRARIES, Benchmark
+
+__all__ = ["Cell", "format_value", "main", "ratio"]
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WORKER = HERE / "workloads.py"
+WORKER_TIMEOUT = 300.0
+
+
+@dataclass
+class Cell:
+    """The samples of one benchmark for one library."""
+
+    samples: list[float] = field(default_factory=list)
+    # (wall, cpu) seconds of each sample's measured part, for the JSON report.
+    seconds: list[tuple[float, float]] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def median(self) -> float | None:
+        """The median sample, or None when there is none."""
+        return statistics.median(self.samples) if self.samples else None
+
+
+class NotInstalled(Exception):
+    """The worker could not import the library it was asked to measure."""
+
+
+def _worker_env() -> dict[str, str]:
+    # Measure the corun of this checkout even if another copy is installed.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def run_sample(lib: str, bench: Benchmark, n: int, clock: str, env: dict[str, str]) -> dict[str, Any]:
+    """Run one sample in a fresh interpreter and return what it reported.
+
+    Raises:
+        NotInstalled: the library cannot be imported.
+        RuntimeError: the worker failed or printed nothing usable.
+    """
+    proc = subprocess.run(
+        [sys.executable, str(WORKER), lib, bench.key, str(n), clock],
+        capture_output=True,
+        text=True,
+        timeout=WORKER_TIMEOUT,
+        env=env,
+        cwd=ROOT,
+    )
+    if proc.returncode == EXIT_NOT_INSTALLED:
+        raise NotInstalled(proc.stderr.strip())
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        raise RuntimeError(f"{lib} {bench.key} exited with status {proc.returncode}:\n{tail}")
+    return json.loads(lines[-1])  # type: ignore[no-any-return]
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """A figure as a short human-readable string (``482k``, ``1.23M``, ``5.6 KiB``)."""
+    if value is None:
+        return "-"
+    if unit.startswith("bytes"):
+        if abs(value) >= 1024 * 1024:
+            return f"{value / (1024 * 1024):.3g} MiB"
+        if abs(value) >= 1024:
+            return f"{value / 1024:.3g} KiB"
+        return f"{value:.0f} B"
+    if value >= 1e6:
+        return f"{value / 1e6:.3g}M"
+    if value >= 1e3:
+        return f"{value / 1e3:.3g}k"
+    return f"{value:.3g}"
+
+
+def ratio(bench: Benchmark, corun: float | None, other: float | None) -> float | None:
+    """corun compared with ``other``, oriented so that >= 1.0 means corun is at least as good."""
+    if corun is None or other is None or corun <= 0 or other <= 0:
+        return None
+    return corun / other if bench.higher_is_better else other / corun
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--repeat", type=int, help="fresh-process samples per cell (default 5; 1 with --quick)"
+    )
+    parser.add_argument("--quick", action="store_true", help="small N and one sample: a smoke test")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="LIB",
+        help=f"measure only these libraries (repeat or comma-separate; from {', '.join(LIBRARIES)})",
+    )
+    parser.add_argument(
+        "--bench",
+        action="append",
+        metavar="KEY",
+        help=f"run only these benchmarks ({', '.join(b.key for b in BENCHMARKS)})",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="cpu",
+        help="time rates by the process's CPU time (default; steadier on a busy machine) or wall time",
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write every sample and median to PATH")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    args = parser.parse_args(argv)
+
+    def split(values: list[str] | None) -> list[str] | None:
+        if values is None:
+            return None
+        return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+    args.only = split(args.only)
+    args.bench = split(args.bench)
+    for lib in args.only or ():
+        if lib not in LIBRARIES:
+            parser.error(f"unknown library {lib!r}; choose from {', '.join(LIBRARIES)}")
+    keys = [b.key for b in BENCHMARKS]
+    for key in args.bench or ():
+        if key not in keys:
+            parser.error(f"unknown benchmark {key!r}; choose from {', '.join(keys)}")
+    if args.repeat is None:
+        args.repeat = 1 if args.quick else 5
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    return args
+
+
+def _table(
+    benches: list[Benchmark], libs: list[str], cells: dict[tuple[str, str], Cell], markdown: bool
+) -> str:
+    compare = "corun" in libs and "gevent" in libs
+    header = ["benchmark", "unit", *libs] + (["corun vs gevent"] if compare else [])
+    rows = []
+    for b in benches:
+        medians = {lib: cells[b.key, lib].median for lib in libs}
+        row = [b.title, b.unit]
+        for lib in libs:
+            cell = cells[b.key, lib]
+            row.append("error" if cell.error and not cell.samples else format_value(medians[lib], b.unit))
+        if compare:
+            r = ratio(b, medians["corun"], medians["gevent"])
+            row.append("-" if r is None else f"{r:.2f}")
+        rows.append(row)
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |"]
+        lines.append("|" + "|".join(["---", "---"] + ["---:"] * (len(header) - 2)) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def fmt(row: list[str]) -> str:
+        left = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+        right = [cell.rjust(w) for cell, w in zip(row[2:], widths[2:], strict=True)]
+        return "  ".join(left + right).rstrip()
+
+    return "\n".join([fmt(header), *(fmt(r) for r in rows)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks, print the table; 0 if every sample succeeded."""
+    args = _parse_args(sys.argv[1:] if argv is None else argv)
+    libs = list(args.only or LIBRARIES)
+    explicit = args.only is not None
+    benches = [b for b in BENCHMARKS if args.bench is None or b.key in args.bench]
+    cells = {(b.key, lib): Cell() for b in benches for lib in libs}
+    versions: dict[str, str] = {}
+    env = _worker_env()
+    failed = False
+    started = time.monotonic()
+
+    for round_no in range(args.repeat):
+        # Rotate which library goes first, so none is always measured right
+        # after the same neighbour.
+        shift = round_no % len(libs)
+        order = libs[shift:] + libs[:shift]
+        for b in benches:
+            n = b.quick_n if args.quick else b.n
+            for lib in order:
+                if lib not in libs:
+                    continue  # dropped: not installed
+                cell = cells[b.key, lib]
+                try:
+                    sample = run_sample(lib, b, n, args.clock, env)
+                except NotInstalled as exc:
+                    if explicit:
+                        print(f"error: {exc}", file=sys.stderr)
+                        return 2
+                    print(f"skipping {lib}: {exc}", file=sys.stderr)
+                    libs.remove(lib)
+                    continue
+                except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                    failed = True
+                    cell.error = str(exc)
+                    print(f"FAILED {exc}", file=sys.stderr)
+                    continue
+                cell.samples.append(sample["value"])
+                cell.seconds.append((sample["wall_seconds"], sample["cpu_seconds"]))
+                versions[lib] = sample["version"]
+                versions["greenlet"] = sample["greenlet"]
+                shown = format_value(sample["value"], b.unit)
+                progress = f"[{round_no + 1}/{args.repeat}] {b.key:<14} {lib:<9} {shown:>9}"
+                seconds = sample[f"{args.clock}_seconds"]
+                print(f"{progress}  ({seconds:.2f} s)", file=sys.stderr, flush=True)
+
+    if not libs:
+        print("error: none of the libraries is installed", file=sys.stderr)
+        return 2
+    env_line = (
+        f"Python {platform.python_version()} ({platform.python_implementation()}, "
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs); "
+        + ", ".join(f"{name} {versions[name]}" for name in [*libs, "greenlet"] if name in versions)
+    )
+    method = (
+        f"Median of {args.repeat} run(s) per cell, each in a fresh process"
+        + (" (--quick: small N)" if args.quick else "")
+        + f"; rates per second of {'process CPU' if args.clock == 'cpu' else 'wall-clock'} time"
+        + ". corun vs gevent: >= 1.0 means corun is at least as good "
+        "(corun/gevent for rates, gevent/corun for bytes)."
+    )
+    print()
+    print(_table(benches, libs, cells, args.markdown))
+    print()
+    print(env_line)
+    print(method)
+    print(f"Took {time.monotonic() - started:.0f} s.")
+
+    if args.json:
+        report = {
+            "command": shlex.join(
+                [Path(sys.executable).name, "bench/run.py", *(sys.argv[1:] if argv is None else argv)]
+            ),
+            "python": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "platform": f"{platform.system()} {platform.machine()}",
+            "cpus": os.cpu_count(),
+            "versions": versions,
+            "repeat": args.repeat,
+            "clock": args.clock,
+            "quick": args.quick,
+            "results": [
+                {
+                    "key": b.key,
+                    "title": b.title,
+                    "unit": b.unit,
+                    "n": b.quick_n if args.quick else b.n,
+                    "higher_is_better": b.higher_is_better,
+                    "libs": {
+                        lib: {
+                            "median": cells[b.key, lib].median,
+                            "samples": cells[b.key, lib].samples,
+                            "wall_cpu_seconds": cells[b.key, lib].seconds,
+                            "error": cells[b.key, lib].error,
+                        }
+                        for lib in libs
+                    },
+                    "corun_vs_gevent": ratio(
+                        b,
+                        cells[b.key, "corun"].median if "corun" in libs else None,
+                        cells[b.key, "gevent"].median if "gevent" in libs else None,
+                    ),
+                }
+                for b in benches
+            ],
+        }
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

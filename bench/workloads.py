@@ -1,0 +1,350 @@
+"""The measured workloads, and the worker that runs one of them in a fresh process.
+
+``run.py`` starts this file once per sample::
+
+    python bench/workloads.py LIBRARY BENCHMARK N [cpu|wall]
+
+and reads one JSON line from its standard output.  A worker imports only the
+library it measures, so libraries never share a process (each brings its own
+hub, and gevent's or eventlet's import must not change what corun sees).
+
+Every workload is written once against the small ``Lib`` facade below; the
+facade hands out the library's own functions and bound methods, so the timed
+loops call each library directly, without a wrapper in between.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["BENCHMARKS", "CLOCKS", "LIBRARIES", "Benchmark", "Lib", "load_lib", "main", "run_one"]
+
+LIBRARIES = ("corun", "gevent", "eventlet")
+
+# A worker exits with this status when the library is not installed, so the
+# driver can drop that column instead of reporting a failure.
+EXIT_NOT_INSTALLED = 3
+
+
+@dataclass
+class Lib:
+    """The handful of names every workload needs, taken from one library."""
+
+    name: str
+    version: str
+    sleep: Callable[[float], None]
+    spawn: Callable[..., Any]
+    joinall: Callable[[list[Any]], Any]
+    # Returns (set, clear, wait) of a new event, as bound methods.
+    new_event: Callable[[], tuple[Callable[[], Any], Callable[[], Any], Callable[[], Any]]]
+    # Queue(maxsize) with put/get; maxsize None means unbounded.
+    queue: Callable[[int | None], Any]
+
+
+def _load_corun() -> Lib:
+    import corun
+
+    def new_event() -> tuple[Callable[[], Any], Callable[[], Any], Callable[[], Any]]:
+        e = corun.Event()
+        return e.set, e.clear, e.wait
+
+    def queue(maxsize: int | None) -> Any:
+        # Imported on use, so the other benchmarks do not depend on it.
+        from corun.queue import Queue
+
+        return Queue() if maxsize is None else Queue(maxsize)
+
+    return Lib("corun", corun.__version__, corun.sleep, corun.spawn, corun.joinall, new_event, queue)
+
+
+def _load_gevent() -> Lib:
+    import gevent
+    import gevent.event
+    import gevent.queue
+
+    def new_event() -> tuple[Callable[[], Any], Callable[[], Any], Callable[[], Any]]:
+        e = gevent.event.Event()
+        return e.set, e.clear, e.wait
+
+    def queue(maxsize: int | None) -> Any:
+        return gevent.queue.Queue() if maxsize is None else gevent.queue.Queue(maxsize)
+
+    return Lib("gevent", gevent.__version__, gevent.sleep, gevent.spawn, gevent.joinall, new_event, queue)
+
+
+def _load_eventlet() -> Lib:
+    # eventlet announces its own deprecation on import; that is not a result.
+    warnings.simplefilter("ignore")
+    import eventlet
+    import eventlet.event
+    import eventlet.queue
+
+    def new_event() -> tuple[Callable[[], Any], Callable[[], Any], Callable[[], Any]]:
+        # eventlet spells set/clear as send/reset; the semantics the
+        # ping-pong relies on (wait returns once sent, reset re-arms) match.
+        e = eventlet.event.Event()
+        return e.send, e.reset, e.wait
+
+    def joinall(tasks: list[Any]) -> None:
+        for t in tasks:
+            t.wait()
+
+    def queue(maxsize: int | None) -> Any:
+        return eventlet.queue.Queue(maxsize)
+
+    return Lib("eventlet", eventlet.__version__, eventlet.sleep, eventlet.spawn, joinall, new_event, queue)
+
+
+_LOADERS: dict[str, Callable[[], Lib]] = {
+    "corun": _load_corun,
+    "gevent": _load_gevent,
+    "eventlet": _load_eventlet,
+}
+
+
+def load_lib(name: str) -> Lib:
+    """Import library ``name`` and return its facade."""
+    return _LOADERS[name]()
+
+
+# -- the workloads ------------------------------------------------------------
+#
+# A rate workload does its work and returns how many operations it did;
+# ``run_one`` times the whole call.  A memory workload returns bytes per task.
+
+
+def sleep0(lib: Lib, n: int) -> int:
+    """Two tasks, each calling sleep(0) n times: sleep(0) calls."""
+    sleep = lib.sleep
+
+    def loop() -> None:
+        for _ in range(n):
+            sleep(0)
+
+    lib.joinall([lib.spawn(loop), lib.spawn(loop)])
+    return 2 * n
+
+
+def _noop() -> None:
+    pass
+
+
+def spawn_join(lib: Lib, n: int) -> int:
+    """Spawn n trivial tasks, then join them all: tasks."""
+    spawn = lib.spawn
+    tasks = [spawn(_noop) for _ in range(n)]
+    lib.joinall(tasks)
+    return n
+
+
+def event_pingpong(lib: Lib, n: int) -> int:
+    """Two tasks hand control back and forth through two Events: round trips."""
+    ping_set, ping_clear, ping_wait = lib.new_event()
+    pong_set, pong_clear, pong_wait = lib.new_event()
+
+    def pinger() -> None:
+        for _ in range(n):
+            ping_set()
+            pong_wait()
+            pong_clear()
+
+    def ponger() -> None:
+        for _ in range(n):
+            ping_wait()
+            ping_clear()
+            pong_set()
+
+    lib.joinall([lib.spawn(ponger), lib.spawn(pinger)])
+    return n
+
+
+def _queue_transfer(lib: Lib, n: int, maxsize: int | None) -> int:
+    q = lib.queue(maxsize)
+    put, get = q.put, q.get
+
+    # One shared item: the figure is about the queue, not about allocating ints.
+    item = object()
+
+    def producer() -> None:
+        for _ in range(n):
+            put(item)
+
+    def consumer() -> None:
+        for _ in range(n):
+            get()
+
+    lib.joinall([lib.spawn(consumer), lib.spawn(producer)])
+    return n
+
+
+def queue_unbounded(lib: Lib, n: int) -> int:
+    """A producer puts n items into an unbounded Queue, a consumer gets them: items."""
+    return _queue_transfer(lib, n, None)
+
+
+def queue_bounded(lib: Lib, n: int) -> int:
+    """The same through Queue(1), so every item is a hand-off between the tasks: items."""
+    return _queue_transfer(lib, n, 1)
+
+
+def _rss() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        import resource
+
+        # Peak, not current, RSS; good enough for a measurement that only grows.
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+
+
+def _idle_tasks(lib: Lib, n: int, measure: Callable[[], int]) -> float:
+    sleep = lib.sleep
+    started = 0
+
+    def idle() -> None:
+        nonlocal started
+        started += 1
+        sleep(60)
+
+    def brief() -> None:
+        sleep(0.001)
+
+    # Warm up the very paths the idle tasks take (spawn, first switch, timed
+    # sleep), so one-time allocations of the library are not charged to them.
+    lib.joinall([lib.spawn(brief) for _ in range(200)])
+    gc.collect()
+    before = measure()
+    tasks = [lib.spawn(idle) for _ in range(n)]
+    # Once the main task runs again after the n-th start, every idle task has
+    # switched out into its sleep (one thread: nothing else ran in between).
+    while started < n:
+        sleep(0)
+    gc.collect()
+    after = measure()
+    assert len(tasks) == n
+    return (after - before) / n
+
+
+def memory_rss(lib: Lib, n: int) -> float:
+    """n tasks parked in sleep(60): resident memory growth per task, in bytes."""
+    return _idle_tasks(lib, n, _rss)
+
+
+def memory_traced(lib: Lib, n: int) -> float:
+    """The same, counted by tracemalloc (Python allocators, incl. greenlet stack copies)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    return _idle_tasks(lib, n, lambda: tracemalloc.get_traced_memory()[0])
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One row of the table: what is measured, how much work, which way is better.
+
+    A rate benchmark's ``func`` returns its operation count, and the figure is
+    operations per second; otherwise ``func`` returns the figure itself
+    (bytes per task), where lower is better.
+    """
+
+    key: str
+    title: str
+    unit: str
+    func: Callable[[Lib, int], float]
+    n: int
+    quick_n: int
+    higher_is_better: bool = True
+
+
+BENCHMARKS: tuple[Benchmark, ...] = (
+    Benchmark("sleep0", "sleep(0), 2 tasks", "calls/s", sleep0, 200_000, 5_000),
+    Benchmark("spawn", "spawn + joinall", "tasks/s", spawn_join, 100_000, 5_000),
+    Benchmark("event", "Event ping-pong", "round trips/s", event_pingpong, 100_000, 2_000),
+    Benchmark("queue", "Queue() put/get", "items/s", queue_unbounded, 2_000_000, 20_000),
+    Benchmark("queue1", "Queue(1) hand-off", "items/s", queue_bounded, 100_000, 2_000),
+    Benchmark("memory", "idle task memory (RSS)", "bytes/task", memory_rss, 10_000, 2_000, False),
+    Benchmark(
+        "memory_traced", "idle task memory (tracemalloc)", "bytes/task", memory_traced, 10_000, 2_000, False
+    ),
+)
+
+# Rates are computed from the process's CPU time by default: every workload
+# is one thread computing without waiting on anything, so CPU time is the
+# work done, while wall time also counts the moments a busy machine gave the
+# CPU to some other process.
+CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.process_time, "wall": time.perf_counter}
+
+
+def run_one(lib_name: str, key: str, n: int, clock: str = "cpu") -> dict[str, Any]:
+    """Run benchmark ``key`` once with library ``lib_name``; return the sample as a dict."""
+    bench = next(b for b in BENCHMARKS if b.key == key)
+    lib = load_lib(lib_name)
+    if bench.higher_is_better:
+        # A short run first, so imports done on first use and cold caches are
+        # not part of the timed run.
+        bench.func(lib, max(1, n // 10))
+        gc.collect()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    result = bench.func(lib, n)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    if bench.higher_is_better:
+        value = result / (cpu if clock == "cpu" else wall)
+    else:
+        value = result
+    import greenlet
+
+    return {
+        "lib": lib_name,
+        "bench": key,
+        "n": n,
+        "value": value,
+        "clock": clock,
+        "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        "version": lib.version,
+        "greenlet": greenlet.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def main(argv: list[str]) -> int:
+    """Worker entry point: ``LIBRARY BENCHMARK N [cpu|wall]``; prints one JSON line."""
+    lib_name, key, n = argv[0], argv[1], int(argv[2])
+    clock = argv[3] if len(argv) > 3 else "cpu"
+    if clock not in CLOCKS:
+        raise ValueError(f"unknown clock {clock!r}; choose from {', '.join(CLOCKS)}")
+    try:
+        result = run_one(lib_name, key, n, clock)
+    except ImportError as exc:
+        if exc.name == lib_name:
+            print(f"{lib_name} is not installed: {exc}", file=sys.stderr)
+            return EXIT_NOT_INSTALLED
+        raise
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    # Leave at once: tearing down thousands of parked tasks (or a hub with
+    # timers pending for a minute) is not part of any measurement.
+    try:
+        status = main(sys.argv[1:])
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        status = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -1,0 +1,67 @@
+"""The benchmark suite still runs: every workload once, tiny, corun only."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+from .conftest import ROOT
+
+# One row per benchmark the suite promises (title as printed, key in the JSON).
+EXPECTED = {
+    "sleep0": "sleep(0), 2 tasks",
+    "spawn": "spawn + joinall",
+    "event": "Event ping-pong",
+    "queue": "Queue() put/get",
+    "queue1": "Queue(1) hand-off",
+    "memory": "idle task memory (RSS)",
+    "memory_traced": "idle task memory (tracemalloc)",
+}
+
+_FIGURE = re.compile(r"^(-?[0-9.]+)\s*(k|M|B|KiB|MiB)?$")
+
+
+def _figure(cell: str) -> float:
+    m = _FIGURE.match(cell)
+    assert m is not None, f"not a figure: {cell!r}"
+    scale = {"k": 1e3, "M": 1e6, "KiB": 1024.0, "MiB": 1024.0**2}.get(m.group(2) or "", 1.0)
+    return float(m.group(1)) * scale
+
+
+def test_quick_run_reports_every_benchmark_for_corun(tmp_path):
+    out = tmp_path / "results.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "corun", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    # The printed table: columns are separated by at least two spaces.
+    rows = {}
+    for line in proc.stdout.splitlines():
+        cells = re.split(r"\s{2,}", line.strip())
+        if cells[0] in EXPECTED.values():
+            rows[cells[0]] = cells
+    assert set(rows) == set(EXPECTED.values()), proc.stdout
+    for title, cells in rows.items():
+        assert len(cells) == 3, cells  # benchmark, unit, corun: no gevent column
+        assert _figure(cells[2]) > 0, (title, cells)
+    header = next(line for line in proc.stdout.splitlines() if line.startswith("benchmark"))
+    assert header.split() == ["benchmark", "unit", "corun"]
+
+    report = json.loads(out.read_text())
+    assert report["quick"] is True
+    assert report["versions"]["corun"]
+    results = {r["key"]: r for r in report["results"]}
+    assert set(results) == set(EXPECTED)
+    for key, result in results.items():
+        corun = result["libs"]["corun"]
+        assert corun["error"] is None, (key, corun["error"])
+        assert len(corun["samples"]) == 1, key
+        assert corun["median"] > 0, key
+        assert set(result["libs"]) == {"corun"}, key
