@@ -9,7 +9,7 @@ another thread's hub without a lock.
 from __future__ import annotations
 
 from . import _originals
-from .hub import Hub, get_hub
+from .hub import Hub, _local, get_hub
 
 __all__ = ["HubBound"]
 
@@ -25,7 +25,10 @@ class HubBound:
         Raises:
             RuntimeError: the primitive already belongs to another thread's hub.
         """
-        hub = get_hub()
+        try:
+            hub: Hub = _local.hub
+        except AttributeError:
+            hub = get_hub()
         bound = self._hub
         if bound is not hub:
             # A destroyed hub has no tasks left to wake: the next one may take over.

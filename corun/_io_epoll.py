@@ -7,9 +7,13 @@ Facts about epoll this module relies on:
   can no longer be removed by its number, and ``epoll_wait`` keeps reporting
   it: the loop spins.  So every close path unregisters first
   (``Hub.notify_closing``), and an fd reported ready with no waiter is
-  unregistered at once.
+  unregistered at once.  When even that fails (the fd was closed after a
+  ``dup`` without ``notify_closing``), only a new epoll set gets rid of it.
 - Level-triggered registrations survive across waits.  Keeping one while the
-  fd is in use saves two ``epoll_ctl`` calls for every blocking ``recv``.
+  fd is in use saves the ``EPOLL_CTL_DEL`` after every blocking ``recv``.  The
+  next wait still re-asserts it (one ``EPOLL_CTL_MOD``): while nobody waited,
+  the fd may have been closed and its number reused, and a registration this
+  table only believes in would never wake anyone.
 - ``EPOLLERR`` and ``EPOLLHUP`` are reported whatever the mask says; both wake
   the reader and the writer, who then meet the error in their own syscall.
 - The kernel drops a registration silently when the last fd of its file is
@@ -61,11 +65,12 @@ class EpollIO:
         if entry is None:
             entry = self._fds[fd] = [None, None, 0]
         mask = entry[2]
-        if mask & event != event:
+        # With nobody waiting, a kept registration may be stale (see above).
+        if mask & event != event or (entry[0] is None and entry[1] is None):
             try:
                 self._set_mask(fd, entry, mask | event)
             except BaseException:
-                if entry[0] is None and entry[1] is None and not entry[2]:
+                if entry[0] is None and entry[1] is None:
                     del self._fds[fd]
                 raise
         entry[0 if event == READ else 1] = waiter
@@ -84,13 +89,16 @@ class EpollIO:
         fds = self._fds
         woken: list[Any] = []
         waker = False
+        unreachable = False
         for fd, ev in self._epoll.poll(timeout):
             if fd == self._waker_fd:
                 waker = True
                 continue
             entry = fds.get(fd)
             if entry is None:
-                self._forget(fd)
+                if not self._forget(fd):
+                    # Its number no longer names it: closed after a dup.
+                    unreachable = True
                 continue
             served = False
             if entry[0] is not None and ev & _READ_EVENTS:
@@ -112,6 +120,8 @@ class EpollIO:
                 except OSError:
                     # Closed behind our back (no notify_closing): forget it.
                     fds.pop(fd, None)
+        if unreachable:
+            woken += self._rebuild()
         return woken, waker
 
     def close_fd(self, fd: int) -> list[Any]:
@@ -144,6 +154,29 @@ class EpollIO:
             else:
                 del self._fds[fd]
 
+    def _rebuild(self) -> list[Any]:
+        """Start a new epoll set holding only the live waits.
+
+        Returns:
+            The waiters whose fd could not be registered again (it was closed
+            without ``notify_closing``); woken, they meet the error themselves.
+        """
+        self._epoll.close()
+        self._epoll = _new_epoll()
+        self._epoll.register(self._waker_fd, READ)
+        lost = []
+        for fd, entry in list(self._fds.items()):
+            entry[2] = 0
+            want = (READ if entry[0] is not None else 0) | (WRITE if entry[1] is not None else 0)
+            try:
+                self._set_mask(fd, entry, want)
+            except OSError:
+                del self._fds[fd]
+                waiters = [w for w in entry[:2] if w is not None]
+                self.waiting -= len(waiters)
+                lost += waiters
+        return lost
+
     def _set_mask(self, fd: int, entry: list[Any], mask: int) -> None:
         if mask == 0:
             del self._fds[fd]
@@ -163,8 +196,9 @@ class EpollIO:
             ep.modify(fd, mask)
         entry[2] = mask
 
-    def _forget(self, fd: int) -> None:
+    def _forget(self, fd: int) -> bool:
         try:
             self._epoll.unregister(fd)
         except OSError:
-            pass
+            return False
+        return True

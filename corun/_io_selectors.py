@@ -40,6 +40,11 @@ class SelectorsIO:
         entry = self._fds.get(fd)
         if entry is None:
             entry = self._fds[fd] = [None, None, 0]
+        if entry[2] and entry[0] is None and entry[1] is None:
+            # Kept while nobody waited, so maybe stale: the fd may have been
+            # closed (kqueue and epoll then drop it) and its number reused.
+            self._forget(fd)
+            entry[2] = 0
         want = entry[2] | _SEL[event]
         if want != entry[2]:
             try:

@@ -106,8 +106,10 @@ class WaitQueue:
 
     def grant_all(self, value: Any = True) -> int:
         """Wake every live waiter with ``value``; return how many."""
-        n = 0
         waiters = self._waiters
+        if not waiters:
+            return 0
+        n = 0
         self._waiters = deque()
         self._stale = 0
         for w in waiters:

@@ -54,8 +54,7 @@ class _Flag(HubBound):
         """Remove ``callback`` from the links."""
         self._links = [c for c in self._links if c != callback]
 
-    def _wake_all(self, value: Any) -> None:
-        hub = self._own_hub()
+    def _wake_all(self, hub: Hub, value: Any) -> None:
         self._waiters.grant_all(value)
         if self._links:
             self._schedule_links(hub)
@@ -99,9 +98,9 @@ class Event(_Flag):
 
     def set(self) -> None:
         """Set the flag and wake every task waiting for it."""
-        self._own_hub()  # refuse another thread before changing anything
+        hub = self._own_hub()  # refuse another thread before changing anything
         self._flag = True
-        self._wake_all(True)
+        self._wake_all(hub, True)
 
     def clear(self) -> None:
         """Reset the flag; later ``wait`` calls block again."""
@@ -159,20 +158,20 @@ class AsyncResult(_Flag, Generic[T]):
 
     def set(self, value: T | None = None) -> None:
         """Store ``value`` and wake every waiter."""
-        self._own_hub()  # refuse another thread before changing anything
+        hub = self._own_hub()  # refuse another thread before changing anything
         self._value = value
         self._exc_info = None
         self._set = True
-        self._wake_all(True)
+        self._wake_all(hub, True)
 
     def set_exception(self, exception: BaseException, exc_info: ExcInfo | None = None) -> None:
         """Store an exception that ``get`` will raise, and wake every waiter."""
-        self._own_hub()  # refuse another thread before changing anything
+        hub = self._own_hub()  # refuse another thread before changing anything
         if exc_info is None:
             exc_info = (type(exception), exception, exception.__traceback__)
         self._exc_info = exc_info
         self._set = True
-        self._wake_all(True)
+        self._wake_all(hub, True)
 
     def __call__(self, source: Any) -> None:
         """Take the outcome of a finished task, so an AsyncResult can be a link."""

@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 from greenlet import getcurrent
 
 from . import _originals
+from ._hubbound import HubBound
 from ._waiter import TIMED_OUT, Waiter
 from ._waitqueue import WaitQueue
 from .greenlet import Greenlet, GreenletExit, joinall, killall
-from .hub import get_hub
 
 __all__ = ["Group", "Pool", "PoolFull", "PoolStatistics"]
 
@@ -42,8 +42,11 @@ class PoolStatistics:
     waiting: int
 
 
-class Group:
-    """A set of tasks that can be joined, killed and mapped over together."""
+class Group(HubBound):
+    """A set of tasks that can be joined, killed and mapped over together.
+
+    Use a group from one thread only: its members are tasks of that thread's hub.
+    """
 
     greenlet_class: type[Greenlet[Any]] = Greenlet
 
@@ -81,6 +84,7 @@ class Group:
 
     def add(self, greenlet: Greenlet[Any]) -> None:
         """Make ``greenlet`` a member until it finishes."""
+        self._own_hub()
         if greenlet in self._members:
             return
         self._members[greenlet] = None
@@ -140,7 +144,7 @@ class Group:
         With ``raise_error``, a member that fails (has failed, or fails while
         this waits) makes ``join`` raise its exception at once.
         """
-        hub = get_hub()
+        hub = self._own_hub()
         deadline = None if timeout is None else hub.clock() + timeout
         if raise_error:
             for g in list(self._members):
@@ -166,7 +170,7 @@ class Group:
         With ``block``, waits until they have finished, killing any that
         were added meanwhile, or until ``timeout`` passed.
         """
-        hub = get_hub()
+        hub = self._own_hub()
         current = getcurrent()
         deadline = None if timeout is None else hub.clock() + timeout
         while True:
@@ -256,7 +260,7 @@ class Group:
     def imap(
         self, func: Callable[..., T], *iterables: Iterable[Any], maxsize: int | None = None
     ) -> Iterator[T]:
-        """Yield ``func(*args)`` for each ``args`` of ``zip(*iterables, strict=False)``, in input order.
+        """Yield ``func(*args)`` for each ``args`` of ``zip(*iterables)``, in input order.
 
         The calls run concurrently in member tasks, started lazily as the
         consumer iterates and as slots free up.  ``maxsize`` caps the calls
@@ -287,7 +291,7 @@ class Group:
     def _imap_gen(
         self, func: Callable[..., T], args_iter: Iterator[tuple[Any, ...]], window: int, ordered: bool
     ) -> Iterator[T]:
-        hub = get_hub()
+        hub = self._own_hub()
         started: deque[Greenlet[T]] = deque()  # in input order, not yet yielded
         finished: deque[Greenlet[T]] = deque()  # in completion order (unordered only)
         parked: list[Waiter | None] = [None]
@@ -402,12 +406,13 @@ class Pool(Group):
 
     def _take_slot(self, blocking: bool, timeout: float | None) -> bool:
         """Reserve a slot for the calling task; False if none came in time."""
+        hub = self._own_hub()
         if self.size is None or (not self._slot_waiters and self.free_count() > 0):
             self._reserved += 1
             return True
         if not blocking:
             return False
-        got = self._slot_waiters.park(get_hub(), self, timeout, give_back=self._return_slot)
+        got = self._slot_waiters.park(hub, self, timeout, give_back=self._return_slot)
         # A granted slot was reserved for us by _hand_out_slots.
         return got is not TIMED_OUT
 

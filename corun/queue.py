@@ -92,6 +92,11 @@ class Queue(HubBound, Generic[T]):
         self._getters = WaitQueue()
         self._putters = WaitQueue()
         self._joiners = WaitQueue()
+        # Plain FIFO storage calls the deque directly: no Python frame per item.
+        if type(self)._put_item is Queue._put_item:
+            self._put_item = self.queue.append  # type: ignore[method-assign]
+        if type(self)._get_item is Queue._get_item:
+            self._get_item = self.queue.popleft  # type: ignore[method-assign]
 
     # -- storage order: what LifoQueue and PriorityQueue change ----------------
 
@@ -173,13 +178,15 @@ class Queue(HubBound, Generic[T]):
             Full: no space (``block=False``) or none within ``timeout``.
             ValueError: a negative timeout.
         """
-        if self._getters:
+        # (A non-empty waiter deque may hold only cancelled waiters; grant
+        # sorts that out. Testing the deque avoids a Python-level __bool__.)
+        if self._getters._waiters:
             # Only when the queue is empty: the item goes straight to a getter.
             self._own_hub()
             if self._getters.grant(item) is not None:
                 self.unfinished_tasks += 1
                 return
-        if self._maxsize is None or self._qsize() < self._maxsize:
+        if self._maxsize is None or len(self.queue) < self._maxsize:
             self._put_item(item)
             self.unfinished_tasks += 1
             return
@@ -214,13 +221,12 @@ class Queue(HubBound, Generic[T]):
             Empty: no item (``block=False``) or none within ``timeout``.
             ValueError: a negative timeout.
         """
-        if self._qsize():
+        if self.queue:
             item = self._get_item()
-            if self._putters:
+            if self._putters._waiters:
                 self._admit_putters()
             return item
-        result = self._wait_for_item(block, timeout)
-        return result
+        return self._wait_for_item(block, timeout)
 
     def get_nowait(self) -> T:
         """``get(block=False)``."""

@@ -228,7 +228,7 @@ class ThreadPool:
         return list(self.imap(func, iterable))
 
     def imap(self, func: Callable[..., T], *iterables: Iterable[Any]) -> Iterator[T]:
-        """Yield ``func(*args)`` for each ``args`` of ``zip(*iterables, strict=False)``, in order.
+        """Yield ``func(*args)`` for each ``args`` of ``zip(*iterables)``, in order.
 
         At most twice ``maxsize`` calls are queued or running ahead of the
         consumer; closing the iterator early cancels the calls not started yet.
