@@ -1,0 +1,31 @@
+"""The built wheel: corun.patches inside corun, no top-level ``patches``, typed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+
+@pytest.mark.timeout(300)
+def test_wheel_installs_patches_as_corun_patches(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (wheel,) = tmp_path.glob("corun-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "corun/patches/__init__.py" in names
+    assert "corun/monkey/__init__.py" in names
+    assert "corun/py.typed" in names
+    assert "corun/hub.py" in names
+    assert not [n for n in names if n.startswith("patches/")], names
+    assert not [n for n in names if n.startswith(("tests/", "examples/", "bench/"))], names
