@@ -90,7 +90,8 @@ def run_sample(lib: str, bench: Benchmark, n: int, clock: str, env: dict[str, st
     if proc.returncode != 0 or not lines:
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
         raise RuntimeError(f"{lib} {bench.key} exited with status {proc.returncode}:\n{tail}")
-    return json.loads(lines[-1])  # type: ignore[no-any-return]
+    sample: dict[str, Any] = json.loads(lines[-1])
+    return sample
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -197,84 +198,95 @@ def _table(
     return "\n".join([fmt(header), *(fmt(r) for r in rows)])
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmarks, print the table; 0 if every sample succeeded."""
-    args = _parse_args(sys.argv[1:] if argv is None else argv)
-    libs = list(args.only or LIBRARIES)
-    explicit = args.only is not None
-    benches = [b for b in BENCHMARKS if args.bench is None or b.key in args.bench]
-    cells = {(b.key, lib): Cell() for b in benches for lib in libs}
-    versions: dict[str, str] = {}
-    env = _worker_env()
-    failed = False
-    started = time.monotonic()
+class _Run:
+    """The samples of one invocation, collected round by round."""
 
-    for round_no in range(args.repeat):
-        # Rotate which library goes first, so none is always measured right
-        # after the same neighbour.
-        shift = round_no % len(libs)
-        order = libs[shift:] + libs[:shift]
-        for b in benches:
-            n = b.quick_n if args.quick else b.n
-            for lib in order:
-                if lib not in libs:
-                    continue  # dropped: not installed
-                cell = cells[b.key, lib]
-                try:
-                    sample = run_sample(lib, b, n, args.clock, env)
-                except NotInstalled as exc:
-                    if explicit:
-                        print(f"error: {exc}", file=sys.stderr)
-                        return 2
-                    print(f"skipping {lib}: {exc}", file=sys.stderr)
-                    libs.remove(lib)
-                    continue
-                except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                    failed = True
-                    cell.error = str(exc)
-                    print(f"FAILED {exc}", file=sys.stderr)
-                    continue
-                cell.samples.append(sample["value"])
-                cell.seconds.append((sample["wall_seconds"], sample["cpu_seconds"]))
-                versions[lib] = sample["version"]
-                versions["greenlet"] = sample["greenlet"]
-                shown = format_value(sample["value"], b.unit)
-                progress = f"[{round_no + 1}/{args.repeat}] {b.key:<14} {lib:<9} {shown:>9}"
-                seconds = sample[f"{args.clock}_seconds"]
-                print(f"{progress}  ({seconds:.2f} s)", file=sys.stderr, flush=True)
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        # Always in the same column order, whatever order --only named them in.
+        self.libs = [lib for lib in LIBRARIES if args.only is None or lib in args.only]
+        self.benches = [b for b in BENCHMARKS if args.bench is None or b.key in args.bench]
+        self.cells = {(b.key, lib): Cell() for b in self.benches for lib in self.libs}
+        self.versions: dict[str, str] = {}
+        self.failed = False
 
-    if not libs:
-        print("error: none of the libraries is installed", file=sys.stderr)
-        return 2
-    env_line = (
-        f"Python {platform.python_version()} ({platform.python_implementation()}, "
-        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs); "
-        + ", ".join(f"{name} {versions[name]}" for name in [*libs, "greenlet"] if name in versions)
-    )
-    method = (
-        f"Median of {args.repeat} run(s) per cell, each in a fresh process"
-        + (" (--quick: small N)" if args.quick else "")
-        + f"; rates per second of {'process CPU' if args.clock == 'cpu' else 'wall-clock'} time"
-        + ". corun vs gevent: >= 1.0 means corun is at least as good "
-        "(corun/gevent for rates, gevent/corun for bytes)."
-    )
-    print()
-    print(_table(benches, libs, cells, args.markdown))
-    print()
-    print(env_line)
-    print(method)
-    print(f"Took {time.monotonic() - started:.0f} s.")
+    def collect(self) -> None:
+        """Take every sample; drop a library that is not installed unless it was asked for.
 
-    if args.json:
-        report = {
-            "command": shlex.join(
-                [Path(sys.executable).name, "bench/run.py", *(sys.argv[1:] if argv is None else argv)]
-            ),
+        Raises:
+            NotInstalled: a library named with ``--only`` cannot be imported.
+        """
+        args, env = self.args, _worker_env()
+        for round_no in range(args.repeat):
+            # Rotate which library goes first, so none is always measured
+            # right after the same neighbour.
+            shift = round_no % len(self.libs)
+            order = self.libs[shift:] + self.libs[:shift]
+            for b in self.benches:
+                n = b.quick_n if args.quick else b.n
+                for lib in order:
+                    if lib in self.libs:  # not dropped meanwhile
+                        self._sample(lib, b, n, env, f"[{round_no + 1}/{args.repeat}]")
+
+    def _sample(self, lib: str, b: Benchmark, n: int, env: dict[str, str], prefix: str) -> None:
+        cell = self.cells[b.key, lib]
+        try:
+            sample = run_sample(lib, b, n, self.args.clock, env)
+        except NotInstalled as exc:
+            if self.args.only is not None:
+                raise
+            print(f"skipping {lib}: {exc}", file=sys.stderr)
+            self.libs.remove(lib)
+            return
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            self.failed = True
+            cell.error = str(exc)
+            print(f"FAILED {exc}", file=sys.stderr)
+            return
+        cell.samples.append(sample["value"])
+        cell.seconds.append((sample["wall_seconds"], sample["cpu_seconds"]))
+        self.versions[lib] = sample["version"]
+        self.versions["greenlet"] = sample["greenlet"]
+        shown = format_value(sample["value"], b.unit)
+        seconds = sample[f"{self.args.clock}_seconds"]
+        print(f"{prefix} {b.key:<14} {lib:<9} {shown:>9}  ({seconds:.2f} s)", file=sys.stderr, flush=True)
+
+    def median(self, key: str, lib: str) -> float | None:
+        """The median of a cell; None for a library not measured."""
+        return self.cells[key, lib].median if lib in self.libs else None
+
+    def footer(self) -> str:
+        """Where and how the figures were taken: interpreter, versions, method."""
+        args = self.args
+        names = [*self.libs, "greenlet"]
+        lines = [
+            f"Python {platform.python_version()} ({platform.python_implementation()}, "
+            f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs); "
+            + ", ".join(f"{name} {self.versions[name]}" for name in names if name in self.versions)
+        ]
+        method = (
+            f"Median of {args.repeat} run(s) per cell, each in a fresh process"
+            + (" (--quick: small N)" if args.quick else "")
+            + f"; rates per second of {'process CPU' if args.clock == 'cpu' else 'wall-clock'} time."
+        )
+        if "corun" in self.libs and "gevent" in self.libs:
+            method += (
+                " corun vs gevent: >= 1.0 means corun is at least as good"
+                " (corun/gevent for rates, gevent/corun for bytes)."
+            )
+        lines.append(method)
+        return "\n".join(lines)
+
+    def report(self, command: list[str]) -> dict[str, Any]:
+        """Everything measured, for ``--json``."""
+        args = self.args
+        return {
+            "command": shlex.join(command),
             "python": platform.python_version(),
             "implementation": platform.python_implementation(),
             "platform": f"{platform.system()} {platform.machine()}",
             "cpus": os.cpu_count(),
-            "versions": versions,
+            "versions": self.versions,
             "repeat": args.repeat,
             "clock": args.clock,
             "quick": args.quick,
@@ -287,24 +299,42 @@ def main(argv: list[str] | None = None) -> int:
                     "higher_is_better": b.higher_is_better,
                     "libs": {
                         lib: {
-                            "median": cells[b.key, lib].median,
-                            "samples": cells[b.key, lib].samples,
-                            "wall_cpu_seconds": cells[b.key, lib].seconds,
-                            "error": cells[b.key, lib].error,
+                            "median": self.cells[b.key, lib].median,
+                            "samples": self.cells[b.key, lib].samples,
+                            "wall_cpu_seconds": self.cells[b.key, lib].seconds,
+                            "error": self.cells[b.key, lib].error,
                         }
-                        for lib in libs
+                        for lib in self.libs
                     },
-                    "corun_vs_gevent": ratio(
-                        b,
-                        cells[b.key, "corun"].median if "corun" in libs else None,
-                        cells[b.key, "gevent"].median if "gevent" in libs else None,
-                    ),
+                    "corun_vs_gevent": ratio(b, self.median(b.key, "corun"), self.median(b.key, "gevent")),
                 }
-                for b in benches
+                for b in self.benches
             ],
         }
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks and print the table; 0 if every sample succeeded."""
+    argv = sys.argv[1:] if argv is None else argv
+    run = _Run(_parse_args(argv))
+    started = time.monotonic()
+    try:
+        run.collect()
+    except NotInstalled as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not run.libs:
+        print("error: none of the libraries is installed", file=sys.stderr)
+        return 2
+    print()
+    print(_table(run.benches, run.libs, run.cells, run.args.markdown))
+    print()
+    print(run.footer())
+    print(f"Took {time.monotonic() - started:.0f} s.", file=sys.stderr)
+    if run.args.json:
+        report = run.report([Path(sys.executable).name, "bench/run.py", *argv])
+        Path(run.args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 1 if run.failed else 0
 
 
 if __name__ == "__main__":

@@ -242,7 +242,7 @@ def memory_rss(lib: Lib, n: int) -> float:
 
 
 def memory_traced(lib: Lib, n: int) -> float:
-    """The same, counted by tracemalloc (Python allocators, incl. greenlet stack copies)."""
+    """The same, counted by tracemalloc: what went through Python's allocators, in bytes."""
     import tracemalloc
 
     tracemalloc.start()

@@ -502,20 +502,26 @@ def test_rlock_granted_then_killed_owner_passes_on() -> None:
 
 
 def test_rlock_condition_protocol() -> None:
+    # What threading.Condition does around a wait: drop every level, then restore them.
     rlock = RLock()
     rlock.acquire()
     rlock.acquire()
+    assert rlock._recursion_count() == 2
     state = rlock._release_save()
     assert not rlock.locked()
-    assert spawn(rlock.acquire, False).get() is True  # a task takes it meanwhile...
-    rlock._owner = None  # ...and, being finished, no longer holds it
-    rlock._count = 0
-    rlock._counter = 1
+
+    def meanwhile() -> int:
+        with rlock:
+            return rlock._recursion_count()
+
+    assert spawn(meanwhile).get() == 1  # another task can take it meanwhile
     rlock._acquire_restore(state)
-    assert rlock._recursion_count() == 2
+    assert rlock._is_owned() and rlock._recursion_count() == 2
     rlock.release()
     rlock.release()
     assert not rlock.locked()
+    with pytest.raises(RuntimeError):
+        rlock._release_save()
 
 
 # -- threads ----------------------------------------------------------------------
@@ -552,3 +558,23 @@ def test_unbound_primitive_free_units_work_from_any_thread() -> None:
     lock = Lock()
     assert _in_thread(lambda: (lock.acquire(), lock.release())) is None
     assert not lock.locked()
+
+
+def test_primitive_outlives_a_destroyed_hub(hub: Hub) -> None:
+    lock = Lock()
+    lock.acquire()
+    waiter = spawn(lock.acquire)
+    sleep(0)  # bound to this hub now
+    waiter.kill()
+    lock.release()
+    hub.destroy()
+    new_hub = corun.get_hub()
+    try:
+        lock.acquire()
+        g = spawn(lock.acquire)
+        sleep(0)  # blocking again, on the new hub: no wrong-thread error
+        lock.release()
+        g.join()
+        assert g.value is True
+    finally:
+        new_hub.destroy()
