@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -524,3 +525,24 @@ def test_statistics_snapshot() -> None:
         stats.members = 5  # type: ignore[misc]
     pool.join()
     assert Group().statistics().size is None
+
+
+def test_using_a_group_from_another_thread_raises() -> None:
+    pool = Pool(2)
+    pool.spawn(nap, 0.01)  # binds the pool to this thread's hub
+    errors: list[BaseException] = []
+
+    def other_thread() -> None:
+        try:
+            pool.spawn(nap, 0.01)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            corun.get_hub().destroy()
+
+    t = threading.Thread(target=other_thread)
+    t.start()
+    t.join()
+    assert len(errors) == 1 and isinstance(errors[0], RuntimeError)
+    assert "belongs to the hub of thread" in str(errors[0])
+    assert pool.join(timeout=2) and pool.free_count() == 2
