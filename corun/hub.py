@@ -194,6 +194,8 @@ class Hub(RawGreenlet):
         self._cancelled_timers = 0
         self._seq = itertools.count()
         self._idle_waiters: list[Waiter] = []
+        # Tasks in join(), with their deadlines (None: no deadline).
+        self._joiners: list[tuple[Waiter, float | None]] = []
         self._waker = _Waker()
         self.io: IOBackend = _default_backend(self._waker.read_fd)
         # Work in flight in other threads (thread pool jobs) whose results will
@@ -353,9 +355,15 @@ class Hub(RawGreenlet):
             timeout = max(0.0, timers[0][0] - self.clock())
         elif self.io.waiting or self.pending:
             timeout = -1.0
+        elif self._joiners:
+            # Only join() calls are left, and no work is what they wait for.
+            self._release_joiners()
+            return
         else:
             self._report_deadlock()
             return
+        if self._joiners:
+            timeout = self._cap_by_join_deadlines(timeout)
 
         # 3. Poll the OS; wake the tasks whose fds are ready.
         woken, waker_fired = self.io.poll(timeout)
@@ -371,6 +379,8 @@ class Hub(RawGreenlet):
 
         # 4. Timers that are due.
         self._fire_timers()
+        if self._joiners:
+            self._expire_joiners()
 
     def _fire_timers(self) -> None:
         timers = self._timers
@@ -453,10 +463,33 @@ class Hub(RawGreenlet):
     def join(self, timeout: float | None = None) -> bool:
         """Run the loop until it has nothing left to do; False on timeout."""
         w = Waiter(self, "the hub to run out of work")
+        # The deadline stays out of the timer heap: a timer there would itself
+        # count as work left, and join would always wait out its timeout.
+        entry = (w, None if timeout is None else self.clock() + timeout)
+        self._joiners.append(entry)
         try:
-            return w.get(timeout) is not TIMED_OUT
-        except LoopExit:
-            return True
+            return w.get() is not TIMED_OUT
+        finally:
+            if entry in self._joiners:
+                self._joiners.remove(entry)
+
+    def _release_joiners(self) -> None:
+        joiners, self._joiners = self._joiners, []
+        for w, _ in joiners:
+            self.wake(w, True)
+
+    def _cap_by_join_deadlines(self, timeout: float) -> float:
+        deadlines = [d for _, d in self._joiners if d is not None]
+        if not deadlines:
+            return timeout
+        left = max(0.0, min(deadlines) - self.clock())
+        return left if timeout < 0 else min(timeout, left)
+
+    def _expire_joiners(self) -> None:
+        now = self.clock()
+        for entry in [e for e in self._joiners if e[1] is not None and e[1] <= now]:
+            self._joiners.remove(entry)
+            self.wake(entry[0], TIMED_OUT)
 
     def reinit(self) -> None:
         """After fork, in the child: new OS resources, an empty thread pool."""

@@ -696,14 +696,19 @@ def test_wait_without_objects_runs_until_no_work_left() -> None:
     assert all(t.dead for t in tasks)
 
 
-@pytest.mark.xfail(
-    reason="Hub.join counts its own timeout timer as work, so it waits out the whole timeout",
-    strict=True,
-)
 def test_wait_without_objects_and_timeout_returns_early_when_idle() -> None:
     spawn(sleep, 0.01)
     t0 = time.monotonic()
     assert wait(timeout=1.5) is True
+    assert time.monotonic() - t0 < 1
+
+
+def test_wait_without_objects_from_a_spawned_task_returns_to_that_task() -> None:
+    spawn(sleep, 0.01)
+    waiter = spawn(wait, None, 1.5)
+    t0 = time.monotonic()
+    waiter.join()
+    assert waiter.value is True
     assert time.monotonic() - t0 < 1
 
 

@@ -1,0 +1,678 @@
+"""The hub: ready callbacks, timers, deadlock reports, threads, errors, fork and Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import corun
+import corun.hub
+from corun import _originals
+from corun.hub import BlockingSwitchOutError, Hub, LoopExit, get_hub
+
+from .conftest import ROOT, run_python
+
+
+class FakeClock:
+    """A clock that moves only when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[Hub, FakeClock]]:
+    """A hub on a fake clock, installed as this thread's hub for one test.
+
+    Only ready callbacks and ``idle`` may drive it: a timer that is not yet
+    due on the fake clock would make it really poll until that deadline.
+    """
+    clock = FakeClock()
+    h = Hub(clock=clock)
+    corun.hub._local.hub = h
+    yield h, clock
+    h.destroy()
+
+
+def count_passes(hub: Hub) -> list[int]:
+    """Count the hub's loop passes from now on (in a one-item list)."""
+    counter = [0]
+    run_once = hub._run_once
+
+    def counting() -> None:
+        counter[0] += 1
+        run_once()
+
+    hub._run_once = counting  # type: ignore[method-assign]
+    return counter
+
+
+def popen_python(source: str) -> subprocess.Popen[str]:
+    """Start ``source`` in a fresh interpreter with pipes, for tests that talk to it."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(source)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def read_line(proc: subprocess.Popen[str], timeout: float = 10) -> str:
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    assert ready, "the child printed nothing in time"
+    return proc.stdout.readline().strip()
+
+
+# -- ready callbacks ------------------------------------------------------------
+
+
+def test_callbacks_run_in_fifo_order(hub: Hub) -> None:
+    log: list[int] = []
+    for i in range(10):
+        hub.run_callback(log.append, i)
+    corun.sleep(0)  # queued after them: they have all run when we are back
+    assert log == list(range(10))
+
+
+def test_callbacks_queued_during_a_pass_run_after_the_ones_already_queued(hub: Hub) -> None:
+    log: list[str] = []
+
+    def first() -> None:
+        log.append("first")
+        hub.run_callback(log.append, "queued by first")
+
+    hub.run_callback(first)
+    hub.run_callback(log.append, "second")
+    corun.idle()
+    assert log == ["first", "second", "queued by first"]
+
+
+def test_a_cancelled_callback_does_not_run(hub: Hub) -> None:
+    log: list[str] = []
+    cb = hub.run_callback(log.append, "no")
+    assert cb.pending
+    cb.cancel()
+    assert not cb.pending
+    hub.run_callback(log.append, "yes")
+    corun.idle()
+    assert log == ["yes"]
+
+
+def test_a_task_looping_on_sleep_0_cannot_starve_timers(hub: Hub) -> None:
+    fired: list[int] = []
+    spins = [0]
+
+    give_up = _originals.monotonic() + 3  # so that a starved timer fails the test, not hangs it
+
+    def spinner() -> None:
+        while not fired and _originals.monotonic() < give_up:
+            spins[0] += 1
+            corun.sleep(0)
+
+    g = corun.spawn(spinner)
+    hub.call_later(0.05, fired.append, spins[0])
+    g.join(timeout=2)
+    assert fired, "the timer never fired while a task yielded in a loop"
+    assert g.dead
+
+
+def test_tasks_yielding_in_a_loop_interleave(hub: Hub) -> None:
+    log: list[tuple[str, int]] = []
+
+    def worker(name: str) -> None:
+        for i in range(3):
+            log.append((name, i))
+            corun.sleep(0)
+
+    corun.joinall([corun.spawn(worker, "a"), corun.spawn(worker, "b")])
+    assert log == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+
+
+# -- timers ---------------------------------------------------------------------
+
+
+def test_timers_fire_in_deadline_order_then_in_order_of_creation(fake: tuple[Hub, FakeClock]) -> None:
+    h, clock = fake
+    log: list[str] = []
+    for delay, name in [(3, "c"), (1, "a1"), (2, "b"), (1, "a2"), (0.5, "z")]:
+        h.call_later(delay, log.append, name)
+    clock.now += 10
+    assert h.join()
+    assert log == ["z", "a1", "a2", "b", "c"]
+
+
+def test_only_due_timers_fire(fake: tuple[Hub, FakeClock]) -> None:
+    h, clock = fake
+    log: list[Any] = []
+    done = corun.Event()
+    h.call_later(1, log.append, 1)
+    h.call_later(1.5, done.set)
+    h.call_later(2, log.append, 2)
+    h.call_later(3, log.append, 3)
+    clock.now += 1.5
+    assert done.wait()
+    assert log == [1]
+    clock.now += 1
+    corun.idle()
+    assert log == [1, 2]
+    clock.now += 1
+    assert h.join()
+    assert log == [1, 2, 3]
+
+
+def test_a_cancelled_timer_never_fires(fake: tuple[Hub, FakeClock]) -> None:
+    h, clock = fake
+    log: list[str] = []
+    t = h.call_later(1, log.append, "cancelled")
+    h.call_later(2, log.append, "kept")
+    assert t.pending
+    t.cancel()
+    t.cancel()  # a second cancel changes nothing
+    assert not t.pending
+    clock.now += 10
+    assert h.join()
+    assert log == ["kept"]
+    assert h._cancelled_timers == 0
+
+
+def test_a_timer_cancelled_by_an_earlier_timer_of_the_same_batch_never_fires(
+    fake: tuple[Hub, FakeClock],
+) -> None:
+    h, clock = fake
+    log: list[str] = []
+    later: list[Any] = []
+    h.call_later(1, lambda: later[0].cancel())
+    later.append(h.call_later(1, log.append, "cancelled"))
+    fired = h.call_later(1, log.append, "fired")
+    clock.now += 10
+    assert h.join()
+    assert log == ["fired"]
+    assert not fired.pending
+    fired.cancel()  # after it fired: a no-op
+    assert h._cancelled_timers == 0
+
+
+def test_cancelled_timer_count_stays_true_when_a_batch_cancel_compacts_the_heap(
+    fake: tuple[Hub, FakeClock],
+) -> None:
+    h, clock = fake
+    for t in [h.call_later(3600, print) for _ in range(64)]:
+        t.cancel()
+    assert h._cancelled_timers == 64
+    later: list[Any] = []
+    # This cancel is the 65th: it compacts the heap while the timer it
+    # cancels has already left the heap to fire in this batch.
+    h.call_later(1, lambda: later[0].cancel())
+    later.append(h.call_later(1, print, "never"))
+    kept = h.call_later(3600, print)
+    clock.now += 10
+    corun.idle()
+    assert kept.pending
+    in_heap = sum(1 for t in h._timers if t[2] is None)
+    assert h._cancelled_timers == in_heap
+    kept.cancel()
+
+
+def test_many_cancelled_long_timers_do_not_grow_the_heap(hub: Hub) -> None:
+    live = [hub.call_later(3600, print) for _ in range(100)]
+    largest = 0
+    for _ in range(10_000):
+        hub.call_later(3600, print).cancel()
+        largest = max(largest, len(hub._timers))
+    assert largest < 400
+    assert sum(1 for t in hub._timers if t[2] is not None) == 100
+    for t in live:
+        t.cancel()
+
+
+def test_timed_waits_woken_early_do_not_grow_the_heap(hub: Hub) -> None:
+    largest = 0
+    for i in range(10_000):
+        w = corun.hub.Waiter(hub, "early")
+        hub.wake(w, i)
+        assert w.get(3600) == i
+        largest = max(largest, len(hub._timers))
+    assert largest < 200
+
+
+# -- deadlock reports -----------------------------------------------------------
+
+
+def test_loop_exit_names_the_event_the_main_task_waits_on(hub: Hub) -> None:
+    ev = corun.Event()
+    with pytest.raises(LoopExit) as info:
+        ev.wait()
+    msg = str(info.value)
+    assert "would block forever" in msg
+    assert "waits on <Event unset" in msg and f"at {id(ev):#x}>" in msg, msg
+
+
+def test_loop_exit_names_every_stuck_task(hub: Hub) -> None:
+    ev = corun.Event()
+    g = corun.spawn(ev.wait)
+    g.name = "stuck-on-event"
+    with pytest.raises(LoopExit) as info:
+        g.join()
+    msg = str(info.value)
+    assert f"{g!r} waits on <Event unset" in msg, msg
+    assert f"waits on {g!r}" in msg, msg  # the main task's join
+    g.kill()
+
+
+def test_no_loop_exit_while_an_fd_wait_can_still_wake_a_task(hub: Hub) -> None:
+    # A thread that the hub does not know about writes to the socket: only
+    # the fd registration tells the hub that the wait is not hopeless.
+    import socket
+
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    ev = corun.Event()
+
+    def reader() -> None:
+        hub.wait_readable(a.fileno())
+        ev.set()
+
+    corun.spawn(reader)
+    t = threading.Timer(0.2, b.send, (b"x",))
+    t.start()
+    try:
+        assert ev.wait(), "the reader was never woken"
+    finally:
+        t.join()
+        hub.notify_closing(a.fileno())
+        a.close()
+        b.close()
+
+
+def test_no_loop_exit_while_thread_work_is_pending(hub: Hub) -> None:
+    ev = corun.Event()
+    ran_on: list[int] = []
+    hub.pending += 1
+
+    def done() -> None:
+        hub.pending -= 1
+        ran_on.append(_originals.get_ident())
+        ev.set()
+
+    def worker() -> None:
+        _originals.real_sleep(0.2)
+        hub.run_callback_threadsafe(done)
+
+    t = threading.Thread(target=worker)
+    start = _originals.monotonic()
+    t.start()
+    try:
+        assert ev.wait() is True
+    finally:
+        t.join()
+    assert _originals.monotonic() - start >= 0.15
+    assert ran_on == [hub.thread_ident]
+    assert hub.pending == 0
+
+
+# -- other threads ----------------------------------------------------------------
+
+
+def test_callbacks_from_many_threads_all_run_on_the_hub_thread(hub: Hub) -> None:
+    threads, per_thread = 10, 100
+    seen: list[tuple[int, int, int]] = []
+    all_in = corun.Event()
+    hub.pending += threads * per_thread
+
+    def record(t: int, i: int) -> None:
+        seen.append((t, i, _originals.get_ident()))
+        hub.pending -= 1
+        if hub.pending == 0:
+            all_in.set()
+
+    def producer(t: int) -> None:
+        for i in range(per_thread):
+            hub.run_callback_threadsafe(record, t, i)
+
+    workers = [threading.Thread(target=producer, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    try:
+        assert all_in.wait(timeout=5)
+    finally:
+        for w in workers:
+            w.join()
+    assert len(seen) == threads * per_thread
+    assert {ident for _, _, ident in seen} == {threading.get_ident()}
+    for t in range(threads):
+        assert [i for tt, i, _ in seen if tt == t] == list(range(per_thread))
+
+
+def test_each_os_thread_has_its_own_hub(hub: Hub) -> None:
+    out: dict[str, Any] = {}
+
+    def in_thread() -> None:
+        try:
+            h = get_hub()
+            out["hub"] = h
+            out["same"] = get_hub() is h
+            tasks = [corun.spawn(lambda i=i: (corun.sleep(0.01), i)[1]) for i in range(3)]
+            corun.joinall(tasks)
+            out["values"] = [g.value for g in tasks]
+            out["ident"] = h.thread_ident
+            h.destroy()
+        except BaseException as exc:
+            out["error"] = exc
+
+    t = threading.Thread(target=in_thread)
+    t.start()
+    t.join(timeout=5)
+    assert "error" not in out, out.get("error")
+    assert out["hub"] is not hub
+    assert out["same"]
+    assert out["values"] == [0, 1, 2]
+    assert out["ident"] == t.ident
+    assert get_hub() is hub
+
+
+# -- errors ---------------------------------------------------------------------
+
+
+def test_a_callback_that_blocks_is_reported_and_the_hub_keeps_running(
+    hub: Hub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.run_callback(corun.sleep, 0.1)
+    corun.sleep(0)  # the callback was queued first
+    err = capsys.readouterr().err
+    assert err.count("BlockingSwitchOutError") >= 1
+    assert err.count("Traceback") == 1
+    assert corun.spawn(lambda: "alive").get(timeout=2) == "alive"
+    corun.sleep(0.01)
+
+
+def test_sleep_0_inside_the_hub_raises_too(hub: Hub) -> None:
+    caught: list[BaseException] = []
+
+    def cb() -> None:
+        try:
+            corun.sleep(0)
+        except BlockingSwitchOutError as exc:
+            caught.append(exc)
+
+    hub.run_callback(cb)
+    corun.sleep(0)
+    assert len(caught) == 1
+
+
+def test_an_exception_in_a_callback_is_printed_once_and_the_hub_survives(
+    hub: Hub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def boom() -> None:
+        raise ValueError("boom-in-callback")
+
+    def timer_boom() -> None:
+        raise KeyError("boom-in-timer")
+
+    hub.run_callback(boom)
+    hub.call_later(0.01, timer_boom)
+    log: list[str] = []
+    hub.run_callback(log.append, "next callback still runs")
+    corun.sleep(0.05)
+    err = capsys.readouterr().err
+    assert err.count("ValueError: boom-in-callback") == 1
+    assert err.count("KeyError: 'boom-in-timer'") == 1
+    assert log == ["next callback still runs"]
+    assert corun.spawn(lambda: 7).get(timeout=2) == 7
+
+
+# -- idle and join ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_fd_wait", [False, True])
+def test_idle_returns_only_when_nothing_else_is_ready(hub: Hub, with_fd_wait: bool) -> None:
+    import socket
+
+    log: list[tuple[str, int]] = []
+
+    def worker(name: str, n: int) -> None:
+        for i in range(n):
+            log.append((name, i))
+            corun.sleep(0)
+
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    # An fd wait that never fires makes the hub poll between passes.
+    reader = corun.spawn(hub.wait_readable, a.fileno()) if with_fd_wait else None
+    corun.spawn(worker, "a", 5)
+    corun.spawn(worker, "b", 3)
+    sleeper = corun.spawn(corun.sleep, 10)  # a timer that is far away is not "ready"
+    corun.idle()
+    assert sorted(log) == [("a", i) for i in range(5)] + [("b", i) for i in range(3)]
+    assert not sleeper.dead
+    sleeper.kill()
+    if reader is not None:
+        assert hub.io.waiting == 1
+        reader.kill()
+    a.close()
+    b.close()
+
+
+def test_idle_lets_a_task_with_a_ready_fd_run_first(hub: Hub) -> None:
+    import socket
+
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    log: list[str] = []
+
+    def reader() -> None:
+        hub.wait_readable(a.fileno())
+        log.append("read")
+
+    corun.spawn(reader)
+    corun.sleep(0)
+    b.send(b"x")
+    corun.idle()
+    assert log == ["read"]
+    hub.notify_closing(a.fileno())
+    a.close()
+    b.close()
+
+
+def test_join_and_wait_return_when_no_work_is_left(hub: Hub) -> None:
+    done: list[int] = []
+
+    def work(i: int) -> None:
+        corun.sleep(0.01 * i)
+        done.append(i)
+
+    for i in range(5):
+        corun.spawn(work, i)
+    assert hub.join() is True
+    assert sorted(done) == [0, 1, 2, 3, 4]
+    for i in range(3):
+        corun.spawn(work, i)
+    assert corun.wait() is True
+    assert len(done) == 8
+
+
+def test_join_returns_false_on_timeout_while_work_remains(hub: Hub) -> None:
+    sleeper = corun.spawn(corun.sleep, 10)
+    start = _originals.monotonic()
+    assert hub.join(timeout=0.05) is False
+    assert corun.wait(timeout=0.05) is False
+    assert _originals.monotonic() - start < 2
+    sleeper.kill()
+    assert hub.join() is True
+
+
+def test_join_returns_when_only_hopeless_waits_are_left(hub: Hub) -> None:
+    g = corun.spawn(corun.Event().wait)
+    assert hub.join() is True
+    assert not g.dead
+    g.kill()
+
+
+# -- processes: fork, Ctrl-C, SystemExit ----------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_gives_the_child_a_fresh_working_hub() -> None:
+    proc = run_python(
+        """
+        import importlib.util, os, socket, sys, threading
+        import corun
+        from corun.hub import get_hub
+
+        hub = get_hub()
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        log = []
+
+        def sleeper():
+            corun.sleep(0.2)
+            log.append("slept")
+
+        def reader():
+            try:
+                hub.wait_readable(a.fileno())
+                log.append("read")
+            except OSError as exc:
+                log.append(("reader failed", exc.errno))
+
+        s = corun.spawn(sleeper)
+        r = corun.spawn(reader)
+        corun.sleep(0)
+        assert hub.io.waiting == 1
+        parent_waker = hub._waker.read_fd
+        parent_epoll = getattr(hub.io, "_epoll", None)
+
+        pid = os.fork()
+        if pid == 0:
+            ok = False
+            try:
+                assert get_hub() is hub
+                assert hub._waker.read_fd != parent_waker
+                # Unregister the inherited wait here: that must not touch the
+                # parent's registration, so the parent's reader still wakes.
+                hub.notify_closing(a.fileno())
+                r.join(timeout=2)
+                assert log == [("reader failed", 9)], log
+                corun.sleep(0.01)
+                assert corun.spawn(lambda: 41 + 1).get(timeout=2) == 42
+                s.join(timeout=2)
+                assert "slept" in log
+                c, d = socket.socketpair()
+                c.setblocking(False)
+                def child_reader():
+                    hub.wait_readable(c.fileno(), timeout=2)
+                    return c.recv(10)
+                g = corun.spawn(child_reader)
+                corun.sleep(0)
+                d.send(b"child")
+                assert g.get(timeout=2) == b"child"
+                # The new wake-up fd works: a thread's callback arrives.
+                ev = corun.Event()
+                hub.pending += 1
+                def from_thread():
+                    hub.pending -= 1
+                    ev.set()
+                threading.Thread(target=hub.run_callback_threadsafe, args=(from_thread,)).start()
+                assert ev.wait(timeout=2)
+                if importlib.util.find_spec("corun.threadpool") is not None:
+                    assert hub.threadpool.apply(pow, (2, 10)) == 1024
+                ok = True
+            except BaseException:
+                import traceback
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(0 if ok else 1)
+
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, status
+        if parent_epoll is not None:
+            assert hub.io._epoll is parent_epoll
+        assert hub._waker.read_fd == parent_waker
+        b.send(b"x")
+        r.join(timeout=2)
+        s.join(timeout=2)
+        assert sorted(map(str, log)) == ["read", "slept"], log
+        assert corun.spawn(lambda: "parent").get(timeout=2) == "parent"
+        print("parent ok")
+        """,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "parent ok", proc.stdout + proc.stderr
+
+
+def test_ctrl_c_reaches_the_main_task_and_killall_runs_finally_blocks() -> None:
+    proc = popen_python(
+        """
+        import corun
+
+        def sleeper(i):
+            try:
+                corun.sleep(10)
+            finally:
+                print(f"finally {i}", flush=True)
+
+        tasks = [corun.spawn(sleeper, i) for i in range(3)]
+        # Printed once the sleepers are parked and the main task waits.
+        corun.spawn(print, "ready", flush=True)
+        try:
+            corun.joinall(tasks)
+            print("joined without Ctrl-C", flush=True)
+        except KeyboardInterrupt:
+            print("KI in main", flush=True)
+            corun.killall(tasks)
+            print("all killed", flush=True)
+        """
+    )
+    try:
+        assert read_line(proc) == "ready"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    lines = out.splitlines()
+    assert proc.returncode == 0, err
+    assert lines[0] == "KI in main", out + err
+    assert sorted(lines[1:4]) == ["finally 0", "finally 1", "finally 2"]
+    assert lines[4:] == ["all killed"]
+
+
+def test_system_exit_in_a_task_reaches_the_main_task() -> None:
+    proc = run_python(
+        """
+        import corun
+
+        def quit():
+            raise SystemExit(3)
+
+        corun.spawn(quit)
+        try:
+            corun.sleep(5)
+        except SystemExit as exc:
+            print("SystemExit in main", exc.code, flush=True)
+            raise
+        print("not reached")
+        """,
+        timeout=30,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout.strip() == "SystemExit in main 3"

@@ -1,0 +1,467 @@
+"""I/O readiness waits, against both back ends (epoll and selectors)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import selectors
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import corun
+import corun.hub
+from corun import _originals
+from corun._io_epoll import EpollIO
+from corun._io_selectors import SelectorsIO
+from corun._waiter import Waiter
+from corun.hub import READ, WRITE, ConcurrentObjectUseError, Hub
+
+BACKENDS = ["epoll", "selectors"]
+
+
+def use_backend(hub: Hub, name: str) -> Hub:
+    """Give ``hub`` the named readiness back end (before it runs)."""
+    if name == "epoll":
+        if _originals.epoll is None:
+            pytest.skip("epoll is Linux only")
+        if not isinstance(hub.io, EpollIO):
+            hub.io.close()
+            hub.io = EpollIO(hub._waker.read_fd)
+    else:
+        hub.io.close()
+        hub.io = SelectorsIO(hub._waker.read_fd)
+    return hub
+
+
+@pytest.fixture(params=BACKENDS)
+def io_hub(request: pytest.FixtureRequest, hub: Hub) -> Hub:
+    """The test's hub, with each back end in turn."""
+    return use_backend(hub, request.param)
+
+
+class FakeClock:
+    """A clock that moves only when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=BACKENDS)
+def fake(request: pytest.FixtureRequest) -> Iterator[tuple[Hub, FakeClock]]:
+    """A hub on a fake clock with each back end in turn, installed for one test."""
+    clock = FakeClock()
+    h = Hub(clock=clock)
+    corun.hub._local.hub = h
+    try:
+        use_backend(h, request.param)
+        yield h, clock
+    finally:
+        h.destroy()
+
+
+class Pairs:
+    """Non-blocking socket pairs, unregistered and closed after the test."""
+
+    def __init__(self) -> None:
+        self.socks: list[socket.socket] = []
+
+    def __call__(self) -> tuple[socket.socket, socket.socket]:
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        b.setblocking(False)
+        self.socks += [a, b]
+        return a, b
+
+    def close(self) -> None:
+        for s in self.socks:
+            if s.fileno() >= 0:
+                corun.hub.notify_closing(s.fileno())
+                s.close()
+
+
+@pytest.fixture
+def pairs() -> Iterator[Pairs]:
+    p = Pairs()
+    yield p
+    p.close()
+
+
+def count_passes(hub: Hub) -> list[int]:
+    """Count the hub's loop passes from now on (in a one-item list)."""
+    counter = [0]
+    run_once = hub._run_once
+
+    def counting() -> None:
+        counter[0] += 1
+        run_once()
+
+    hub._run_once = counting  # type: ignore[method-assign]
+    return counter
+
+
+def kernel_registered(io: Any, fd: int) -> bool:
+    """Whether the OS (not just the back end's table) still watches ``fd``."""
+    poller = io._epoll if isinstance(io, EpollIO) else getattr(io._sel, "_selector", None)
+    if poller is not None and hasattr(poller, "fileno") and os.path.isdir("/proc/self/fdinfo"):
+        # The kernel's own list of an epoll set's targets, one "tfd:" line each.
+        with open(f"/proc/self/fdinfo/{poller.fileno()}") as f:
+            return any(line.split()[1] == str(fd) for line in f if line.startswith("tfd:"))
+    return fd in io._sel.get_map()
+
+
+def fill(sock: socket.socket) -> None:
+    """Write until the socket's buffer is full."""
+    chunk = b"x" * 65536
+    while True:
+        try:
+            sock.send(chunk)
+        except BlockingIOError:
+            return
+
+
+def drain(sock: socket.socket) -> int:
+    n = 0
+    while True:
+        try:
+            data = sock.recv(1 << 20)
+        except BlockingIOError:
+            return n
+        if not data:
+            return n
+        n += len(data)
+
+
+# -- waking ---------------------------------------------------------------------
+
+
+def test_wait_readable_wakes_when_data_arrives(io_hub: Hub, pairs: Pairs) -> None:
+    a, b = pairs()
+
+    def reader() -> bytes:
+        io_hub.wait_readable(a.fileno())
+        return a.recv(10)
+
+    g = corun.spawn(reader)
+    corun.sleep(0)
+    assert io_hub.io.waiting == 1
+    assert not g.dead
+    b.send(b"hello")
+    assert g.get(timeout=2) == b"hello"
+    assert io_hub.io.waiting == 0
+
+
+def test_wait_writable_wakes_when_the_buffer_drains(io_hub: Hub, pairs: Pairs) -> None:
+    a, b = pairs()
+    fill(a)
+    g = corun.spawn(io_hub.wait_writable, a.fileno())
+    corun.sleep(0)
+    assert not g.dead
+    assert io_hub.io.waiting == 1
+    assert drain(b) > 0
+    g.get(timeout=2)
+    assert io_hub.io.waiting == 0
+
+
+def test_a_reader_and_a_writer_may_wait_on_one_fd_at_once(io_hub: Hub, pairs: Pairs) -> None:
+    a, b = pairs()
+    fill(a)
+    r = corun.spawn(io_hub.wait_readable, a.fileno())
+    w = corun.spawn(io_hub.wait_writable, a.fileno())
+    corun.sleep(0)
+    assert io_hub.io.waiting == 2
+    b.send(b"x")
+    r.get(timeout=2)
+    assert not w.dead
+    assert io_hub.io.waiting == 1
+    drain(b)
+    w.get(timeout=2)
+    assert io_hub.io.waiting == 0
+
+
+def test_a_task_looping_on_sleep_0_cannot_starve_io(io_hub: Hub, pairs: Pairs) -> None:
+    a, b = pairs()
+    b.send(b"ready before anyone waits")
+    spins = [0]
+    woke_after: list[int] = []
+    stop: list[bool] = []
+
+    give_up = _originals.monotonic() + 3  # so that starved I/O fails the test, not hangs it
+
+    def spinner() -> None:
+        while not stop and _originals.monotonic() < give_up:
+            spins[0] += 1
+            corun.sleep(0)
+
+    def reader() -> None:
+        io_hub.wait_readable(a.fileno())
+        woke_after.append(spins[0])
+
+    s = corun.spawn(spinner)
+    r = corun.spawn(reader)
+    try:
+        r.join(timeout=2)
+    finally:
+        stop.append(True)
+        s.join(timeout=2)
+    assert woke_after, "the reader was never woken while a task yielded in a loop"
+    # The hub polls between passes, so the reader wakes within a pass or two.
+    assert woke_after[0] <= 3, woke_after
+
+
+def test_timer_and_fd_ready_at_once_resume_the_task_once(fake: tuple[Hub, FakeClock], pairs: Pairs) -> None:
+    h, clock = fake
+    a, b = pairs()
+    log: list[Any] = []
+    later: list[Waiter] = []
+
+    def task() -> None:
+        try:
+            h.wait_readable(a.fileno(), timeout=1)
+            log.append("readable")
+        except TimeoutError:
+            log.append("timed out")
+        w2 = Waiter(h, "the next wait")
+        later.append(w2)
+        log.append(w2.get())
+
+    g = corun.spawn(task)
+    corun.sleep(0)
+    b.send(b"x")
+    clock.now += 10  # the timeout is due as well
+    corun.idle()
+    # The poll comes before the timers in a pass: the fd wins, and the
+    # timer that lost must not resume the task's next wait.
+    assert log == ["readable"]
+    assert not g.dead
+    assert all(t[2] is None for t in h._timers)
+    h.wake(later[0], "second")
+    g.join()
+    assert log == ["readable", "second"]
+    assert h.io.waiting == 0
+
+
+# -- leaving a wait -------------------------------------------------------------
+
+
+def test_timeout_raises_and_leaves_no_registration(io_hub: Hub, pairs: Pairs) -> None:
+    a, b = pairs()
+    fd = a.fileno()
+    start = _originals.monotonic()
+    with pytest.raises(TimeoutError, match=f"fd {fd}"):
+        io_hub.wait_readable(fd, timeout=0.05)
+    assert _originals.monotonic() - start >= 0.04
+    assert io_hub.io.waiting == 0
+    assert io_hub.io.waiter_for(fd, READ) is None
+    assert all(t[2] is None for t in io_hub._timers)
+    # The next wait on the same fd still works.
+    b.send(b"x")
+    io_hub.wait_readable(fd, timeout=2)
+    assert io_hub.io.waiting == 0
+
+
+def test_a_second_reader_raises_an_error_naming_the_fd_and_the_first_task(io_hub: Hub, pairs: Pairs) -> None:
+    a, b = pairs()
+    fd = a.fileno()
+    first = corun.spawn(io_hub.wait_readable, fd)
+    first.name = "first-reader"
+    corun.sleep(0)
+    with pytest.raises(ConcurrentObjectUseError) as info:
+        io_hub.wait_readable(fd)
+    msg = str(info.value)
+    assert f"fd {fd} is already being read by {first!r}" in msg, msg
+    assert io_hub.io.waiting == 1
+    # The first reader is undisturbed.
+    b.send(b"x")
+    first.get(timeout=2)
+    assert io_hub.io.waiting == 0
+
+
+def test_a_second_writer_raises_too(io_hub: Hub, pairs: Pairs) -> None:
+    a, _ = pairs()
+    fill(a)
+    first = corun.spawn(io_hub.wait_writable, a.fileno())
+    first.name = "first-writer"
+    corun.sleep(0)
+    with pytest.raises(ConcurrentObjectUseError, match=f"fd {a.fileno()} is already being written by"):
+        io_hub.wait_writable(a.fileno())
+    first.kill()
+    assert io_hub.io.waiting == 0
+
+
+def test_notify_closing_wakes_the_waiters_with_ebadf_and_unregisters(io_hub: Hub, pairs: Pairs) -> None:
+    a, _ = pairs()
+    fd = a.fileno()
+    fill(a)
+
+    def wait(how: Any) -> BaseException | None:
+        try:
+            how(fd)
+        except OSError as exc:
+            return exc
+        return None
+
+    r = corun.spawn(wait, io_hub.wait_readable)
+    w = corun.spawn(wait, io_hub.wait_writable)
+    corun.sleep(0)
+    assert io_hub.io.waiting == 2
+    assert kernel_registered(io_hub.io, fd)
+    io_hub.notify_closing(fd)
+    assert io_hub.io.waiting == 0
+    assert fd not in io_hub.io._fds
+    assert not kernel_registered(io_hub.io, fd)
+    a.close()
+    for g in (r, w):
+        exc = g.get(timeout=2)
+        assert isinstance(exc, OSError) and exc.errno == errno.EBADF, exc
+        assert f"fd {fd}" in str(exc)
+    io_hub.notify_closing(fd)  # nobody waits any more: a no-op
+
+
+def test_a_killed_waiter_leaves_nothing_registered(io_hub: Hub, pairs: Pairs) -> None:
+    a, b = pairs()
+    fd = a.fileno()
+    g = corun.spawn(io_hub.wait_readable, fd, 60)
+    corun.sleep(0)
+    assert io_hub.io.waiting == 1
+    g.kill()
+    assert g.dead
+    assert io_hub.io.waiting == 0
+    assert io_hub.io.waiter_for(fd, READ) is None
+    assert all(t[2] is None for t in io_hub._timers)  # its timeout went with it
+    # Another task may now wait on the fd, and is woken.
+    g2 = corun.spawn(io_hub.wait_readable, fd)
+    corun.sleep(0)
+    b.send(b"x")
+    g2.get(timeout=2)
+    assert io_hub.io.waiting == 0
+
+
+def test_waiting_on_a_closed_fd_fails_at_once_and_leaves_nothing(io_hub: Hub) -> None:
+    a, b = socket.socketpair()
+    fd = a.fileno()
+    a.close()
+    b.close()
+    with pytest.raises(OSError):
+        io_hub.wait_readable(fd, timeout=1)
+    assert io_hub.io.waiting == 0
+    assert fd not in io_hub.io._fds
+    assert all(t[2] is None for t in io_hub._timers)
+
+
+def test_many_waits_on_one_fd_leave_nothing_behind(io_hub: Hub, pairs: Pairs) -> None:
+    a, b = pairs()
+    for i in range(500):
+        b.send(b"x")
+        io_hub.wait_readable(a.fileno(), timeout=5)
+        assert a.recv(1) == b"x"
+        if i % 2:
+            with pytest.raises(TimeoutError):
+                io_hub.wait_readable(a.fileno(), timeout=0.0001)
+    assert io_hub.io.waiting == 0
+    assert set(io_hub.io._fds) <= {a.fileno()}
+    assert len(io_hub._timers) < 200
+
+
+# -- registrations that outlive their waits ---------------------------------------
+
+
+def test_an_fd_reported_ready_with_no_waiter_is_dropped(io_hub: Hub, pairs: Pairs) -> None:
+    a, b = pairs()
+    fd = a.fileno()
+    b.send(b"left unread")
+    io_hub.wait_readable(fd)  # returns with the data still unread
+    # The registration is kept while the fd is in use...
+    assert fd in io_hub.io._fds
+    assert kernel_registered(io_hub.io, fd)
+    passes = count_passes(io_hub)
+    corun.sleep(0.2)
+    # ...and dropped the first time it is reported with nobody waiting, so
+    # the level-triggered readiness does not wake the loop again and again.
+    assert fd not in io_hub.io._fds
+    assert not kernel_registered(io_hub.io, fd)
+    assert passes[0] < 50, passes[0]
+
+
+def test_a_dup_then_close_fd_with_notify_closing_does_not_spin(io_hub: Hub, pairs: Pairs) -> None:
+    a, b = pairs()
+    fd = a.fileno()
+    b.send(b"x")
+    io_hub.wait_readable(fd)  # leaves the kept registration
+    dup = a.dup()
+    try:
+        io_hub.notify_closing(fd)  # the close path unregisters first
+        a.close()
+        b.send(b"more")  # the shared file stays readable through the dup
+        passes = count_passes(io_hub)
+        corun.sleep(0.2)
+        assert passes[0] < 50, passes[0]
+        assert not kernel_registered(io_hub.io, fd)
+    finally:
+        dup.close()
+
+
+def test_a_dup_then_close_fd_without_notify_closing_does_not_spin(io_hub: Hub, pairs: Pairs) -> None:
+    sel = getattr(io_hub.io, "_sel", None)
+    if isinstance(sel, getattr(selectors, "EpollSelector", ())):
+        pytest.skip(
+            "the selectors back end is only used where there is no epoll; on an epoll "
+            "selector this registration cannot be reached"
+        )
+    a, b = pairs()
+    c, d = pairs()  # a live wait that must survive the clean-up
+    e, _ = pairs()  # a wait whose fd is closed under it
+    fd = a.fileno()
+    b.send(b"x")
+    io_hub.wait_readable(fd)  # leaves the kept registration
+    dup = a.dup()
+    try:
+        live = corun.spawn(io_hub.wait_readable, c.fileno(), 2)
+        orphan = corun.spawn(io_hub.wait_readable, e.fileno(), 2)
+        corun.sleep(0)
+        e.close()  # careless closes: no notify_closing
+        a.close()
+        b.send(b"more")  # the file stays readable through the dup
+        passes = count_passes(io_hub)
+        corun.sleep(0.2)
+        assert passes[0] < 50, passes[0]
+        assert not kernel_registered(io_hub.io, fd)
+        # The orphaned waiter is woken, to meet EBADF in its own syscall...
+        orphan.get(timeout=1)
+        # ...and the live wait on another fd is still registered.
+        assert not live.dead
+        d.send(b"x")
+        live.get(timeout=2)
+        assert io_hub.io.waiting == 0
+    finally:
+        dup.close()
+
+
+def test_an_fd_number_reused_after_a_close_without_notify_still_wakes(io_hub: Hub, pairs: Pairs) -> None:
+    a, b = pairs()
+    fd = a.fileno()
+    b.send(b"x")
+    io_hub.wait_readable(fd)
+    assert a.recv(1) == b"x"
+    assert fd in io_hub.io._fds  # a kept registration, nobody waiting
+    a.close()  # no notify_closing: the kernel forgets the fd, the table does not
+    c, d = pairs()
+    if c.fileno() != fd:
+        pytest.skip("the OS did not reuse the fd number")
+    g = corun.spawn(io_hub.wait_readable, c.fileno(), 1)
+    corun.sleep(0)
+    d.send(b"y")
+    g.get(timeout=2)
+    assert c.recv(1) == b"y"
+
+
+def test_the_waker_fd_is_not_an_io_wait(io_hub: Hub) -> None:
+    assert io_hub._waker.read_fd not in io_hub.io._fds
+    assert io_hub.io.waiting == 0
+    assert io_hub.io.waiter_for(io_hub._waker.read_fd, READ) is None
+    assert io_hub.io.waiter_for(io_hub._waker.read_fd, WRITE) is None
