@@ -306,10 +306,12 @@ class Hub(RawGreenlet):
             except GreenletExit:
                 # Only the hub itself being destroyed delivers this here.
                 raise
-            except (KeyboardInterrupt, SystemExit) as exc:
+            except BaseException as exc:
+                # Callbacks report their own errors, so this came from a
+                # signal handler while the hub polled (Ctrl-C, an alarm) or
+                # from the loop itself: the main task gets it, as it would
+                # without corun, instead of it being printed and lost.
                 self.parent.throw(exc)
-            except BaseException:
-                self.handle_error("the hub", *sys.exc_info())
 
     # One pass of the loop.  Invariants:
     # - it runs only the callbacks that were ready when the pass began, so a
@@ -506,8 +508,9 @@ class Hub(RawGreenlet):
         """Stop this hub and release its fds; the thread gets a new one on next use."""
         if self.destroyed:
             return
-        if self._threadpool is not None:
-            self._threadpool.kill()
+        pools = sys.modules.get("corun.threadpool")
+        if pools is not None:  # no pool can exist before that module is imported
+            pools.kill_pools_of(self)
         if self and getcurrent() is not self:
             try:
                 self.throw(GreenletExit)

@@ -412,3 +412,14 @@ def _reset_pools_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_reset_pools_after_fork)
+
+
+def kill_pools_of(hub: Hub) -> None:
+    """Kill every pool bound to ``hub`` (called as the hub is destroyed).
+
+    Otherwise a worker finishing late would write to the destroyed hub's
+    wake-up fd, which is closed and may already belong to another file.
+    """
+    for pool in list(_pools):
+        if pool._hub is hub:
+            pool.kill()

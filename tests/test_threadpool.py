@@ -380,3 +380,25 @@ def test_fork_child_loses_jobs_in_flight_and_starts_fresh() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "child ok" in proc.stdout, proc.stdout + proc.stderr
     assert "parent ok, child exit 0" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_destroying_a_hub_kills_every_pool_bound_to_it() -> None:
+    hub = get_hub()
+    extra = ThreadPool(2)
+    release = _originals.allocate_lock()
+    release.acquire()
+    started = _originals.allocate_lock()
+    started.acquire()
+
+    def blocked() -> str:
+        started.release()
+        release.acquire()
+        return "finished"
+
+    result = extra.spawn(blocked)
+    started.acquire()  # the worker thread is inside the call
+    release.release()  # let it end soon, after the hub is gone
+    hub.destroy()
+    # The job could not be delivered to a destroyed hub: it was declared lost.
+    assert isinstance(result.exception, ThreadJobLost)
+    assert extra.statistics().threads == 0
