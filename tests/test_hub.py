@@ -656,6 +656,29 @@ def test_ctrl_c_reaches_the_main_task_and_killall_runs_finally_blocks() -> None:
     assert lines[4:] == ["all killed"]
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="needs SIGUSR1")
+def test_an_exception_from_a_signal_handler_while_the_hub_polls_reaches_the_main_task(hub: Hub) -> None:
+    class Alarm(Exception):
+        pass
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Alarm("raised by the signal handler")
+
+    old = signal.signal(signal.SIGUSR1, handler)
+    sender = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGUSR1))
+    try:
+        sender.start()
+        start = _originals.monotonic()
+        with pytest.raises(Alarm):
+            corun.sleep(2)  # the hub is in epoll_wait when the signal comes
+        assert _originals.monotonic() - start < 1.5
+    finally:
+        sender.join()
+        signal.signal(signal.SIGUSR1, old)
+    assert all(t[2] is None for t in hub._timers)  # the sleep's timer went with it
+    assert corun.spawn(lambda: "still running").get(timeout=2) == "still running"
+
+
 def test_system_exit_in_a_task_reaches_the_main_task() -> None:
     proc = run_python(
         """
