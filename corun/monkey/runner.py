@@ -1,0 +1,274 @@
+"""``python -m corun [options] script.py [args]``: patch first, then run the script as python would.
+
+What "as python would" covers, each checked against ``python script.py``:
+``sys.argv``, a fresh ``__main__`` module in ``sys.modules`` (so pickling a
+class defined in the script works), ``__file__``, ``sys.path[0]``, the exit
+status, and tracebacks that start in the script, not in this runner.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import CodeType, ModuleType, TracebackType
+
+__all__ = ["main"]
+
+_AREAS = ("socket", "dns", "time", "select", "ssl", "thread", "os", "subprocess", "signal", "queue")
+
+USAGE = """\
+usage: python -m corun [options] script.py [args...]
+       python -m corun [options] -m module [args...]
+
+Make the standard library cooperative (corun.monkey.patch_all), then run the
+script or module exactly as `python script.py` or `python -m module` would.
+
+options:
+  --no-socket, --no-dns, --no-time, --no-select, --no-ssl, --no-thread,
+  --no-os, --no-subprocess, --no-signal, --no-queue
+                 leave that part of the standard library alone
+  --strict       refuse to run if patching comes too late (instead of warning)
+  --verbose      print what was patched to stderr
+  -h, --help     show this help and exit
+"""
+
+
+class _UsageError(Exception):
+    """A bad command line; the message is printed with the usage hint."""
+
+
+@dataclass
+class _CommandLine:
+    """What the runner was asked to do."""
+
+    target: str  # a script path, or a module name with ``module``
+    args: list[str]  # the script's own arguments
+    module: bool = False
+    flags: dict[str, bool] = field(default_factory=dict)  # patch_all keywords turned off
+    strict: bool = False
+    verbose: bool = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    The script's own ``sys.exit`` and uncaught exceptions end the process as
+    they would under plain python.
+    """
+    try:
+        command = _parse(sys.argv[1:] if argv is None else list(argv))
+    except _UsageError as exc:
+        print(f"corun: {exc}\nTry 'python -m corun --help' for more information.", file=sys.stderr)
+        return 2
+    if command is None:
+        print(USAGE, end="")
+        return 0
+
+    from corun import monkey
+
+    try:
+        monkey.patch_all(**command.flags, strict=command.strict)
+    except monkey.LatePatchError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if command.verbose:
+        _report_patching(command.flags)
+
+    if command.module:
+        return _run_module(command.target, command.args)
+    return _run_path(command.target, command.args)
+
+
+def _parse(argv: list[str]) -> _CommandLine | None:
+    """Read the runner's options, up to the script or ``-m module``; None for --help."""
+    options = _CommandLine(target="", args=[])
+    while argv:
+        arg = argv.pop(0)
+        if arg in ("-h", "--help"):
+            return None
+        if arg == "--strict":
+            options.strict = True
+        elif arg == "--verbose":
+            options.verbose = True
+        elif arg.startswith("--no-") and arg[5:] in _AREAS:
+            options.flags[arg[5:]] = False
+        elif arg.startswith("-m"):  # also -mpackage.module, as python accepts
+            options.module = True
+            if arg == "-m":
+                if not argv:
+                    raise _UsageError("argument expected for the -m option")
+                arg = argv.pop(0)
+            else:
+                arg = arg[2:]
+            options.target, options.args = arg, argv
+            return options
+        elif arg == "--":
+            break
+        elif arg.startswith("-") and arg != "-":
+            raise _UsageError(f"unknown option {arg}")
+        else:
+            options.target, options.args = arg, argv
+            return options
+    if not argv:
+        raise _UsageError("no script given")
+    options.target, options.args = argv[0], argv[1:]
+    return options
+
+
+def _report_patching(flags: dict[str, bool]) -> None:
+    """For --verbose: what was patched, what has no cooperative version yet, what was turned off."""
+    from corun import monkey
+
+    for module_name, originals in monkey.saved.items():
+        print(f"corun: patched {module_name}: {', '.join(originals)}", file=sys.stderr)
+    missing = [
+        area
+        for area in _AREAS
+        if flags.get(area, True) and not any(monkey._exists(name) for name in monkey._AREAS[area])
+    ]
+    if missing:
+        print(f"corun: no cooperative version yet of: {', '.join(missing)}", file=sys.stderr)
+    disabled = [area for area in _AREAS if not flags.get(area, True)]
+    if disabled:
+        print(f"corun: left alone: {', '.join(disabled)}", file=sys.stderr)
+
+
+# -- running -------------------------------------------------------------------
+
+
+def _adds_path0() -> bool:
+    """Whether python puts the script's directory in ``sys.path[0]`` (not under -I or -P)."""
+    return not (sys.flags.isolated or getattr(sys.flags, "safe_path", False))
+
+
+def _fresh_main() -> ModuleType:
+    """Put a new, empty ``__main__`` module in ``sys.modules``, as the interpreter starts with."""
+    import builtins
+    import types
+
+    main = types.ModuleType("__main__")
+    main.__builtins__ = builtins  # type: ignore[attr-defined]
+    main.__annotations__ = {}
+    sys.modules["__main__"] = main
+    return main
+
+
+def _run_path(path: str, args: list[str]) -> int:
+    """Run a script file, or a directory or zip file holding ``__main__.py``."""
+    import os
+    import pkgutil
+
+    sys.argv[:] = [path, *args]
+    if path and pkgutil.get_importer(path) is not None:
+        # A directory or zip file: python puts it on sys.path and runs its __main__.
+        if _adds_path0():
+            sys.path[0] = os.path.abspath(path)
+        return _run_main_module("__main__", set_argv0=False)
+
+    filename = os.path.abspath(path)
+    try:
+        import io
+
+        with io.open_code(filename) as f:
+            source = f.read()
+    except OSError as exc:
+        print(f"corun: can't open file {filename!r}: [Errno {exc.errno}] {exc.strerror}", file=sys.stderr)
+        return 2
+    if _adds_path0():
+        sys.path[0] = os.path.dirname(os.path.realpath(filename))
+
+    from importlib.machinery import SourceFileLoader
+
+    main = _fresh_main()
+    main.__file__ = filename
+    main.__cached__ = None  # type: ignore[attr-defined]
+    main.__loader__ = SourceFileLoader("__main__", filename)
+    _execute(lambda: compile(source, filename, "exec", dont_inherit=True), main)
+    return 0
+
+
+def _run_module(name: str, args: list[str]) -> int:
+    """Run a module as ``python -m name`` does."""
+    import os
+
+    sys.argv[:] = ["-m", *args]  # what python shows while it looks the module up
+    if _adds_path0():
+        sys.path[0] = os.getcwd()
+    return _run_main_module(name, set_argv0=True)
+
+
+def _run_main_module(name: str, *, set_argv0: bool) -> int:
+    """Find module ``name`` as ``python -m`` does and run it as ``__main__``."""
+    # runpy's helpers are private but are exactly what the interpreter itself
+    # uses for -m and for directories; they exist unchanged on 3.10-3.13.
+    import runpy
+
+    main = _fresh_main()
+    try:
+        if name == "__main__":
+            # Looked up with __main__ out of sys.modules; our fresh one goes back afterwards.
+            _, spec, code = runpy._get_main_module_details(runpy._Error)  # type: ignore[attr-defined]
+        else:
+            _, spec, code = runpy._get_module_details(name, runpy._Error)  # type: ignore[attr-defined]
+    except runpy._Error as exc:  # type: ignore[attr-defined]
+        print(f"corun: {exc}", file=sys.stderr)
+        return 1
+    if set_argv0:
+        sys.argv[0] = spec.origin
+    main.__spec__ = spec
+    main.__file__ = spec.origin
+    main.__cached__ = spec.cached  # type: ignore[attr-defined]
+    main.__loader__ = spec.loader
+    main.__package__ = spec.parent
+    _execute(lambda: code, main)
+    return 0
+
+
+def _execute(get_code: Callable[[], CodeType], main: ModuleType) -> None:
+    """Compile and run code in ``main``; report an uncaught exception as python does, then exit."""
+    try:
+        exec(get_code(), vars(main))
+    except SystemExit:
+        raise
+    except KeyboardInterrupt as exc:
+        _report(exc)
+        # Re-raised so the interpreter ends by SIGINT after its usual shutdown
+        # (joining threads, atexit), as for any script; it was reported already.
+        _mute_report_of(exc)
+        raise
+    except BaseException as exc:
+        _report(exc)
+        raise SystemExit(1) from None
+
+
+def _report(exc: BaseException) -> None:
+    """Print ``exc`` through ``sys.excepthook`` without this runner's frames."""
+    tb = _without_runner_frames(exc.__traceback__)
+    exc.__traceback__ = tb
+    sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, tb
+    if sys.version_info >= (3, 12):
+        sys.last_exc = exc
+    sys.excepthook(type(exc), exc, tb)
+
+
+def _without_runner_frames(tb: TracebackType | None) -> TracebackType | None:
+    """The traceback from the first frame of the program run (this runner's and runpy's cut off)."""
+    while tb is not None and tb.tb_frame.f_globals.get("__name__") in (__name__, "runpy"):
+        tb = tb.tb_next
+    return tb
+
+
+def _mute_report_of(exc: BaseException) -> None:
+    """Make the interpreter's final ``sys.excepthook`` call skip ``exc`` (once)."""
+    hook = sys.excepthook
+
+    def already_reported(exc_type: Any, value: Any, tb: Any) -> None:
+        sys.excepthook = hook
+        if value is not exc:
+            hook(exc_type, value, tb)
+
+    sys.excepthook = already_reported

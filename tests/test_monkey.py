@@ -1,0 +1,607 @@
+"""corun.monkey: installing patches modules, the originals registry, late-patch diagnosis.
+
+Every test that patches does it in a fresh interpreter.  Most use small fake
+patches modules placed in front of the real ones (``corun.patches.__path__``),
+aimed at fake target modules, so they check the machinery itself; a few use
+the real ``patches/time.py`` or the whole real ``patch_all()``.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from .conftest import run_python
+
+AREAS = ["socket", "dns", "time", "select", "thread", "os", "ssl", "subprocess", "signal", "queue"]
+
+# Which patches modules each patch_all flag installs.
+AREA_MODULES = {
+    "socket": ["socket"],
+    "dns": ["dns"],
+    "time": ["time"],
+    "select": ["select", "selectors"],
+    "thread": ["thread", "threading"],
+    "os": ["os"],
+    "ssl": ["ssl"],
+    "subprocess": ["subprocess"],
+    "signal": ["signal"],
+    "queue": ["queue"],
+}
+ALL_MODULES = [name for names in AREA_MODULES.values() for name in names]
+
+FAKE_TARGET = '''\
+"""Stands in for a stdlib module."""
+def thing():
+    return "original"
+class Thing:
+    pass
+'''
+
+FAKE_PATCHES = '''\
+"""A fake patches module: replaces thing and Thing on {target}."""
+import fake_log
+__target__ = {target!r}
+__implements__ = ["thing", "Thing"]
+def thing():
+    return "patched by {name}"
+class Thing:
+    pass
+def _after_patch(target):
+    fake_log.calls.append(({name!r}, target.__name__))
+'''
+
+
+def check(source: str, *, prelude: str = "", timeout: float = 30) -> str:
+    """Run ``source`` in a fresh interpreter, require success, return its stdout."""
+    proc = run_python(prelude + textwrap.dedent(source), timeout=timeout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def fakes(tmp_path: Path, names: list[str] = ALL_MODULES, *, extra: dict[str, str] | None = None) -> str:
+    """Write fake patches modules ``names`` (each aimed at ``fake_target_<name>``); return a prelude.
+
+    The prelude, run first in the child, puts the fakes in front of the real
+    patches modules and makes ``fake_log.calls`` record each ``_after_patch``.
+    """
+    fake_dir = tmp_path / "fakepatches"
+    fake_dir.mkdir(exist_ok=True)
+    (tmp_path / "fake_log.py").write_text("calls = []\n")
+    for name in names:
+        (tmp_path / f"fake_target_{name}.py").write_text(FAKE_TARGET)
+        (fake_dir / f"{name}.py").write_text(FAKE_PATCHES.format(name=name, target=f"fake_target_{name}"))
+    for filename, text in (extra or {}).items():
+        (tmp_path / filename).write_text(textwrap.dedent(text))
+    return textwrap.dedent(
+        f"""\
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import corun.patches
+        corun.patches.__path__.insert(0, {str(fake_dir)!r})
+        import fake_log
+        """
+    )
+
+
+# -- the real time patch --------------------------------------------------------
+
+
+def test_patch_time_replaces_sleep_on_the_module_already_imported() -> None:
+    check(
+        """
+        import sys, time
+        import time as t0
+        original_sleep = time.sleep
+        from corun import monkey
+        import corun.patches.time
+        assert not monkey.is_module_patched("time")
+        monkey.patch_time()
+        assert sys.modules["time"] is t0
+        assert t0.sleep is corun.patches.time.sleep
+        assert monkey.is_module_patched("time")
+        assert monkey.is_object_patched("time", "sleep")
+        assert not monkey.is_object_patched("time", "monotonic")
+        assert monkey.get_original("time", "sleep") is original_sleep
+        assert monkey.get_original("time", "monotonic") is time.monotonic
+        assert monkey.get_original("time", ["sleep", "monotonic"]) == [original_sleep, time.monotonic]
+        assert monkey.saved == {"time": {"sleep": original_sleep}}
+        # Never patched, not even imported yet: imported and read.
+        import fractions
+        assert monkey.get_original("fractions", "Fraction") is fractions.Fraction
+        print("ok")
+        """
+    )
+
+
+def test_get_original_of_a_missing_name_raises_attribute_error() -> None:
+    check(
+        """
+        from corun import monkey
+        try:
+            monkey.get_original("time", "no_such_thing")
+        except AttributeError:
+            print("ok")
+        """
+    )
+
+
+def test_patched_sleep_lets_tasks_sleep_together() -> None:
+    out = check(
+        """
+        from corun import monkey
+        monkey.patch_time()
+        import time
+        import corun
+        start = time.monotonic()
+        corun.joinall([corun.spawn(time.sleep, 0.3) for _ in range(10)], raise_error=True)
+        print(time.monotonic() - start)
+        """
+    )
+    # 10 x 0.3 s one after the other would take 3 s.
+    assert float(out) < 1.5
+
+
+def test_patched_sleep_checks_its_argument_like_time_sleep() -> None:
+    check(
+        """
+        import time
+        original = time.sleep
+        from corun import monkey
+        monkey.patch_time()
+        assert time.sleep is not original
+        for bad in ("1", None, 1j):
+            for sleep in (original, time.sleep):
+                try:
+                    sleep(bad)
+                except TypeError as exc:
+                    assert "cannot be interpreted as an integer" in str(exc), exc
+                else:
+                    raise AssertionError(bad)
+        for bad in (-1, -0.5, float("nan")):
+            errors = []
+            for sleep in (original, time.sleep):
+                try:
+                    sleep(bad)
+                except ValueError as exc:
+                    errors.append(str(exc))
+            assert len(errors) == 2 and errors[0] == errors[1], errors
+        time.sleep(0)
+        time.sleep(False)
+        time.sleep(0.001)
+        print("ok")
+        """
+    )
+
+
+# -- patch_all: flags, areas, idempotence ---------------------------------------
+
+
+def test_patch_all_rejects_an_unknown_keyword_naming_the_valid_ones() -> None:
+    out = check(
+        """
+        import time
+        original = time.sleep
+        from corun import monkey
+        try:
+            monkey.patch_all(aggressive=True)
+        except TypeError as exc:
+            print(exc)
+        assert time.sleep is original and monkey.saved == {}
+        """
+    )
+    assert "aggressive" in out
+    for name in [*AREAS, "strict"]:
+        assert name in out.split("valid")[1], out
+
+
+@pytest.mark.parametrize("area", AREAS)
+def test_each_flag_installs_its_patches_modules(tmp_path: Path, area: str) -> None:
+    prelude = fakes(tmp_path)
+    out = check(
+        f"""
+        from corun import monkey
+        flags = {{name: name == {area!r} for name in {AREAS!r}}}
+        monkey.patch_all(**flags)
+        print([name for name, target in fake_log.calls])
+        for name, target in fake_log.calls:
+            module = sys.modules[target]
+            assert module.thing() == "patched by " + name
+            assert monkey.get_original(target, "thing")() == "original"
+        """,
+        prelude=prelude,
+    )
+    assert eval(out) == AREA_MODULES[area]
+
+
+def test_patch_all_installs_every_area_in_a_safe_order(tmp_path: Path) -> None:
+    prelude = fakes(tmp_path)
+    out = check(
+        """
+        from corun import monkey
+        monkey.patch_all()
+        print([name for name, target in fake_log.calls])
+        """,
+        prelude=prelude,
+    )
+    order = eval(out)
+    assert sorted(order) == sorted(ALL_MODULES)
+    # ssl builds on the cooperative socket; selectors on select; threading on thread.
+    assert order.index("socket") < order.index("ssl")
+    assert order.index("select") < order.index("selectors")
+    assert order.index("thread") < order.index("threading")
+
+
+def test_individual_patch_functions(tmp_path: Path) -> None:
+    prelude = fakes(tmp_path)
+    out = check(
+        """
+        from corun import monkey
+        for patch in (monkey.patch_socket, monkey.patch_dns, monkey.patch_ssl,
+                      monkey.patch_select, monkey.patch_time):
+            patch()
+            print([name for name, target in fake_log.calls])
+            del fake_log.calls[:]
+        """,
+        prelude=prelude,
+    )
+    assert [eval(line) for line in out.splitlines()] == [
+        ["socket"],
+        ["dns"],
+        ["ssl"],
+        ["select", "selectors"],
+        ["time"],
+    ]
+
+
+def test_an_area_without_a_patches_module_is_skipped(tmp_path: Path) -> None:
+    # Only "time" exists: the other patches modules are hidden the way
+    # Python blocks an import, with None in sys.modules.
+    hidden = [name for name in ALL_MODULES if name != "time"]
+    prelude = (
+        fakes(tmp_path, ["time"]) + f"for name in {hidden!r}: sys.modules['corun.patches.' + name] = None\n"
+    )
+    out = check(
+        """
+        from corun import monkey
+        monkey.patch_all()
+        print([name for name, target in fake_log.calls])
+        assert monkey.patch_module("thread") is False
+        assert monkey.patch_module("no_such_area") is False
+        assert monkey.patch_module("time") is True
+        """,
+        prelude=prelude,
+    )
+    assert eval(out) == ["time"]
+
+
+def test_patching_twice_changes_nothing(tmp_path: Path) -> None:
+    prelude = fakes(tmp_path)
+    check(
+        """
+        from corun import monkey
+        monkey.patch_all()
+        first = {module: dict(names) for module, names in monkey.saved.items()}
+        values = {module: sys.modules[module].thing for module in first}
+        calls = list(fake_log.calls)
+        monkey.patch_all()
+        monkey.patch_socket()
+        assert monkey.patch_module("time") is True
+        assert fake_log.calls == calls  # no second _after_patch
+        assert {module: dict(names) for module, names in monkey.saved.items()} == first
+        for module, names in first.items():
+            assert names["thing"]() == "original"
+            assert sys.modules[module].thing is values[module]
+        print("ok")
+        """,
+        prelude=prelude,
+    )
+
+
+def test_patch_module_installs_one_and_calls_after_patch_with_the_target(tmp_path: Path) -> None:
+    prelude = fakes(tmp_path, ["widget"])
+    check(
+        """
+        import fake_target_widget as target
+        original_class = target.Thing
+        from corun import monkey
+        assert monkey.patch_module("widget") is True
+        assert fake_log.calls == [("widget", "fake_target_widget")]
+        assert target.thing() == "patched by widget"
+        assert target.Thing is not original_class
+        assert monkey.get_original("fake_target_widget", "Thing") is original_class
+        assert monkey.is_module_patched("fake_target_widget")
+        print("ok")
+        """,
+        prelude=prelude,
+    )
+
+
+def test_a_patches_module_breaking_the_contract_patches_nothing(tmp_path: Path) -> None:
+    prelude = fakes(
+        tmp_path,
+        [],
+        extra={
+            "fake_target_broken.py": FAKE_TARGET,
+            "fakepatches/broken.py": """
+                __target__ = "fake_target_broken"
+                __implements__ = ["thing", "missing"]
+                def thing():
+                    return "patched"
+            """,
+        },
+    )
+    out = check(
+        """
+        from corun import monkey
+        import fake_target_broken
+        try:
+            monkey.patch_module("broken")
+        except AttributeError as exc:
+            print(exc)
+        assert fake_target_broken.thing() == "original"
+        assert not monkey.is_module_patched("fake_target_broken")
+        """,
+        prelude=prelude,
+    )
+    assert "'missing'" in out and "__implements__" in out
+
+
+def test_a_name_the_target_lacks_is_not_added(tmp_path: Path) -> None:
+    prelude = fakes(
+        tmp_path,
+        [],
+        extra={
+            "fake_target_partial.py": FAKE_TARGET,
+            "fakepatches/partial.py": """
+                __target__ = "fake_target_partial"
+                __implements__ = ["thing", "epoll"]
+                def thing():
+                    return "patched"
+                def epoll():
+                    return "not on this platform"
+            """,
+        },
+    )
+    check(
+        """
+        from corun import monkey
+        import fake_target_partial as target
+        assert monkey.patch_module("partial")
+        assert target.thing() == "patched"
+        assert not hasattr(target, "epoll")
+        assert not monkey.is_object_patched("fake_target_partial", "epoll")
+        print("ok")
+        """,
+        prelude=prelude,
+    )
+
+
+# -- what patching must not do ----------------------------------------------------
+
+
+def test_patch_all_creates_no_hub_and_starts_no_thread() -> None:
+    check(
+        """
+        import os, threading
+        threads = threading.active_count()
+        tasks = set(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else None
+        from corun import monkey
+        monkey.patch_all()
+        from corun.hub import _peek_hub
+        assert _peek_hub() is None
+        assert threading.active_count() == threads
+        if tasks is not None:
+            assert set(os.listdir("/proc/self/task")) == tasks
+        print("ok")
+        """
+    )
+
+
+def test_patch_all_in_a_clean_program_warns_about_nothing() -> None:
+    # Stdlib modules capture originals too; fixing those is the patches
+    # modules' job, so they are not reported.
+    proc = run_python(
+        """
+        import warnings
+        warnings.simplefilter("error")
+        import asyncio, http.client, logging, queue, selectors, socketserver, subprocess, threading, time
+        from corun import monkey
+        monkey.patch_all()
+        print("ok")
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "ok\n" and proc.stderr == ""
+
+
+# -- late patching ------------------------------------------------------------------
+
+LATE_USER = """
+    from fake_target_time import thing
+    import fake_target_time
+    renamed = fake_target_time.thing
+    class Sub(fake_target_time.Thing):
+        pass
+    from fake_target_socket import Thing
+"""
+# Imports the subclass from where it is defined: reported there, not here.
+LATE_REEXPORT = """
+    from lateuser import Sub
+"""
+
+RECORD_WARNINGS = """
+import warnings
+warnings.simplefilter("always")
+import lateuser, reexport
+from corun import monkey
+with warnings.catch_warnings(record=True) as caught:
+    monkey.patch_all()
+for w in caught:
+    print(w.category.__name__, w.filename)
+    print(w.message)
+"""
+
+
+def test_late_patching_warns_once_naming_modules_and_names(tmp_path: Path) -> None:
+    prelude = fakes(tmp_path, extra={"lateuser.py": LATE_USER, "reexport.py": LATE_REEXPORT})
+    out = check(RECORD_WARNINGS, prelude=prelude)
+    header, message = out.split("\n", 1)
+    # One warning, pointed at the caller of patch_all.
+    assert header == "MonkeyPatchWarning <string>"
+    assert message.count("corun.monkey:") == 1
+    assert "'lateuser'" in message
+    assert "thing is fake_target_time.thing" in message
+    assert "renamed is fake_target_time.thing" in message
+    assert "class Sub subclasses fake_target_time.Thing" in message
+    assert "Thing is fake_target_socket.Thing" in message
+    assert "reexport" not in message
+    assert "patch_all()" in message and "python -m corun" in message
+    # Patching went ahead anyway.
+    assert "'fake_log'" not in message
+
+
+def test_late_patching_still_patches(tmp_path: Path) -> None:
+    prelude = fakes(tmp_path, extra={"lateuser.py": LATE_USER, "reexport.py": LATE_REEXPORT})
+    check(
+        """
+        import lateuser, fake_target_time
+        from corun import monkey
+        import pytest
+        with pytest.warns(monkey.MonkeyPatchWarning):
+            monkey.patch_all()
+        assert fake_target_time.thing() == "patched by time"
+        assert lateuser.thing() == "original"  # the captured one, which is the point
+        print("ok")
+        """,
+        prelude=prelude,
+    )
+
+
+def test_strict_raises_and_patches_nothing(tmp_path: Path) -> None:
+    prelude = fakes(tmp_path, extra={"lateuser.py": LATE_USER, "reexport.py": LATE_REEXPORT})
+    out = check(
+        """
+        import warnings
+        warnings.simplefilter("error")
+        import lateuser, fake_target_time
+        from corun import monkey
+        assert issubclass(monkey.LatePatchError, RuntimeError)
+        assert issubclass(monkey.MonkeyPatchWarning, RuntimeWarning)
+        try:
+            monkey.patch_all(strict=True)
+        except monkey.LatePatchError as exc:
+            print(exc)
+        assert fake_log.calls == []
+        assert monkey.saved == {}
+        assert fake_target_time.thing() == "original"
+        """,
+        prelude=prelude,
+    )
+    assert "'lateuser'" in out and "thing is fake_target_time.thing" in out
+
+
+def test_late_import_of_the_real_time_sleep_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "napper.py").write_text("from time import sleep\n")
+    out = check(
+        f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import napper
+        from corun import monkey
+        try:
+            monkey.patch_time(strict=True)
+        except monkey.LatePatchError as exc:
+            print(exc)
+        """
+    )
+    assert "module 'napper': sleep is time.sleep" in out
+
+
+def test_a_subclass_of_ssl_context_is_reported(tmp_path: Path) -> None:
+    prelude = fakes(
+        tmp_path,
+        [],
+        extra={
+            "fakepatches/ssl.py": """
+                import ssl as _ssl
+                __target__ = "ssl"
+                __implements__ = ["SSLContext"]
+                class SSLContext(_ssl.SSLContext):
+                    pass
+            """,
+            "tlsuser.py": """
+                import ssl
+                class MyContext(ssl.SSLContext):
+                    pass
+            """,
+        },
+    )
+    out = check(
+        """
+        import tlsuser
+        from corun import monkey
+        try:
+            monkey.patch_ssl(strict=True)
+        except monkey.LatePatchError as exc:
+            print(exc)
+        """,
+        prelude=prelude,
+    )
+    assert "module 'tlsuser': class MyContext subclasses ssl.SSLContext" in out
+
+
+FAKE_SOCKET_PATCH = """
+    import socket as _socket
+    __target__ = "socket"
+    __implements__ = ["socket"]
+    class socket(_socket.socket):
+        pass
+"""
+
+
+FAKE_SSL_PATCH = """
+    import ssl as _ssl
+    __target__ = "ssl"
+    __implements__ = ["SSLContext"]
+    class SSLContext(_ssl.SSLContext):
+        pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("ssl_first", "patch_ssl_too", "noted"),
+    [(True, False, True), (False, False, False), (True, True, False)],
+)
+def test_ssl_imported_before_socket_is_patched_is_noted_unless_ssl_is_patched_too(
+    tmp_path: Path, ssl_first: bool, patch_ssl_too: bool, noted: bool
+) -> None:
+    # Stand-ins for the socket and ssl twins, placed in front of the real ones.
+    prelude = fakes(
+        tmp_path,
+        [],
+        extra={"fakepatches/socket.py": FAKE_SOCKET_PATCH, "fakepatches/ssl.py": FAKE_SSL_PATCH},
+    )
+    out = check(
+        f"""
+        import warnings
+        if {ssl_first}:
+            import ssl
+        from corun import monkey
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            monkey.patch_all(**{{area: area in ("socket", "ssl" if {patch_ssl_too} else "socket")
+                                for area in {AREAS!r}}})
+        for w in caught:
+            print(w.message)
+        assert monkey.is_object_patched("socket", "socket")
+        assert monkey.is_module_patched("ssl") is {patch_ssl_too}
+        """,
+        prelude=prelude,
+    )
+    if noted:
+        assert "module 'ssl' was imported before socket was patched" in out
+    else:
+        assert out == ""

@@ -1,0 +1,305 @@
+"""``python -m corun``: real scripts, each also run with plain python to compare."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+AREAS = ["socket", "dns", "time", "select", "ssl", "thread", "os", "subprocess", "signal", "queue"]
+
+# Prints what a script can see of how it was started.
+SHOW_START = """\
+import json, sys
+print(json.dumps({
+    "argv": sys.argv,
+    "file": __file__,
+    "path0": sys.path[0],
+    "name": __name__,
+    "package": __package__,
+    "spec": getattr(__spec__, "name", None),
+    "loader": type(__loader__).__name__,
+    "globals": sorted(globals()),
+    "main_is_me": sys.modules["__main__"].__dict__ is globals(),
+}))
+"""
+
+
+def run(cmd: list[str], cwd: Path, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    env.pop("PYTHONWARNINGS", None)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=30, input=input)
+
+
+def python(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Plain ``python args...``."""
+    return run([sys.executable, *args], cwd)
+
+
+def corun(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m corun args...``."""
+    return run([sys.executable, "-m", "corun", *args], cwd)
+
+
+def script(path: Path, source: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def same(args: list[str], cwd: Path, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """Run ``args`` both ways; require the same exit status, stdout and stderr."""
+    plain = python(*args, cwd=cwd)
+    ours = corun(*options, *args, cwd=cwd)
+    assert (ours.returncode, ours.stdout, ours.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    return ours
+
+
+# -- what the script sees -------------------------------------------------------------
+
+
+def test_script_sees_argv_file_path_and_main_as_under_python(tmp_path: Path) -> None:
+    script(tmp_path / "sub" / "show.py", SHOW_START)
+    proc = same(["sub/show.py", "a", "--b", "-m", "c"], tmp_path)
+    seen = json.loads(proc.stdout)
+    assert seen["argv"] == ["sub/show.py", "a", "--b", "-m", "c"]
+    assert seen["file"] == str(tmp_path / "sub" / "show.py")
+    assert seen["path0"] == str(tmp_path / "sub")
+    assert seen["name"] == "__main__" and seen["main_is_me"]
+
+
+def test_script_by_absolute_path_from_elsewhere(tmp_path: Path) -> None:
+    shown = script(tmp_path / "scripts" / "show.py", SHOW_START)
+    (tmp_path / "elsewhere").mkdir()
+    proc = same([str(shown), "x"], tmp_path / "elsewhere")
+    assert json.loads(proc.stdout)["path0"] == str(tmp_path / "scripts")
+
+
+def test_symlinked_script_gets_the_real_directory_in_path0(tmp_path: Path) -> None:
+    script(tmp_path / "real" / "show.py", SHOW_START)
+    (tmp_path / "link.py").symlink_to(tmp_path / "real" / "show.py")
+    proc = same(["link.py"], tmp_path)
+    seen = json.loads(proc.stdout)
+    assert seen["file"] == str(tmp_path / "link.py")
+    assert seen["path0"] == str(tmp_path / "real")
+
+
+def test_options_after_the_script_belong_to_the_script(tmp_path: Path) -> None:
+    script(tmp_path / "show.py", SHOW_START)
+    proc = same(["show.py", "--no-time", "--help", "-m", "json"], tmp_path)
+    assert json.loads(proc.stdout)["argv"] == ["show.py", "--no-time", "--help", "-m", "json"]
+    ours = corun("--", "show.py", "--verbose", cwd=tmp_path)
+    assert json.loads(ours.stdout)["argv"] == ["show.py", "--verbose"]
+
+
+def test_script_imports_its_neighbours(tmp_path: Path) -> None:
+    script(tmp_path / "app" / "helper.py", "VALUE = 42\n")
+    script(tmp_path / "app" / "main.py", "import helper\nprint(helper.VALUE)\n")
+    assert same(["app/main.py"], tmp_path).stdout == "42\n"
+
+
+def test_main_guard_runs_and_classes_of_the_script_pickle(tmp_path: Path) -> None:
+    script(
+        tmp_path / "pick.py",
+        """
+        import pickle, sys
+        import __main__
+
+        class Point:
+            def __init__(self, x, y):
+                self.x, self.y = x, y
+
+        if __name__ == "__main__":
+            assert __main__.Point is Point
+            back = pickle.loads(pickle.dumps(Point(1, 2)))
+            print(type(back).__qualname__, back.x, back.y, type(back) is Point)
+        """,
+    )
+    assert same(["pick.py"], tmp_path).stdout == "Point 1 2 True\n"
+
+
+def test_a_directory_with_main_runs_as_under_python(tmp_path: Path) -> None:
+    script(tmp_path / "app" / "__main__.py", SHOW_START)
+    proc = same(["app", "z"], tmp_path)
+    seen = json.loads(proc.stdout)
+    assert seen["path0"] == str(tmp_path / "app") and seen["argv"] == ["app", "z"]
+
+
+# -- how the script ends ----------------------------------------------------------------
+
+ENDINGS = {
+    "falls off the end": "print('done')",
+    "sys.exit(3)": "import sys\nsys.exit(3)",
+    "sys.exit(message)": "import sys\nsys.exit('bye now')",
+    "exception": "def inner():\n    raise ValueError('boom')\ndef outer():\n    inner()\nouter()",
+    "chained exception": (
+        "try:\n    {}['key']\nexcept KeyError as exc:\n    raise RuntimeError('while looking up') from exc"
+    ),
+    "syntax error": "def broken(:\n    pass",
+    "KeyboardInterrupt": "import atexit\natexit.register(print, 'atexit ran')\nraise KeyboardInterrupt",
+    "custom excepthook": (
+        "import sys\nsys.excepthook = lambda t, v, tb: print('hooked', t.__name__, file=sys.stderr)\n"
+        "raise OSError('x')"
+    ),
+}
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_exit_status_and_traceback_are_pythons(tmp_path: Path, ending: str) -> None:
+    script(tmp_path / "end.py", ENDINGS[ending] + "\n")
+    proc = same(["end.py"], tmp_path)
+    assert "corun" not in proc.stderr and "runpy" not in proc.stderr
+
+
+def test_missing_script_exits_2_with_one_line(tmp_path: Path) -> None:
+    plain = python("nothere.py", cwd=tmp_path)
+    ours = corun("nothere.py", cwd=tmp_path)
+    assert plain.returncode == ours.returncode == 2
+    assert ours.stderr == plain.stderr.replace(sys.executable, "corun", 1)
+    assert (
+        ours.stderr
+        == f"corun: can't open file '{tmp_path / 'nothere.py'}': [Errno 2] No such file or directory\n"
+    )
+
+
+def test_missing_module_fails_as_python_m_does(tmp_path: Path) -> None:
+    plain = python("-m", "no_such_module_here", cwd=tmp_path)
+    ours = corun("-m", "no_such_module_here", cwd=tmp_path)
+    assert ours.returncode == plain.returncode != 0
+    assert ours.stderr == plain.stderr.replace(sys.executable, "corun", 1)
+    assert ours.stderr == "corun: No module named no_such_module_here\n"
+
+
+# -- -m module -------------------------------------------------------------------------
+
+
+def test_module_sees_argv_file_and_path_as_under_python_m(tmp_path: Path) -> None:
+    script(tmp_path / "pkg" / "__init__.py", "")
+    script(tmp_path / "pkg" / "show.py", SHOW_START)
+    proc = same(["-m", "pkg.show", "a", "b"], tmp_path)
+    seen = json.loads(proc.stdout)
+    assert seen["argv"] == [str(tmp_path / "pkg" / "show.py"), "a", "b"]
+    assert seen["path0"] == str(tmp_path)
+    assert seen["spec"] == "pkg.show" and seen["package"] == "pkg" and seen["main_is_me"]
+    assert json.loads(corun("-mpkg.show", cwd=tmp_path).stdout)["spec"] == "pkg.show"
+
+
+def test_package_with_main_runs_as_under_python_m(tmp_path: Path) -> None:
+    script(tmp_path / "pkg" / "__init__.py", "")
+    script(tmp_path / "pkg" / "__main__.py", "from . import helper\n" + SHOW_START)
+    script(tmp_path / "pkg" / "helper.py", "")
+    seen = json.loads(same(["-m", "pkg", "q"], tmp_path).stdout)
+    assert seen["spec"] == "pkg.__main__" and seen["argv"][1:] == ["q"]
+
+
+def test_module_traceback_starts_in_the_module(tmp_path: Path) -> None:
+    script(tmp_path / "failing.py", "import sys\ndef f():\n    raise LookupError('no')\nf()\n")
+    plain = python("-m", "failing", cwd=tmp_path)
+    ours = corun("-m", "failing", cwd=tmp_path)
+    assert ours.returncode == plain.returncode == 1
+    header = "Traceback (most recent call last):\n"
+    # python -m shows runpy's own frames first; the runner shows only the module's.
+    assert ours.stderr.startswith(header) and "runpy" not in ours.stderr and "corun" not in ours.stderr
+    assert plain.stderr.endswith(ours.stderr[len(header) :])
+    assert 'failing.py", line 4, in <module>' in ours.stderr
+
+
+# -- patching and options ---------------------------------------------------------------
+
+CHECK_PATCHED = """
+import time
+import corun
+from corun import monkey
+print(monkey.is_object_patched("time", "sleep"))
+if monkey.is_object_patched("time", "sleep"):
+    start = time.monotonic()
+    corun.joinall([corun.spawn(time.sleep, 0.3) for _ in range(10)], raise_error=True)
+    print(time.monotonic() - start < 1.5)
+"""
+
+
+def test_the_standard_library_is_patched_before_the_script_runs(tmp_path: Path) -> None:
+    script(tmp_path / "check.py", CHECK_PATCHED)
+    proc = corun("check.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    # Ten 0.3 s sleeps in under 1.5 s: they ran together.
+    assert proc.stdout == "True\nTrue\n"
+    assert proc.stderr == ""
+
+
+def test_no_time_leaves_time_alone(tmp_path: Path) -> None:
+    script(tmp_path / "check.py", CHECK_PATCHED)
+    proc = corun("--no-time", "check.py", cwd=tmp_path)
+    assert (proc.returncode, proc.stdout) == (0, "False\n"), proc.stderr
+
+
+def test_every_no_option_and_strict_are_accepted(tmp_path: Path) -> None:
+    script(tmp_path / "check.py", "from corun import monkey\nprint(sorted(monkey.saved))\n")
+    proc = corun(*[f"--no-{area}" for area in AREAS], "--strict", "check.py", cwd=tmp_path)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "[]\n", "")
+
+
+def test_verbose_reports_on_stderr_only(tmp_path: Path) -> None:
+    script(tmp_path / "hello.py", "print('hello')\n")
+    proc = corun("--verbose", "--no-socket", "hello.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "hello\n"
+    assert "corun: patched time: sleep" in proc.stderr
+    assert "left alone: socket" in proc.stderr
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help(tmp_path: Path, flag: str) -> None:
+    proc = corun(flag, cwd=tmp_path)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.startswith("usage: python -m corun")
+    for option in [*(f"--no-{area}" for area in AREAS), "--strict", "--verbose", "-m module"]:
+        assert option in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        ((), "no script given"),
+        (("--frobnicate", "x.py"), "unknown option --frobnicate"),
+        (("--verbose", "-m"), "argument expected for the -m option"),
+    ],
+)
+def test_bad_command_lines_exit_2(tmp_path: Path, args: tuple[str, ...], complaint: str) -> None:
+    proc = corun(*args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.startswith(f"corun: {complaint}\n")
+    assert "--help" in proc.stderr
+
+
+# -- the console script ------------------------------------------------------------------
+
+
+def test_main_as_a_console_script_calls_it(tmp_path: Path) -> None:
+    # What the generated `corun` wrapper does, from an unrelated sys.path[0].
+    shown = script(tmp_path / "sub" / "show.py", SHOW_START)
+    wrapper = "import sys\nfrom corun.monkey.runner import main\nsys.exit(main())"
+    ours = run([sys.executable, "-c", wrapper, "sub/show.py", "a"], tmp_path)
+    plain = python("sub/show.py", "a", cwd=tmp_path)
+    assert (ours.returncode, ours.stdout, ours.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert json.loads(ours.stdout)["path0"] == str(shown.parent)
+
+
+def test_installed_console_script(tmp_path: Path) -> None:
+    command = shutil.which("corun", path=str(Path(sys.executable).parent))
+    if command is None:
+        pytest.skip("the corun console script is not installed in this environment")
+    script(tmp_path / "show.py", SHOW_START)
+    ours = run([command, "show.py", "a"], tmp_path)
+    plain = python("show.py", "a", cwd=tmp_path)
+    assert (ours.returncode, ours.stdout, ours.stderr) == (plain.returncode, plain.stdout, plain.stderr)
