@@ -1,0 +1,470 @@
+"""Cooperative twin of :mod:`socket`: sockets whose blocking calls switch tasks.
+
+Facts this module relies on:
+
+- Every Python-level socket is a ``_socket.socket`` underneath, and the C
+  methods obey the C-level timeout: at 0.0 they make one non-blocking system
+  call and raise ``BlockingIOError`` when it would block.  The cooperative
+  socket keeps the C-level timeout at 0.0 for its whole life (so the OS
+  socket is non-blocking) and keeps the timeout the user set in
+  ``_user_timeout``; ``_try_then_wait`` turns the two into the stdlib's
+  semantics.  ``ssl`` relies on the same fact: ``_ssl`` reads the C-level
+  timeout and returns "want read/write" instead of blocking.
+- The C methods retry ``EINTR`` themselves (PEP 475); only ``connect`` on a
+  non-blocking socket lets ``EINPROGRESS``/``EINTR`` out, and the connection
+  then completes in the background.  Whether it has completed is read from
+  ``SO_ERROR`` and a second ``connect`` (``EALREADY`` while in progress,
+  0 or ``EISCONN`` once done), because a readiness wake-up can be spurious.
+- A host name in an address is looked up by the C ``connect``/``sendto``
+  itself, blocking the thread; so names are looked up first through the
+  socket module's ``getaddrinfo`` (the cooperative one once DNS is patched).
+- The stdlib's ``close``, ``makefile``/``SocketIO``, ``dup`` and
+  ``_sendfile_use_send`` are written over the public methods and
+  ``_real_close``, so overriding those makes them cooperative as well.
+"""
+
+from __future__ import annotations
+
+import _socket as _csocket
+import io
+import os
+import socket as _stdsocket
+import sys
+from collections.abc import Callable
+from errno import EINPROGRESS, EINTR, EISCONN, EWOULDBLOCK
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from corun.hub import READ, WRITE, get_hub, notify_closing
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer, WriteableBuffer
+
+if sys.version_info >= (3, 11):
+    _ExceptionGroup = ExceptionGroup  # noqa: F821 - builtin on 3.11+
+else:
+    from exceptiongroup import ExceptionGroup as _ExceptionGroup
+
+__target__ = "socket"
+
+__all__ = ["close", "create_connection", "create_server", "fromfd", "socket", "socketpair"]
+# The stdlib's create_connection, create_server, socketpair and fromfd build
+# their sockets with the module-global ``socket`` and resolve with the
+# module-global ``getaddrinfo``, looked up at call time: once ``socket`` is
+# replaced they return cooperative sockets, with each Python version's own
+# behaviour, and so does a copy imported before patching.  They stay the
+# stdlib's; the ones here serve code that uses this module without patching.
+__implements__ = ["close", "socket"]
+
+T = TypeVar("T")
+
+AF_INET = _csocket.AF_INET
+AF_INET6 = _csocket.AF_INET6
+SOCK_STREAM = _csocket.SOCK_STREAM
+SOL_SOCKET = _csocket.SOL_SOCKET
+SO_ERROR = _csocket.SO_ERROR
+
+# The C methods, captured once: the cooperative methods call them directly.
+_CSocket = _csocket.socket
+_c_settimeout = _CSocket.settimeout
+_c_gettimeout = _CSocket.gettimeout
+_c_accept = _CSocket._accept  # type: ignore[attr-defined]
+_c_connect = _CSocket.connect
+_c_connect_ex = _CSocket.connect_ex
+_c_getsockopt = _CSocket.getsockopt
+_c_recv = _CSocket.recv
+_c_recv_into = _CSocket.recv_into
+_c_recvfrom = _CSocket.recvfrom
+_c_recvfrom_into = _CSocket.recvfrom_into
+_c_recvmsg = _CSocket.recvmsg
+_c_recvmsg_into = _CSocket.recvmsg_into
+_c_send = _CSocket.send
+_c_sendto = _CSocket.sendto
+_c_sendmsg = _CSocket.sendmsg
+
+# The stdlib's own, captured before patching replaces them on the module.
+_original_create_server = _stdsocket.create_server
+_GLOBAL_DEFAULT_TIMEOUT: Any = _stdsocket._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
+
+# connect() errors that mean "started, finishing in the background".
+_CONNECT_PENDING = frozenset({EINPROGRESS, EINTR, EWOULDBLOCK})
+_MSG_DONTWAIT = getattr(_csocket, "MSG_DONTWAIT", 0)
+
+
+class socket(_stdsocket.socket):
+    """A ``socket.socket`` whose blocking calls park the calling task instead of the thread.
+
+    A subclass of the stdlib class, so ``isinstance`` checks hold.  The OS
+    socket is always non-blocking; ``settimeout``/``gettimeout``/
+    ``setblocking``/``getblocking`` behave as the stdlib documents them.
+    """
+
+    __slots__ = ("_user_timeout",)
+
+    def __init__(self, family: int = -1, type: int = -1, proto: int = -1, fileno: int | None = None) -> None:
+        super().__init__(family, type, proto, fileno)
+        # The C constructor already chose the stdlib's timeout (the default
+        # timeout, or 0.0 for SOCK_NONBLOCK): that is what the user sees.
+        self._user_timeout: float | None = _c_gettimeout(self)
+        _c_settimeout(self, 0.0)
+
+    # -- timeouts, emulated above a non-blocking OS socket -------------------
+
+    def settimeout(self, value: float | None) -> None:
+        """Set the timeout of blocking calls: None waits forever, 0.0 never waits."""
+        # The C method checks and normalises the value exactly as the stdlib
+        # does; then the OS socket goes back to non-blocking.
+        try:
+            _c_settimeout(self, value)
+        except OSError:
+            # A closed fd: the stdlib keeps the new value all the same.
+            self._user_timeout = _c_gettimeout(self)
+            raise
+        self._user_timeout = _c_gettimeout(self)
+        _c_settimeout(self, 0.0)
+
+    def gettimeout(self) -> float | None:
+        """The timeout set by the user (None: blocking calls wait forever)."""
+        return self._user_timeout
+
+    def setblocking(self, flag: bool) -> None:
+        """``settimeout(None)`` if ``flag`` is true, else ``settimeout(0.0)``."""
+        socket.settimeout(self, None if flag else 0.0)
+
+    def getblocking(self) -> bool:
+        """False only when the timeout is 0.0, as in the stdlib."""
+        return self._user_timeout != 0.0
+
+    # -- the one try-then-wait helper ------------------------------------------
+
+    def _try_then_wait(
+        self,
+        event: int,
+        func: Callable[..., T],
+        *args: Any,
+        deadline: float | None = None,
+        msg_flags: int = 0,
+    ) -> T:
+        """Call ``func(*args)``, a non-blocking call on this socket; while it would block, wait and retry.
+
+        The stdlib's timeout semantics live here and nowhere else: with a
+        timeout of 0.0 the ``BlockingIOError`` reaches the caller; with None
+        the task waits as long as it takes; with ``t`` it raises
+        ``TimeoutError("timed out")`` ``t`` seconds after it first had to
+        wait, or at ``deadline`` (on the hub's clock) when one call of the
+        caller spans several system calls.
+
+        Args:
+            event: ``corun.hub.READ`` or ``WRITE``: the readiness to wait for.
+            func: the call to make (and make again after each wake-up).
+            *args: its arguments.
+            deadline: when the caller's whole operation must be done.
+            msg_flags: the call's ``MSG_*`` flags: with ``MSG_DONTWAIT`` a
+                blocking socket makes its one call and reports the outcome,
+                as the stdlib's does (a socket with a timeout still waits).
+
+        Raises:
+            TimeoutError: the timeout passed first.
+            OSError: (EBADF) the socket was closed by another task meanwhile.
+            corun.ConcurrentObjectUseError: another task already waits on
+                this socket in the same direction.
+        """
+        try:
+            return func(*args)
+        except (BlockingIOError, InterruptedError):
+            timeout = self._user_timeout
+            if timeout == 0.0 or (timeout is None and msg_flags & _MSG_DONTWAIT):
+                raise
+        hub = get_hub()
+        if deadline is None and self._user_timeout is not None:
+            deadline = hub.clock() + self._user_timeout
+        wait = hub.wait_readable if event == READ else hub.wait_writable
+        fd = self.fileno()
+        while True:
+            if deadline is None:
+                wait(fd)
+            else:
+                remaining = deadline - hub.clock()
+                if remaining <= 0:
+                    raise TimeoutError("timed out")
+                try:
+                    wait(fd, remaining)
+                except TimeoutError:
+                    if hub.clock() < deadline:
+                        raise  # not ours: thrown into the task by someone else
+                    raise TimeoutError("timed out") from None
+            # Wake-ups can be spurious: only the call itself can tell.
+            try:
+                return func(*args)
+            except (BlockingIOError, InterruptedError):
+                pass
+
+    def _deadline(self) -> float | None:
+        """When an operation of several system calls starting now must end (None: no limit)."""
+        timeout = self._user_timeout
+        return get_hub().clock() + timeout if timeout else None
+
+    # -- connecting ---------------------------------------------------------
+
+    def _resolve(self, address: Any) -> Any:
+        """``address`` with its host name replaced by an IP address (literal addresses pass as they are).
+
+        The lookup goes through the socket module's ``getaddrinfo``, which
+        switches tasks once DNS is patched; C would look the name up itself,
+        blocking the thread.
+        """
+        if self.family not in (AF_INET, AF_INET6) or not isinstance(address, tuple) or len(address) < 2:
+            return address
+        host, port = address[0], address[1]
+        if not isinstance(host, str) or not isinstance(port, int) or host in ("", "<broadcast>"):
+            return address  # C handles these without a lookup, or rejects them
+        try:
+            _csocket.inet_pton(self.family, host)
+            return address
+        except (OSError, ValueError):
+            pass
+        # As the C code does: the first address of the socket's family; the
+        # port and any IPv6 flow info and scope stay the caller's.
+        infos = _stdsocket.getaddrinfo(host, None, self.family)
+        return (infos[0][4][0], port, *address[2:])
+
+    def connect(self, address: Any) -> None:
+        """Connect to ``address``, waiting cooperatively for the connection to complete."""
+        self._connect(self._resolve(address))
+
+    def connect_ex(self, address: Any) -> int:
+        """Like ``connect``, but return the error number instead of raising (0: connected)."""
+        address = self._resolve(address)  # lookup errors are raised, as by the stdlib
+        try:
+            self._connect(address)
+        except OSError as exc:
+            if exc.errno is not None:
+                return int(exc.errno)
+            if isinstance(exc, TimeoutError):
+                return EWOULDBLOCK  # what the stdlib returns when its timeout passes
+            raise
+        return 0
+
+    def _connect(self, address: Any) -> None:
+        # Called by both connect methods directly: a subclass's connect (an
+        # SSLSocket's handshakes) must not run inside connect_ex.
+        try:
+            _c_connect(self, address)
+            return
+        except (BlockingIOError, InterruptedError) as exc:
+            if self._user_timeout == 0.0 or exc.errno not in _CONNECT_PENDING:
+                raise
+        self._try_then_wait(WRITE, self._connect_outcome, address)
+
+    def _connect_outcome(self, address: Any) -> None:
+        """Return once a connect in progress succeeded; raise its error, or BlockingIOError while pending."""
+        err = _c_getsockopt(self, SOL_SOCKET, SO_ERROR)
+        if not err:
+            err = _c_connect_ex(self, address)
+            if err in (0, EISCONN):
+                return
+        # OSError picks the subclass: EALREADY/EINPROGRESS/EAGAIN give
+        # BlockingIOError (wait again), ECONNREFUSED ConnectionRefusedError...
+        raise OSError(err, os.strerror(err))
+
+    def accept(self) -> tuple[socket, Any]:
+        """Wait for a connection; return a new cooperative socket for it and the peer's address."""
+        fd, address = self._try_then_wait(READ, _c_accept, self)
+        # Its timeout comes from the default timeout, as with the stdlib.
+        return socket(self.family, self.type, self.proto, fileno=fd), address
+
+    # -- receiving ----------------------------------------------------------
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        """Receive up to ``bufsize`` bytes (b"" once the peer has shut down writing)."""
+        return self._try_then_wait(READ, _c_recv, self, bufsize, flags, msg_flags=flags)
+
+    def recv_into(self, buffer: WriteableBuffer, nbytes: int = 0, flags: int = 0) -> int:
+        """Receive into ``buffer``; return how many bytes were written to it."""
+        return self._try_then_wait(READ, _c_recv_into, self, buffer, nbytes, flags, msg_flags=flags)
+
+    def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
+        """Receive up to ``bufsize`` bytes and the sender's address."""
+        return self._try_then_wait(READ, _c_recvfrom, self, bufsize, flags, msg_flags=flags)
+
+    def recvfrom_into(self, buffer: WriteableBuffer, nbytes: int = 0, flags: int = 0) -> tuple[int, Any]:
+        """Receive into ``buffer``; return the byte count and the sender's address."""
+        return self._try_then_wait(READ, _c_recvfrom_into, self, buffer, nbytes, flags, msg_flags=flags)
+
+    def recvmsg(self, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> tuple[bytes, list[Any], int, Any]:
+        """Receive data and ancillary data (see ``socket.socket.recvmsg``)."""
+        return self._try_then_wait(READ, _c_recvmsg, self, bufsize, ancbufsize, flags, msg_flags=flags)
+
+    def recvmsg_into(
+        self, buffers: Any, ancbufsize: int = 0, flags: int = 0
+    ) -> tuple[int, list[Any], int, Any]:
+        """Receive into ``buffers`` and ancillary data (see ``socket.socket.recvmsg_into``)."""
+        return self._try_then_wait(READ, _c_recvmsg_into, self, buffers, ancbufsize, flags, msg_flags=flags)
+
+    # -- sending ------------------------------------------------------------
+
+    def send(self, data: ReadableBuffer, flags: int = 0) -> int:
+        """Send some of ``data``; return how many bytes were sent."""
+        return self._try_then_wait(WRITE, _c_send, self, data, flags, msg_flags=flags)
+
+    def sendall(self, data: ReadableBuffer, flags: int = 0) -> None:
+        """Send all of ``data``; a timeout limits the whole call, as in the stdlib."""
+        deadline = self._deadline()
+        with memoryview(data) as view, view.cast("B") as octets:
+            total = len(octets)
+            sent = 0
+            while sent < total:
+                sent += self._try_then_wait(
+                    WRITE, _c_send, self, octets[sent:], flags, deadline=deadline, msg_flags=flags
+                )
+
+    def sendto(self, data: ReadableBuffer, *flags_and_address: Any) -> int:
+        """``sendto(data, address)`` or ``sendto(data, flags, address)``; return the bytes sent."""
+        if not flags_and_address:
+            raise TypeError("sendto() takes 2 or 3 arguments (1 given)")
+        *flags, address = flags_and_address
+        msg_flags = flags[0] if len(flags) == 1 and isinstance(flags[0], int) else 0
+        return self._try_then_wait(
+            WRITE, _c_sendto, self, data, *flags, self._resolve(address), msg_flags=msg_flags
+        )
+
+    def sendmsg(self, buffers: Any, ancdata: Any = (), flags: int = 0, address: Any = None) -> int:
+        """Send data and ancillary data (see ``socket.socket.sendmsg``); return the bytes sent."""
+        if address is not None:
+            address = self._resolve(address)
+        return self._try_then_wait(WRITE, _c_sendmsg, self, buffers, ancdata, flags, address, msg_flags=flags)
+
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        """Send a file's bytes: ``os.sendfile`` for a regular file, else reads and ``send``."""
+        self._check_sendfile_params(file, offset, count)  # type: ignore[attr-defined]
+        try:
+            fileno = file.fileno()
+            size = os.fstat(fileno).st_size
+        except (AttributeError, io.UnsupportedOperation, OSError):
+            return self._sendfile_use_send(file, offset, count)  # type: ignore[attr-defined]
+        if not size:
+            return 0
+        if self._user_timeout == 0.0:
+            raise ValueError("non-blocking sockets are not supported")
+        # Capped so that one call never asks for more than 1 GiB.
+        blocksize = min(count or size, 2**30)
+        sockno = self.fileno()
+        total = 0
+        try:
+            while not count or total < count:
+                want = min(blocksize, count - total) if count else blocksize
+                try:
+                    sent = self._try_then_wait(WRITE, os.sendfile, sockno, fileno, offset, want)
+                except TimeoutError:
+                    raise
+                except OSError:
+                    if total:
+                        raise
+                    # As the stdlib does: a file os.sendfile cannot take (or an
+                    # fd it refuses) is sent the slow way instead.
+                    return self._sendfile_use_send(file, offset, count)  # type: ignore[attr-defined]
+                if not sent:
+                    break  # end of file
+                offset += sent
+                total += sent
+            return total
+        finally:
+            if total and hasattr(file, "seek"):
+                file.seek(offset)
+
+    # -- closing ------------------------------------------------------------
+
+    def _real_close(self, _ss: Any = _CSocket) -> None:
+        # Wake the tasks waiting on this fd (with EBADF) and unregister it
+        # while the number still names this socket; once closed, the number
+        # can be reused by the next file opened.
+        fd = self.fileno()
+        if fd >= 0:
+            notify_closing(fd)
+        super()._real_close(_ss)  # type: ignore[misc]
+
+
+def socketpair(family: int | None = None, type: int = SOCK_STREAM, proto: int = 0) -> tuple[socket, socket]:
+    """A pair of connected cooperative sockets (AF_UNIX where the platform has it)."""
+    if family is None:
+        family = getattr(_csocket, "AF_UNIX", AF_INET)
+    a, b = _csocket.socketpair(family, type, proto)
+    return socket(family, type, proto, a.detach()), socket(family, type, proto, b.detach())
+
+
+def fromfd(fd: int, family: int, type: int, proto: int = 0) -> socket:
+    """A cooperative socket on a duplicate of the file descriptor ``fd``."""
+    return socket(family, type, proto, _csocket.dup(fd))
+
+
+def close(fd: int) -> None:
+    """Close a socket file descriptor, first waking the tasks waiting on it."""
+    notify_closing(fd)
+    _csocket.close(fd)
+
+
+def create_connection(
+    address: tuple[Any, Any],
+    timeout: Any = _GLOBAL_DEFAULT_TIMEOUT,
+    source_address: Any = None,
+    *,
+    all_errors: bool = False,
+) -> socket:
+    """Connect a cooperative TCP socket to ``(host, port)``, trying each address the host resolves to.
+
+    Args:
+        address: ``(host, port)``.
+        timeout: set on the socket before connecting (default: the default timeout).
+        source_address: ``(host, port)`` to bind to first, if given.
+        all_errors: when every address fails, raise an ``ExceptionGroup`` of
+            all the errors instead of the last one.
+
+    Raises:
+        OSError: no address could be connected to (the last error).
+    """
+    host, port = address
+    failures: list[OSError] = []
+    # Looked up on the module at call time: the cooperative resolver once DNS is patched.
+    for family, kind, proto, _canonname, sockaddr in _stdsocket.getaddrinfo(host, port, 0, SOCK_STREAM):
+        sock = None
+        try:
+            sock = socket(family, kind, proto)
+            if timeout is not _GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+        except OSError as exc:
+            if sock is not None:
+                sock.close()
+            failures.append(exc)
+            continue
+        return sock
+    if not failures:
+        raise OSError("getaddrinfo returns an empty list")
+    try:
+        if all_errors:
+            raise _ExceptionGroup("create_connection failed", failures)
+        raise failures[-1]
+    finally:
+        # Each traceback refers to this frame, which refers to the list.
+        failures.clear()
+
+
+def create_server(
+    address: tuple[Any, Any],
+    *,
+    family: int = AF_INET,
+    backlog: int | None = None,
+    reuse_port: bool = False,
+    dualstack_ipv6: bool = False,
+) -> socket:
+    """A cooperative TCP socket bound to ``address`` and listening (see ``socket.create_server``)."""
+    sock = _original_create_server(
+        address, family=family, backlog=backlog, reuse_port=reuse_port, dualstack_ipv6=dualstack_ipv6
+    )
+    if isinstance(sock, socket):
+        return sock  # once patched, the stdlib's function already builds ours
+    timeout = sock.gettimeout()
+    cooperative = socket(sock.family, sock.type, sock.proto, sock.detach())
+    cooperative.settimeout(timeout)
+    return cooperative
