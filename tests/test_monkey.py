@@ -605,3 +605,24 @@ def test_ssl_imported_before_socket_is_patched_is_noted_unless_ssl_is_patched_to
         assert "module 'ssl' was imported before socket was patched" in out
     else:
         assert out == ""
+
+
+def test_names_in_removes_are_deleted_while_patched_and_remembered(tmp_path: Path) -> None:
+    removing = FAKE_PATCHES.format(name="time", target="fake_target_time") + '__removes__ = ["Thing"]\n'
+    prelude = fakes(tmp_path, ["time"], extra={"fakepatches/time.py": removing})
+    out = check(
+        """
+        import fake_target_time
+        original = fake_target_time.Thing
+        from corun import monkey
+        monkey.patch_time()
+        assert not hasattr(fake_target_time, "Thing")
+        assert fake_target_time.thing() == "patched by time"
+        assert monkey.get_original("fake_target_time", "Thing") is original
+        assert monkey.is_object_patched("fake_target_time", "Thing")
+        monkey.patch_time()  # idempotent: nothing to remove twice
+        print("ok")
+        """,
+        prelude=prelude,
+    )
+    assert out.strip() == "ok"

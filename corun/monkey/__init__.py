@@ -60,6 +60,16 @@ saved: dict[str, dict[str, Any]] = {}
 _installed: list[str] = []
 
 
+class _Removed:
+    """Marks an attribute deleted while patched (a blocking variant with no cooperative twin)."""
+
+    def __repr__(self) -> str:
+        return "<removed while patched>"
+
+
+_REMOVED: Any = _Removed()
+
+
 class MonkeyPatchWarning(RuntimeWarning):
     """Patching came after some modules had already captured the blocking originals."""
 
@@ -242,7 +252,10 @@ def _install(names: Iterable[str], strict: bool) -> None:
         originals = saved.setdefault(plan.target.__name__, {})
         for attr, original, replacement in plan.changes:
             originals.setdefault(attr, original)
-            setattr(plan.target, attr, replacement)
+            if replacement is _REMOVED:
+                delattr(plan.target, attr)
+            else:
+                setattr(plan.target, attr, replacement)
         after_patch = getattr(plan.patches, "_after_patch", None)
         if after_patch is not None:
             after_patch(plan.target)
@@ -271,6 +284,11 @@ def _plan(name: str, patches: ModuleType) -> _Plan:
         current = getattr(plan.target, attr)
         if current is not replacement and not is_object_patched(target_name, attr):
             plan.changes.append((attr, current, replacement))
+    # Variants that cannot be made cooperative are taken away while patched,
+    # so libraries that probe for them fall back to one that is.
+    for attr in getattr(patches, "__removes__", ()):
+        if hasattr(plan.target, attr) and not is_object_patched(target_name, attr):
+            plan.changes.append((attr, getattr(plan.target, attr), _REMOVED))
     return plan
 
 
