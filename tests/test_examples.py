@@ -9,13 +9,15 @@ printed output the way a newcomer would, with wide timing margins.
 from __future__ import annotations
 
 import ast
+import hashlib
 import itertools
 import os
 import re
+import runpy
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,13 @@ EXAMPLES = sorted(path.name for path in EXAMPLES_DIR.glob("*.py"))
 
 # Each example should take under ~5 s; the extra margin covers a slow, busy machine.
 MAX_SECONDS = 15
+
+# The demo in a smaller configuration than a user sees: 10 pages answered in 0.1 s each.
+PAGES = 10
+DELAY = 0.1
+EXAMPLE_ARGS = {"demo.py": ["--pages", str(PAGES), "--delay", str(DELAY)]}
+# These fetch from a web server; the test gives them the demo's slow server, and the page count.
+CRAWLERS = {"legacy_crawler.py", "crawl_with_tasks.py"}
 
 Checker = Callable[[str], None]
 CHECKS: dict[str, Checker] = {}
@@ -41,18 +50,23 @@ def checks(name: str) -> Callable[[Checker], Checker]:
     return register
 
 
-def run_example(name: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python examples/<name>`` from the repository root, as a user would."""
+def example_env() -> dict[str, str]:
+    """The environment the examples run in: this checkout importable, faulthandler on."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     env.setdefault("PYTHONFAULTHANDLER", "1")
+    return env
+
+
+def run_example(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python examples/<name> args...`` from the repository root, as a user would."""
     return subprocess.run(
-        [sys.executable, str(EXAMPLES_DIR / name)],
+        [sys.executable, str(EXAMPLES_DIR / name), *args],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=ROOT,
-        env=env,
+        env=example_env(),
     )
 
 
@@ -70,10 +84,41 @@ def section(text: str, start: str, end: str | None = None) -> str:
     return text[begin:stop]
 
 
+def expected_pages(pages: int) -> str:
+    """The line a crawler prints after fetching the first ``pages`` pages of the demo's server."""
+    page = runpy.run_path(str(EXAMPLES_DIR / "demo.py"))["page"]
+    bodies = [page(n) for n in range(pages)]
+    digest = hashlib.sha256(b"".join(bodies)).hexdigest()[:16]
+    return f"fetched {pages} pages, {sum(map(len, bodies))} bytes, sha256 {digest}"
+
+
+@pytest.fixture(scope="module")
+def page_server() -> Iterator[str]:
+    """The demo's slow page server (``demo.py --serve``) in a child process; yields its URL."""
+    server = subprocess.Popen(
+        [sys.executable, str(EXAMPLES_DIR / "demo.py"), "--serve", "--delay", str(DELAY)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=example_env(),
+    )
+    assert server.stdout is not None
+    try:
+        line = server.stdout.readline()
+        assert line.startswith("serving on http://127.0.0.1:"), line
+        yield line.split()[-1]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        server.stdout.close()
+
+
 @pytest.mark.parametrize("name", EXAMPLES)
-def test_example(name: str) -> None:
+def test_example(name: str, request: pytest.FixtureRequest) -> None:
+    args = EXAMPLE_ARGS.get(name, [])
+    if name in CRAWLERS:
+        args = ["--pages", str(PAGES), request.getfixturevalue("page_server")]
     started = time.monotonic()
-    proc = run_example(name)
+    proc = run_example(name, *args)
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, f"examples/{name} exited with {proc.returncode}:\n{proc.stderr}"
     assert proc.stdout.strip(), f"examples/{name} printed nothing"
@@ -255,11 +300,49 @@ def check_taskgroup(out: str) -> None:
     assert "  children still running: 0" in deadline
 
 
-@checks("demo.py")
-def check_demo(out: str) -> None:
+@checks("explicit_tasks.py")
+def check_explicit_tasks(out: str) -> None:
     sequential = number(r"one after another: +10 downloads took +([\d.]+) s", out)
     concurrent = number(r"corun tasks: +100 downloads took +([\d.]+) s \(100 results\)", out)
     assert number(r"so 100 would take about (\d+) s", out) >= 15
     assert sequential >= 10 * 0.2 - 0.1  # ten waits of 0.2 s, one after another
     assert 0.2 - 0.05 <= concurrent < 1.0  # a hundred waits of 0.2 s, at once
     assert number(r"speed-up: about (\d+)x", out) >= 10
+
+
+@checks("legacy_crawler.py")
+def check_legacy_crawler(out: str) -> None:
+    assert out.splitlines()[0] == expected_pages(PAGES)
+    assert number(r"^took ([\d.]+) s$", out) >= PAGES * DELAY - 0.05  # one page after another
+
+
+@checks("crawl_with_tasks.py")
+def check_crawl_with_tasks(out: str) -> None:
+    assert out.splitlines()[0] == expected_pages(PAGES)
+    assert number(r"^took ([\d.]+) s$", out) < PAGES * DELAY / 2  # the waits overlapped
+
+
+@checks("demo.py")
+def check_demo(out: str) -> None:
+    fetched = expected_pages(PAGES)
+    assert f"fetches {PAGES} pages" in out and f"takes {DELAY} s to answer each one" in out
+    plain = section(out, "1. plain python", "2. monkey.patch_all()")
+    tasks = section(out, "2. monkey.patch_all()", "3. the unmodified crawler under the runner")
+    runner = section(out, "3. the unmodified crawler under the runner", "all three runs")
+    assert f"$ python legacy_crawler.py --pages {PAGES} http://127.0.0.1:" in plain
+    assert f"$ python crawl_with_tasks.py --pages {PAGES} http://127.0.0.1:" in tasks
+    assert f"$ python -m corun legacy_crawler.py --pages {PAGES} http://127.0.0.1:" in runner
+    # Every run got the same pages, and the right ones.
+    for part in (plain, tasks, runner):
+        assert f"   {fetched}\n" in part
+    assert f"all three runs {fetched}\n" in out
+
+    plain_time = number(r"^   took ([\d.]+) s$", plain)
+    tasks_time = number(r"^   took ([\d.]+) s$", tasks)
+    runner_time = number(r"^   took ([\d.]+) s$", runner)
+    assert plain_time >= PAGES * DELAY - 0.05  # ten waits of 0.1 s, one after another
+    assert DELAY - 0.05 <= tasks_time < PAGES * DELAY / 2  # ten waits at once
+    assert runner_time >= PAGES * DELAY - 0.05  # still sequential under the runner
+    assert f"1 -> 2: {plain_time:.2f} s became {tasks_time:.2f} s" in out
+    assert number(r"about (\d+)x faster", out) >= 2
+    assert "3: unchanged" in out and "exited with the same status (0)" in out
