@@ -14,8 +14,15 @@ Rates are per second of the worker's CPU time unless ``--clock wall``: the
 workloads never wait on anything, so on a busy machine CPU time measures the
 work while wall time also counts other processes' turns.
 
-The last column compares corun with gevent so that 1.0 or more always means
-corun is at least as good: corun/gevent for rates, gevent/corun for memory.
+The network benchmarks (``echo``, ``http``) are different: the library's
+code, under its own monkey patching, talks to a plain-Python peer in another
+process (``peers.py``), so their rates are always per wall-clock second, and
+each sample also records what share of a CPU the library's process and the
+peer used meanwhile; a peer well below 100% was not what set the pace.
+
+The last columns compare corun with gevent and with eventlet so that 1.0 or
+more always means corun is at least as good: corun/other for rates,
+other/corun for memory.
 """
 
 from __future__ import annotations
@@ -40,6 +47,9 @@ __all__ = ["Cell", "format_value", "main", "ratio"]
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WORKER = HERE / "workloads.py"
+PEERS = HERE / "peers.py"
+# The libraries corun is compared with, each in a column of its own.
+RIVALS = ("gevent", "eventlet")
 WORKER_TIMEOUT = 300.0
 
 
@@ -49,7 +59,9 @@ class Cell:
 
     samples: list[float] = field(default_factory=list)
     # (wall, cpu) seconds of each sample's measured part, for the JSON report.
-    seconds: list[tuple[float, float]] = field(default_factory=list)
+    seconds: list[tuple[float, float | None]] = field(default_factory=list)
+    # Network benchmarks: the share of one CPU the peer process used.
+    peer_cpu: list[float] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -72,12 +84,19 @@ def _worker_env() -> dict[str, str]:
 def run_sample(lib: str, bench: Benchmark, n: int, clock: str, env: dict[str, str]) -> dict[str, Any]:
     """Run one sample in a fresh interpreter and return what it reported.
 
+    A network benchmark starts its peer, which starts the worker; its clock is
+    always the wall clock.
+
     Raises:
         NotInstalled: the library cannot be imported.
         RuntimeError: the worker failed or printed nothing usable.
     """
+    if bench.peer is None:
+        command = [str(WORKER), lib, bench.key, str(n), clock]
+    else:
+        command = [str(PEERS), lib, bench.key, str(n)]
     proc = subprocess.run(
-        [sys.executable, str(WORKER), lib, bench.key, str(n), clock],
+        [sys.executable, *command],
         capture_output=True,
         text=True,
         timeout=WORKER_TIMEOUT,
@@ -118,6 +137,10 @@ def ratio(bench: Benchmark, corun: float | None, other: float | None) -> float |
     return corun / other if bench.higher_is_better else other / corun
 
 
+def _percent(used: float | None, of: float = 1.0) -> str:
+    return "?" if used is None else f"{100 * used / of:.0f}%"
+
+
 def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -140,7 +163,8 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
         "--clock",
         choices=sorted(CLOCKS),
         default="cpu",
-        help="time rates by the process's CPU time (default; steadier on a busy machine) or wall time",
+        help="time rates by the process's CPU time (default; steadier on a busy machine) or wall time"
+        " (the network benchmarks always use wall time)",
     )
     parser.add_argument("--json", metavar="PATH", help="also write every sample and median to PATH")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
@@ -170,8 +194,8 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
 def _table(
     benches: list[Benchmark], libs: list[str], cells: dict[tuple[str, str], Cell], markdown: bool
 ) -> str:
-    compare = "corun" in libs and "gevent" in libs
-    header = ["benchmark", "unit", *libs] + (["corun vs gevent"] if compare else [])
+    rivals = [lib for lib in RIVALS if lib in libs] if "corun" in libs else []
+    header = ["benchmark", "unit", *libs] + [f"corun vs {lib}" for lib in rivals]
     rows = []
     for b in benches:
         medians = {lib: cells[b.key, lib].median for lib in libs}
@@ -179,8 +203,8 @@ def _table(
         for lib in libs:
             cell = cells[b.key, lib]
             row.append("error" if cell.error and not cell.samples else format_value(medians[lib], b.unit))
-        if compare:
-            r = ratio(b, medians["corun"], medians["gevent"])
+        for lib in rivals:
+            r = ratio(b, medians["corun"], medians[lib])
             row.append("-" if r is None else f"{r:.2f}")
         rows.append(row)
     if markdown:
@@ -244,12 +268,43 @@ class _Run:
             print(f"FAILED {exc}", file=sys.stderr)
             return
         cell.samples.append(sample["value"])
-        cell.seconds.append((sample["wall_seconds"], sample["cpu_seconds"]))
+        wall, cpu = sample["wall_seconds"], sample["cpu_seconds"]
+        cell.seconds.append((wall, cpu))
         self.versions[lib] = sample["version"]
         self.versions["greenlet"] = sample["greenlet"]
         shown = format_value(sample["value"], b.unit)
-        seconds = sample[f"{self.args.clock}_seconds"]
-        print(f"{prefix} {b.key:<14} {lib:<9} {shown:>9}  ({seconds:.2f} s)", file=sys.stderr, flush=True)
+        # A network benchmark times by the wall clock whatever --clock says.
+        seconds = wall if sample["clock"] == "wall" else cpu
+        line = f"{prefix} {b.key:<14} {lib:<9} {shown:>9}  ({seconds:.2f} s"
+        if b.peer is not None:
+            peer = sample.get("peer_cpu_share")
+            if peer is not None:
+                cell.peer_cpu.append(peer)
+            line += f"; CPU: {lib} {_percent(cpu, wall)}, peer {_percent(peer)}"
+        print(line + ")", file=sys.stderr, flush=True)
+
+    def cpu_use(self, b: Benchmark, lib: str) -> str:
+        """How busy a network benchmark kept both processes, as medians over its samples.
+
+        The share of a CPU the library's process used, its CPU time per
+        operation (what the wall-clock rate would be on a machine all its
+        own, and steadier on a busy one), and the peer's share of a CPU.
+        """
+        cell = self.cells[b.key, lib]
+        measured = [
+            (cpu / wall, cpu / (rate * wall))
+            for (wall, cpu), rate in zip(cell.seconds, cell.samples, strict=True)
+            if cpu is not None
+        ]
+        if not measured:
+            own = "CPU not measured"
+        else:
+            share = statistics.median(m[0] for m in measured)
+            micros = 1e6 * statistics.median(m[1] for m in measured)
+            noun = b.unit.split("/")[0].removesuffix("s")
+            own = f"{_percent(share)} = {micros:.1f} us per {noun}"
+        peer = _percent(statistics.median(cell.peer_cpu)) if cell.peer_cpu else "?"
+        return f"{lib} {own} (peer {peer})"
 
     def median(self, key: str, lib: str) -> float | None:
         """The median of a cell; None for a library not measured."""
@@ -267,14 +322,25 @@ class _Run:
         method = (
             f"Median of {args.repeat} run(s) per cell, each in a fresh process"
             + (" (--quick: small N)" if args.quick else "")
-            + f"; rates per second of {'process CPU' if args.clock == 'cpu' else 'wall-clock'} time."
+            + f"; rates per second of {'process CPU' if args.clock == 'cpu' else 'wall-clock'} time"
         )
-        if "corun" in self.libs and "gevent" in self.libs:
+        network = [b for b in self.benches if b.peer is not None]
+        if network:
             method += (
-                " corun vs gevent: >= 1.0 means corun is at least as good"
-                " (corun/gevent for rates, gevent/corun for bytes)."
+                f", except {', '.join(b.key for b in network)}: per wall-clock second, each library"
+                " under its own monkey patching, against a plain-Python peer in another process"
+            )
+        method += "."
+        rivals = [lib for lib in RIVALS if lib in self.libs] if "corun" in self.libs else []
+        if rivals:
+            method += (
+                f" corun vs {'/'.join(rivals)}: >= 1.0 means corun is at least as good"
+                " (corun/other for rates, other/corun for bytes)."
             )
         lines.append(method)
+        for b in network:
+            uses = ", ".join(self.cpu_use(b, lib) for lib in self.libs)
+            lines.append(f"{b.key}: CPU use of the library's process (and of its peer): {uses}.")
         return "\n".join(lines)
 
     def report(self, command: list[str]) -> dict[str, Any]:
@@ -302,11 +368,19 @@ class _Run:
                             "median": self.cells[b.key, lib].median,
                             "samples": self.cells[b.key, lib].samples,
                             "wall_cpu_seconds": self.cells[b.key, lib].seconds,
+                            **(
+                                {"peer_cpu_shares": self.cells[b.key, lib].peer_cpu}
+                                if b.peer is not None
+                                else {}
+                            ),
                             "error": self.cells[b.key, lib].error,
                         }
                         for lib in self.libs
                     },
-                    "corun_vs_gevent": ratio(b, self.median(b.key, "corun"), self.median(b.key, "gevent")),
+                    **{
+                        f"corun_vs_{lib}": ratio(b, self.median(b.key, "corun"), self.median(b.key, lib))
+                        for lib in RIVALS
+                    },
                 }
                 for b in self.benches
             ],

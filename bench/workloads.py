@@ -4,9 +4,15 @@
 
     python bench/workloads.py LIBRARY BENCHMARK N [cpu|wall]
 
-and reads one JSON line from its standard output.  A worker imports only the
-library it measures, so libraries never share a process (each brings its own
-hub, and gevent's or eventlet's import must not change what corun sees).
+and reads one JSON line from its standard output.  The network benchmarks
+are started by ``peers.py`` instead, the other end of their connections,
+which adds the port to talk to (0: listen anywhere and print the port)::
+
+    python bench/workloads.py LIBRARY BENCHMARK N wall PORT
+
+A worker imports only the library it measures, so libraries never share a
+process (each brings its own hub, and gevent's or eventlet's import must not
+change what corun sees).
 
 Every workload is written once against the small ``Lib`` facade below; the
 facade hands out the library's own functions and bound methods, so the timed
@@ -24,9 +30,21 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
-__all__ = ["BENCHMARKS", "CLOCKS", "LIBRARIES", "Benchmark", "Lib", "load_lib", "main", "run_one"]
+__all__ = [
+    "BENCHMARKS",
+    "CLOCKS",
+    "ECHO_SIZE",
+    "HTTP_BODY",
+    "LIBRARIES",
+    "Benchmark",
+    "Lib",
+    "load_lib",
+    "main",
+    "run_networked",
+    "run_one",
+]
 
 LIBRARIES = ("corun", "gevent", "eventlet")
 
@@ -48,6 +66,8 @@ class Lib:
     new_event: Callable[[], tuple[Callable[[], Any], Callable[[], Any], Callable[[], Any]]]
     # Queue(maxsize) with put/get; maxsize None means unbounded.
     queue: Callable[[int | None], Any]
+    # The library's monkey patching of everything it patches by default.
+    patch_all: Callable[[], Any]
 
 
 def _load_corun() -> Lib:
@@ -63,7 +83,14 @@ def _load_corun() -> Lib:
 
         return Queue() if maxsize is None else Queue(maxsize)
 
-    return Lib("corun", corun.__version__, corun.sleep, corun.spawn, corun.joinall, new_event, queue)
+    def patch_all() -> None:
+        import corun.monkey
+
+        corun.monkey.patch_all()
+
+    return Lib(
+        "corun", corun.__version__, corun.sleep, corun.spawn, corun.joinall, new_event, queue, patch_all
+    )
 
 
 def _load_gevent() -> Lib:
@@ -78,7 +105,14 @@ def _load_gevent() -> Lib:
     def queue(maxsize: int | None) -> Any:
         return gevent.queue.Queue() if maxsize is None else gevent.queue.Queue(maxsize)
 
-    return Lib("gevent", gevent.__version__, gevent.sleep, gevent.spawn, gevent.joinall, new_event, queue)
+    def patch_all() -> None:
+        import gevent.monkey
+
+        gevent.monkey.patch_all()
+
+    return Lib(
+        "gevent", gevent.__version__, gevent.sleep, gevent.spawn, gevent.joinall, new_event, queue, patch_all
+    )
 
 
 def _load_eventlet() -> Lib:
@@ -101,7 +135,16 @@ def _load_eventlet() -> Lib:
     def queue(maxsize: int | None) -> Any:
         return eventlet.queue.Queue(maxsize)
 
-    return Lib("eventlet", eventlet.__version__, eventlet.sleep, eventlet.spawn, joinall, new_event, queue)
+    return Lib(
+        "eventlet",
+        eventlet.__version__,
+        eventlet.sleep,
+        eventlet.spawn,
+        joinall,
+        new_event,
+        queue,
+        eventlet.monkey_patch,
+    )
 
 
 _LOADERS: dict[str, Callable[[], Lib]] = {
@@ -249,6 +292,100 @@ def memory_traced(lib: Lib, n: int) -> float:
     return _idle_tasks(lib, n, lambda: tracemalloc.get_traced_memory()[0])
 
 
+# -- the network workloads -------------------------------------------------------
+#
+# The library's side of a conversation with another process, written the way
+# an application is written: the plain blocking stdlib (and requests), made
+# cooperative by the library's monkey patching, one task per connection.  The
+# other side (``peers.py``) uses no library at all, runs in its own process
+# and starts this one; ``port`` is where its server listens, or 0 when this
+# side is the server.
+
+ECHO_SIZE = 64
+HTTP_CONCURRENCY = 100
+HTTP_BODY = b"Hello, World!"
+# An echo server left running by a load generator that died ends itself
+# after this long, well past any measurement.
+ECHO_SERVER_LIFETIME = 300.0
+
+
+def _announce(lib: Lib, port: int) -> None:
+    """Tell the peer where this worker listens, and what it measures."""
+    import greenlet
+
+    info = {"port": port, "version": lib.version, "greenlet": greenlet.__version__}
+    print(json.dumps(info), flush=True)
+
+
+def echo_server(lib: Lib, n: int, port: int) -> NoReturn:
+    """A TCP echo server on blocking sockets, one task per connection, serving until ended.
+
+    ``n`` is the peer's business (how long it measures); this side only serves.
+    """
+    import socket
+
+    def handle(conn: socket.socket) -> None:
+        with conn:
+            recv, sendall = conn.recv, conn.sendall
+            try:
+                while True:
+                    data = recv(4096)
+                    if not data:
+                        return
+                    sendall(data)
+            except ConnectionError:
+                return  # a client that leaves with a message in flight resets the connection
+
+    def outlive_peer() -> None:
+        lib.sleep(ECHO_SERVER_LIFETIME)
+        print("echo server: nobody ended this process; giving up", file=sys.stderr, flush=True)
+        os._exit(1)
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(1024)
+    lib.spawn(outlive_peer)
+    _announce(lib, listener.getsockname()[1])
+    spawn, accept = lib.spawn, listener.accept
+    while True:
+        conn, _ = accept()
+        spawn(handle, conn)
+
+
+def http_client(lib: Lib, n: int, port: int) -> int:
+    """n requests.get calls from 100 tasks, each with its own Session, to the peer's server: requests.
+
+    Two requests to ``/mark`` bracket the measured part, so that the server
+    can tell how busy it was meanwhile.
+    """
+    import requests
+
+    url = f"http://127.0.0.1:{port}/"
+    tasks = min(HTTP_CONCURRENCY, n)
+    done = 0
+
+    def fetch(count: int) -> None:
+        nonlocal done
+        with requests.Session() as session:
+            # No proxy or netrc look-ups: they scan the environment on every
+            # request, a cost of the machine's environment, not of the library.
+            session.trust_env = False
+            get = session.get
+            for _ in range(count):
+                response = get(url)
+                if response.status_code != 200 or response.content != HTTP_BODY:
+                    raise RuntimeError(f"unexpected response: {response.status_code} {response.content!r}")
+                done += 1
+
+    requests.get(url + "mark").raise_for_status()
+    lib.joinall([lib.spawn(fetch, n // tasks + (i < n % tasks)) for i in range(tasks)])
+    requests.get(url + "mark").raise_for_status()
+    if done != n:
+        # Not every library's joinall raises a task's error; this does.
+        raise RuntimeError(f"only {done} of {n} requests succeeded")
+    return n
+
+
 @dataclass(frozen=True)
 class Benchmark:
     """One row of the table: what is measured, how much work, which way is better.
@@ -256,15 +393,23 @@ class Benchmark:
     A rate benchmark's ``func`` returns its operation count, and the figure is
     operations per second; otherwise ``func`` returns the figure itself
     (bytes per task), where lower is better.
+
+    A network benchmark names its ``peer``, the role ``peers.py`` plays at the
+    other end: ``"echo-load"`` drives a server and measures it itself
+    (``n`` is then the measured milliseconds), ``"http-server"`` answers a
+    client measured here.  Its ``func`` takes the peer's port as well, runs
+    under the library's monkey patching, and its rate is per wall-clock
+    second, since the work includes waiting for the other process.
     """
 
     key: str
     title: str
     unit: str
-    func: Callable[[Lib, int], float]
+    func: Callable[..., float]
     n: int
     quick_n: int
     higher_is_better: bool = True
+    peer: str | None = None
 
 
 BENCHMARKS: tuple[Benchmark, ...] = (
@@ -277,6 +422,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark(
         "memory_traced", "idle task memory (tracemalloc)", "bytes/task", memory_traced, 10_000, 2_000, False
     ),
+    Benchmark("echo", "echo server, 100 clients", "messages/s", echo_server, 3_000, 300, peer="echo-load"),
+    Benchmark("http", "requests.get, 100 tasks", "requests/s", http_client, 2_000, 200, peer="http-server"),
 )
 
 # Rates are computed from the process's CPU time by default: every workload
@@ -286,17 +433,40 @@ BENCHMARKS: tuple[Benchmark, ...] = (
 CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.process_time, "wall": time.perf_counter}
 
 
+def _benchmark(key: str) -> Benchmark:
+    return next(b for b in BENCHMARKS if b.key == key)
+
+
 def run_one(lib_name: str, key: str, n: int, clock: str = "cpu") -> dict[str, Any]:
     """Run benchmark ``key`` once with library ``lib_name``; return the sample as a dict."""
-    bench = next(b for b in BENCHMARKS if b.key == key)
+    bench = _benchmark(key)
     lib = load_lib(lib_name)
+    return _measure(lib, bench, n, clock, lambda n: bench.func(lib, n))
+
+
+def run_networked(lib_name: str, key: str, n: int, port: int) -> dict[str, Any]:
+    """Run the library's side of network benchmark ``key`` under its monkey patching.
+
+    A server side never returns: its peer measures it and ends this process.
+    """
+    bench = _benchmark(key)
+    lib = load_lib(lib_name)
+    # Before the workload imports anything that uses sockets.
+    lib.patch_all()
+    func: Callable[..., float] = bench.func
+    if bench.peer == "echo-load":
+        func(lib, n, port)
+    return _measure(lib, bench, n, "wall", lambda n: func(lib, n, port))
+
+
+def _measure(lib: Lib, bench: Benchmark, n: int, clock: str, work: Callable[[int], float]) -> dict[str, Any]:
     if bench.higher_is_better:
         # A short run first, so imports done on first use and cold caches are
         # not part of the timed run.
-        bench.func(lib, max(1, n // 10))
+        work(max(1, n // 10))
         gc.collect()
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    result = bench.func(lib, n)
+    result = work(n)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     if bench.higher_is_better:
         value = result / (cpu if clock == "cpu" else wall)
@@ -305,8 +475,8 @@ def run_one(lib_name: str, key: str, n: int, clock: str = "cpu") -> dict[str, An
     import greenlet
 
     return {
-        "lib": lib_name,
-        "bench": key,
+        "lib": lib.name,
+        "bench": bench.key,
         "n": n,
         "value": value,
         "clock": clock,
@@ -319,13 +489,16 @@ def run_one(lib_name: str, key: str, n: int, clock: str = "cpu") -> dict[str, An
 
 
 def main(argv: list[str]) -> int:
-    """Worker entry point: ``LIBRARY BENCHMARK N [cpu|wall]``; prints one JSON line."""
+    """Worker entry point: ``LIBRARY BENCHMARK N [cpu|wall] [PORT]``; prints one JSON line."""
     lib_name, key, n = argv[0], argv[1], int(argv[2])
     clock = argv[3] if len(argv) > 3 else "cpu"
     if clock not in CLOCKS:
         raise ValueError(f"unknown clock {clock!r}; choose from {', '.join(CLOCKS)}")
     try:
-        result = run_one(lib_name, key, n, clock)
+        if _benchmark(key).peer is None:
+            result = run_one(lib_name, key, n, clock)
+        else:
+            result = run_networked(lib_name, key, n, int(argv[4]))
     except ImportError as exc:
         if exc.name == lib_name:
             print(f"{lib_name} is not installed: {exc}", file=sys.stderr)

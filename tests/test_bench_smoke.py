@@ -1,4 +1,8 @@
-"""The benchmark suite still runs: every workload once, tiny, corun only."""
+"""The benchmark suite still runs: every workload once, tiny, corun only.
+
+That includes the network benchmarks: corun's patched echo server driven by
+the load generator, and requests under corun's patching against the HTTP peer.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from .conftest import ROOT
 
@@ -18,7 +23,13 @@ EXPECTED = {
     "queue1": "Queue(1) hand-off",
     "memory": "idle task memory (RSS)",
     "memory_traced": "idle task memory (tracemalloc)",
+    "echo": "echo server, 100 clients",
+    "http": "requests.get, 100 tasks",
 }
+# The benchmarks whose other end is a separate process.
+NETWORK = {"echo", "http"}
+# The echo server's CPU time is read from /proc by its load generator.
+HAVE_PROC = Path("/proc/self/stat").exists()
 
 _FIGURE = re.compile(r"^(-?[0-9.]+)\s*(k|M|B|KiB|MiB)?$")
 
@@ -49,10 +60,14 @@ def test_quick_run_reports_every_benchmark_for_corun(tmp_path):
             rows[cells[0]] = cells
     assert set(rows) == set(EXPECTED.values()), proc.stdout
     for title, cells in rows.items():
-        assert len(cells) == 3, cells  # benchmark, unit, corun: no gevent column
+        assert len(cells) == 3, cells  # benchmark, unit, corun: no comparison columns
         assert _figure(cells[2]) > 0, (title, cells)
     header = next(line for line in proc.stdout.splitlines() if line.startswith("benchmark"))
     assert header.split() == ["benchmark", "unit", "corun"]
+    # Both processes of each network benchmark did measurable work.
+    for key in NETWORK if HAVE_PROC else ():
+        line = next(line for line in proc.stdout.splitlines() if line.startswith(f"{key}: CPU use"))
+        assert re.search(r"corun \d+% = [0-9.]+ us per \w+ \(peer \d+%\)", line), line
 
     report = json.loads(out.read_text())
     assert report["quick"] is True
@@ -65,3 +80,9 @@ def test_quick_run_reports_every_benchmark_for_corun(tmp_path):
         assert len(corun["samples"]) == 1, key
         assert corun["median"] > 0, key
         assert set(result["libs"]) == {"corun"}, key
+        if key in NETWORK:
+            assert len(corun["peer_cpu_shares"]) == 1, key
+            assert corun["peer_cpu_shares"][0] > 0, key
+            ((wall, cpu),) = corun["wall_cpu_seconds"]
+            assert wall > 0, key
+            assert cpu > 0 or not HAVE_PROC, key

@@ -1,0 +1,264 @@
+"""The unpatched end of the network benchmarks: an echo load generator and an HTTP server.
+
+``run.py`` starts this file once per sample of a network benchmark::
+
+    python bench/peers.py LIBRARY BENCHMARK N
+
+It starts the library's worker (``workloads.py``) as its child, plays the
+other end of the conversation and prints one JSON line in the worker's
+format.  It imports none of the libraries and patches nothing: it is plain
+Python (``selectors``, ``asyncio``), the same whichever library is measured,
+in a process of its own so that it does not take the library's CPU.
+
+Each sample also reports what share of one CPU this process used while the
+library was measured (``peer_cpu_share``).  A peer well below 100% spent the
+rest waiting for the library, so the library, not the peer, set the pace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import selectors
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from workloads import BENCHMARKS, ECHO_SIZE, HTTP_BODY
+
+__all__ = ["ECHO_CLIENTS", "echo_load", "main", "serve_http"]
+
+WORKER = Path(__file__).resolve().parent / "workloads.py"
+
+ECHO_CLIENTS = 100
+
+# A sample, or the worker's exit status when it failed (its stderr is ours).
+Outcome = tuple[int, dict[str, Any] | None]
+
+
+def _start_worker(lib: str, key: str, n: int, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), lib, key, str(n), "wall", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _cpu_seconds_of(pid: int) -> float | None:
+    """CPU time (user + system) used so far by process ``pid``; None where /proc is missing."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # The command name, in parentheses, may itself hold spaces and parentheses;
+    # utime and stime are the 12th and 13th fields after it.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _share(used: float | None, before: float | None, seconds: float) -> float | None:
+    return None if used is None or before is None else (used - before) / seconds
+
+
+# -- echo: drive the library's server and measure it --------------------------
+
+
+def echo_load(port: int, warmup: float, window: float, server_pid: int) -> dict[str, Any]:
+    """Ping-pong ECHO_SIZE-byte messages on ECHO_CLIENTS connections; count the replies in ``window``.
+
+    Each client keeps exactly one message in flight: it sends the next one as
+    soon as the whole reply to the last one is back.  Counting starts once
+    ``warmup`` seconds have passed.
+
+    Returns:
+        ``messages`` replies and ``seconds`` taken in the window, and the CPU
+        shares of this process and of the server meanwhile.
+
+    Raises:
+        ConnectionError: the server closed a connection or echoed too much.
+    """
+    message = b"x" * ECHO_SIZE
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(ECHO_CLIENTS)]
+    selector = selectors.DefaultSelector()
+    for sock in clients:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        # The data: how many bytes of the reply are still due.
+        selector.register(sock, selectors.EVENT_READ, [ECHO_SIZE])
+    select, clock = selector.select, time.perf_counter
+    replies = 0
+    start: tuple[float, int, float, float | None] | None = None
+    began = clock()
+    for sock in clients:
+        sock.send(message)
+    try:
+        while True:
+            for key, _ in select(1.0):
+                sock = key.fileobj  # type: ignore[assignment]
+                data = sock.recv(4096)
+                due = key.data
+                due[0] -= len(data)
+                if due[0] > 0:
+                    if not data:
+                        raise ConnectionError("the echo server closed a connection")
+                    continue
+                if due[0] < 0:
+                    raise ConnectionError("the echo server sent more than it was sent")
+                due[0] = ECHO_SIZE
+                replies += 1
+                # One message of 64 bytes in an empty send buffer: it fits.
+                sock.send(message)
+            now = clock()
+            if start is None:
+                if now - began >= warmup:
+                    start = (now, replies, time.process_time(), _cpu_seconds_of(server_pid))
+            elif now - start[0] >= window:
+                break
+        cpu, server_cpu = time.process_time(), _cpu_seconds_of(server_pid)
+    finally:
+        selector.close()
+        for sock in clients:
+            sock.close()
+    seconds = now - start[0]
+    messages = replies - start[1]
+    if not messages:
+        raise ConnectionError("the echo server answered nothing in the measured time")
+    return {
+        "messages": messages,
+        "seconds": seconds,
+        "peer_cpu_share": (cpu - start[2]) / seconds,
+        "lib_cpu_share": _share(server_cpu, start[3], seconds),
+    }
+
+
+def _echo(lib: str, key: str, n: int) -> Outcome:
+    window = n / 1000
+    worker = _start_worker(lib, key, n, 0)
+    try:
+        assert worker.stdout is not None
+        line = worker.stdout.readline()
+        if not line:
+            return worker.wait(), None
+        info = json.loads(line)
+        load = echo_load(info["port"], window / 6, window, worker.pid)
+    finally:
+        worker.kill()
+        worker.wait()
+    seconds, lib_share = load["seconds"], load["lib_cpu_share"]
+    return 0, {
+        "lib": lib,
+        "bench": key,
+        "n": n,
+        "value": load["messages"] / seconds,
+        "clock": "wall",
+        "wall_seconds": seconds,
+        "cpu_seconds": None if lib_share is None else lib_share * seconds,
+        "peer_cpu_share": load["peer_cpu_share"],
+        "version": info["version"],
+        "greenlet": info["greenlet"],
+        "python": platform.python_version(),
+    }
+
+
+# -- http: answer the library's client -------------------------------------------
+
+_OK = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(HTTP_BODY)
+) + HTTP_BODY
+_NOT_IMPLEMENTED = b"HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+class _Responder(asyncio.Protocol):
+    """A minimal keep-alive HTTP/1.1 server: every GET (without a body) gets the same short reply.
+
+    ``GET /mark`` also records the time and this process's CPU time, so that
+    the CPU share between two marks can be worked out afterwards.
+    """
+
+    def __init__(self, marks: list[tuple[float, float]]) -> None:
+        self.marks = marks
+        self.buffer = b""
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer + data if self.buffer else data
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                break
+            method, path, _ = buffer[:end].split(b" ", 2)
+            buffer = buffer[end + 4 :]
+            if method != b"GET":
+                self.transport.write(_NOT_IMPLEMENTED)
+                self.transport.close()
+                return
+            if path == b"/mark":
+                self.marks.append((time.perf_counter(), time.process_time()))
+            self.transport.write(_OK)
+        self.buffer = buffer
+
+
+async def serve_http(run_client: Callable[[int], Any]) -> tuple[Any, list[tuple[float, float]]]:
+    """Serve HTTP on a free port of 127.0.0.1 while ``await run_client(port)`` runs.
+
+    Returns:
+        What the client returned, and the marks it left.
+    """
+    marks: list[tuple[float, float]] = []
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: _Responder(marks), "127.0.0.1", 0, backlog=1024)
+    try:
+        result = await run_client(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+    return result, marks
+
+
+def _http(lib: str, key: str, n: int) -> Outcome:
+    async def run_client(port: int) -> tuple[int, str]:
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, str(WORKER), lib, key, str(n), "wall", str(port), stdout=subprocess.PIPE
+        )
+        out, _ = await worker.communicate()
+        assert worker.returncode is not None
+        return worker.returncode, out.decode()
+
+    (status, out), marks = asyncio.run(serve_http(run_client))
+    lines = out.strip().splitlines()
+    if status != 0 or not lines:
+        return status or 1, None
+    sample: dict[str, Any] = json.loads(lines[-1])
+    # The last two marks bracket the measured run (the first two, the warm-up).
+    if len(marks) >= 2:
+        (wall0, cpu0), (wall1, cpu1) = marks[-2:]
+        sample["peer_cpu_share"] = (cpu1 - cpu0) / (wall1 - wall0)
+    return 0, sample
+
+
+_ROLES: dict[str, Callable[[str, str, int], Outcome]] = {"echo-load": _echo, "http-server": _http}
+
+
+def main(argv: list[str]) -> int:
+    """Entry point: ``LIBRARY BENCHMARK N``; prints one JSON line, or exits with the worker's status."""
+    lib, key, n = argv[0], argv[1], int(argv[2])
+    bench = next(b for b in BENCHMARKS if b.key == key)
+    if bench.peer is None:
+        raise ValueError(f"{key} is not a network benchmark")
+    status, sample = _ROLES[bench.peer](lib, key, n)
+    if sample is not None:
+        print(json.dumps(sample), flush=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
