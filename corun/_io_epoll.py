@@ -46,7 +46,7 @@ class EpollIO:
 
     def __init__(self, waker_fd: int) -> None:
         self._epoll = _new_epoll()
-        # fd -> [reader waiter, writer waiter, registered mask]
+        # fd -> [reader waiter, writer waiter, registered mask, owner notifies closes]
         self._fds: dict[int, list[Any]] = {}
         self.waiting = 0
         self._waker_fd = waker_fd
@@ -59,20 +59,28 @@ class EpollIO:
             return None
         return entry[0 if event == READ else 1]
 
-    def add(self, fd: int, event: int, waiter: Any) -> None:
-        """Wake ``waiter`` when ``fd`` is ready for ``event``."""
+    def add(self, fd: int, event: int, waiter: Any, notifies_close: bool = False) -> None:
+        """Wake ``waiter`` when ``fd`` is ready for ``event``.
+
+        ``notifies_close``: the fd's owner calls ``close_fd`` before every
+        close, so a registration kept for it cannot have gone stale.
+        """
         entry = self._fds.get(fd)
         if entry is None:
-            entry = self._fds[fd] = [None, None, 0]
+            entry = self._fds[fd] = [None, None, 0, False]
         mask = entry[2]
-        # With nobody waiting, a kept registration may be stale (see above).
-        if mask & event != event or (entry[0] is None and entry[1] is None):
+        # With nobody waiting, a kept registration may be stale (see above),
+        # unless it was last confirmed for an owner that notifies its closes.
+        if mask & event != event or (
+            entry[0] is None and entry[1] is None and not (notifies_close and entry[3])
+        ):
             try:
                 self._set_mask(fd, entry, mask | event)
             except BaseException:
                 if entry[0] is None and entry[1] is None:
                     del self._fds[fd]
                 raise
+        entry[3] = notifies_close
         entry[0 if event == READ else 1] = waiter
         self.waiting += 1
 

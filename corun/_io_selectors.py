@@ -24,7 +24,7 @@ class SelectorsIO:
 
     def __init__(self, waker_fd: int) -> None:
         self._sel = _originals.DefaultSelector()
-        # fd -> [reader waiter, writer waiter, registered selector mask]
+        # fd -> [reader waiter, writer waiter, registered selector mask, owner notifies closes]
         self._fds: dict[int, list[Any]] = {}
         self.waiting = 0
         self._waker_fd = waker_fd
@@ -35,12 +35,12 @@ class SelectorsIO:
         entry = self._fds.get(fd)
         return None if entry is None else entry[0 if event == READ else 1]
 
-    def add(self, fd: int, event: int, waiter: Any) -> None:
-        """Wake ``waiter`` when ``fd`` is ready for ``event``."""
+    def add(self, fd: int, event: int, waiter: Any, notifies_close: bool = False) -> None:
+        """Wake ``waiter`` when ``fd`` is ready for ``event`` (see ``EpollIO.add``)."""
         entry = self._fds.get(fd)
         if entry is None:
-            entry = self._fds[fd] = [None, None, 0]
-        if entry[2] and entry[0] is None and entry[1] is None:
+            entry = self._fds[fd] = [None, None, 0, False]
+        if entry[2] and entry[0] is None and entry[1] is None and not (notifies_close and entry[3]):
             # Kept while nobody waited, so maybe stale: the fd may have been
             # closed (kqueue and epoll then drop it) and its number reused.
             self._forget(fd)
@@ -53,6 +53,7 @@ class SelectorsIO:
                 if entry[0] is None and entry[1] is None and not entry[2]:
                     del self._fds[fd]
                 raise
+        entry[3] = notifies_close
         entry[0 if event == READ else 1] = waiter
         self.waiting += 1
 

@@ -71,7 +71,7 @@ class IOBackend(Protocol):
     waiting: int
 
     def waiter_for(self, fd: int, event: int) -> Any: ...
-    def add(self, fd: int, event: int, waiter: Any) -> None: ...
+    def add(self, fd: int, event: int, waiter: Any, notifies_close: bool = False) -> None: ...
     def remove(self, fd: int, event: int, waiter: Any) -> None: ...
     def poll(self, timeout: float) -> tuple[list[Any], bool]: ...
     def close_fd(self, fd: int) -> list[Any]: ...
@@ -255,21 +255,26 @@ class Hub(RawGreenlet):
 
     # -- I/O readiness ------------------------------------------------------
 
-    def wait_readable(self, fd: int, timeout: float | None = None) -> None:
+    def wait_readable(self, fd: int, timeout: float | None = None, *, notifies_close: bool = False) -> None:
         """Park the current task until ``fd`` is readable.
+
+        Args:
+            notifies_close: the caller promises that ``notify_closing(fd)`` runs
+                before every close of ``fd`` (corun's own sockets do); the hub
+                then trusts a registration it kept, saving a syscall per wait.
 
         Raises:
             TimeoutError: ``timeout`` seconds passed first.
             OSError: (EBADF) the fd was closed by another task meanwhile.
             ConcurrentObjectUseError: another task already waits to read it.
         """
-        self._wait_fd(fd, READ, timeout)
+        self._wait_fd(fd, READ, timeout, notifies_close)
 
-    def wait_writable(self, fd: int, timeout: float | None = None) -> None:
+    def wait_writable(self, fd: int, timeout: float | None = None, *, notifies_close: bool = False) -> None:
         """Park the current task until ``fd`` is writable (see ``wait_readable``)."""
-        self._wait_fd(fd, WRITE, timeout)
+        self._wait_fd(fd, WRITE, timeout, notifies_close)
 
-    def _wait_fd(self, fd: int, event: int, timeout: float | None) -> None:
+    def _wait_fd(self, fd: int, event: int, timeout: float | None, notifies_close: bool = False) -> None:
         io = self.io
         other = io.waiter_for(fd, event)
         if other is not None:
@@ -279,7 +284,7 @@ class Hub(RawGreenlet):
                 f"{getcurrent()!r} cannot wait on it too"
             )
         w = Waiter(self, ("fd", fd, "readable" if event == READ else "writable"))
-        io.add(fd, event, w)
+        io.add(fd, event, w, notifies_close)
         try:
             result = w.get(timeout)
         finally:

@@ -466,3 +466,51 @@ def test_the_waker_fd_is_not_an_io_wait(io_hub: Hub) -> None:
     assert io_hub.io.waiting == 0
     assert io_hub.io.waiter_for(io_hub._waker.read_fd, READ) is None
     assert io_hub.io.waiter_for(io_hub._waker.read_fd, WRITE) is None
+
+
+class _CountingEpoll:
+    """Wraps an epoll object, counting epoll_ctl calls."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.ctl = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.real, name)
+        if name in ("register", "modify", "unregister"):
+
+            def counted(*args: Any) -> Any:
+                self.ctl += 1
+                return attr(*args)
+
+            return counted
+        return attr
+
+
+@pytest.mark.parametrize("notifies_close, most_ctl", [(True, 1), (False, 10)])
+def test_kept_registration_is_trusted_only_for_owners_that_notify_closes(
+    notifies_close: bool, most_ctl: int
+) -> None:
+    hub = corun.get_hub()
+    if not hasattr(hub.io, "_epoll"):
+        pytest.fail("this machine is expected to use the epoll back end")
+    counter = _CountingEpoll(hub.io._epoll)  # type: ignore[attr-defined]
+    hub.io._epoll = counter  # type: ignore[attr-defined]
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    try:
+        for _ in range(10):
+            reader = corun.spawn(hub.wait_readable, a.fileno(), 2, notifies_close=notifies_close)
+            corun.sleep(0)
+            b.send(b"x")
+            reader.get(timeout=2)
+            assert a.recv(1) == b"x"
+        if notifies_close:
+            assert counter.ctl <= most_ctl, counter.ctl  # the first registration only
+        else:
+            assert counter.ctl >= most_ctl, counter.ctl  # re-asserted on every wait
+        hub.notify_closing(a.fileno())
+    finally:
+        hub.io._epoll = counter.real  # type: ignore[attr-defined]
+        a.close()
+        b.close()
