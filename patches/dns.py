@@ -132,7 +132,12 @@ def gethostbyaddr(ip_address: str) -> tuple[str, list[str], list[str]]:
 def getnameinfo(sockaddr: tuple[Any, ...], flags: int) -> tuple[str, str]:
     """``(host, port)`` names for a socket address (see ``socket.getnameinfo``); cooperative."""
     if not isinstance(sockaddr, tuple) or (flags & NI_NUMERICHOST and flags & NI_NUMERICSERV):
-        return _original_getnameinfo(sockaddr, flags)  # rejected, or answered, without a query
+        try:
+            return _original_getnameinfo(sockaddr, flags)  # rejected, or answered, without a query
+        finally:
+            # A traceback of the rejection keeps this frame alive: it must not
+            # keep the caller's object alive as well.
+            del sockaddr
     return _in_thread(_original_getnameinfo, sockaddr, flags)
 
 

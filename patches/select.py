@@ -61,6 +61,8 @@ _EPOLLET = getattr(_select, "EPOLLET", 0)
 
 # Timeouts become a signed 64-bit count of nanoseconds in the originals.
 _MAX_NANOSECONDS = 2**63 - 1
+# poll(2) takes its timeout as a C int of milliseconds.
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
 # Without epoll, what the hub cannot watch is looked at again this often.
 _LOOK_AGAIN_SECONDS = 0.05
@@ -314,6 +316,9 @@ class poll:
         seconds = None
         if timeout is not None:
             ms = _number(timeout, "timeout must be an integer or None", 1e6)
+            # Rounded up, as the original does, before it must fit a C int.
+            if not _INT_MIN <= math.ceil(ms) <= _INT_MAX:
+                raise OverflowError("timeout is too large")
             seconds = None if ms < 0 else ms / 1000
         if self._polling:
             raise RuntimeError("concurrent poll() invocation")

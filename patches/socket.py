@@ -298,6 +298,7 @@ class socket(_stdsocket.socket):
         self, buffers: Any, ancbufsize: int = 0, flags: int = 0
     ) -> tuple[int, list[Any], int, Any]:
         """Receive into ``buffers`` and ancillary data (see ``socket.socket.recvmsg_into``)."""
+        buffers = _reusable(buffers)
         return self._try_then_wait(READ, _c_recvmsg_into, self, buffers, ancbufsize, flags, msg_flags=flags)
 
     # -- sending ------------------------------------------------------------
@@ -331,6 +332,7 @@ class socket(_stdsocket.socket):
         """Send data and ancillary data (see ``socket.socket.sendmsg``); return the bytes sent."""
         if address is not None:
             address = self._resolve(address)
+        buffers, ancdata = _reusable(buffers), _reusable(ancdata)
         return self._try_then_wait(WRITE, _c_sendmsg, self, buffers, ancdata, flags, address, msg_flags=flags)
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
@@ -381,6 +383,20 @@ class socket(_stdsocket.socket):
         if fd >= 0:
             notify_closing(fd)
         super()._real_close(_ss)  # type: ignore[misc]
+
+
+def _reusable(items: Any) -> Any:
+    """``items`` as a list if it is a one-shot iterable, so that a retried call sees it all again.
+
+    The C method consumes a generator of buffers even when the call then
+    fails with ``BlockingIOError``; the retry would find it empty.
+    """
+    if isinstance(items, (list, tuple)):
+        return items
+    try:
+        return list(items)
+    except TypeError:
+        return items  # not iterable: the C method rejects it with its own message
 
 
 def socketpair(family: int | None = None, type: int = SOCK_STREAM, proto: int = 0) -> tuple[socket, socket]:
