@@ -103,9 +103,11 @@ class Greenlet(RawGreenlet, Generic[T]):
         self._name = value
 
     def __repr__(self) -> str:
+        if self._done:  # its function and arguments were dropped
+            return f'<{type(self).__name__} "{self.name}" at {id(self):#x}:{self._state()}>'
         func = getattr(self._run, "__qualname__", None) or repr(self._run)
         args = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
-        call = f"{func}({', '.join(args)})" if self._run is not None else ""
+        call = f"{func}({', '.join(args)})"
         if len(call) > 80:
             call = call[:77] + "..."
         return f'<{type(self).__name__} "{self.name}" at {id(self):#x}: {call}{self._state()}>'
@@ -187,6 +189,10 @@ class Greenlet(RawGreenlet, Generic[T]):
             self._fail(sys.exc_info(), report=self.report_errors)  # type: ignore[arg-type]
         else:
             self._finish(result)
+        finally:
+            # A finished task must not keep its function (and whatever a bound
+            # method holds, a socket say) alive for as long as it is referenced.
+            self.__dict__.pop("_run", None)
 
     def _finish(self, value: T) -> None:
         self.value = value

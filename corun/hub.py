@@ -592,14 +592,14 @@ def idle() -> None:
             hub._idle_waiters.remove(w)
 
 
-def wait_readable(fd: int, timeout: float | None = None) -> None:
+def wait_readable(fd: int, timeout: float | None = None, *, notifies_close: bool = False) -> None:
     """Park the current task until ``fd`` is readable (see ``Hub.wait_readable``)."""
-    get_hub()._wait_fd(fd, READ, timeout)
+    get_hub()._wait_fd(fd, READ, timeout, notifies_close)
 
 
-def wait_writable(fd: int, timeout: float | None = None) -> None:
+def wait_writable(fd: int, timeout: float | None = None, *, notifies_close: bool = False) -> None:
     """Park the current task until ``fd`` is writable (see ``Hub.wait_writable``)."""
-    get_hub()._wait_fd(fd, WRITE, timeout)
+    get_hub()._wait_fd(fd, WRITE, timeout, notifies_close)
 
 
 def notify_closing(fd: int) -> None:

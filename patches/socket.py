@@ -181,13 +181,13 @@ class socket(_stdsocket.socket):
         fd = self.fileno()
         while True:
             if deadline is None:
-                wait(fd)
+                wait(fd, notifies_close=True)
             else:
                 remaining = deadline - hub.clock()
                 if remaining <= 0:
                     raise TimeoutError("timed out")
                 try:
-                    wait(fd, remaining)
+                    wait(fd, remaining, notifies_close=True)
                 except TimeoutError:
                     if hub.clock() < deadline:
                         raise  # not ours: thrown into the task by someone else
@@ -383,6 +383,24 @@ class socket(_stdsocket.socket):
         if fd >= 0:
             notify_closing(fd)
         super()._real_close(_ss)  # type: ignore[misc]
+
+    # Every way this object gives up its fd unregisters it first, which is
+    # what lets its waits pass notifies_close=True (no epoll_ctl per wait).
+
+    def detach(self) -> int:
+        """Give up the fd without closing it (it is unregistered from the hub first)."""
+        fd = self.fileno()
+        if fd >= 0:
+            notify_closing(fd)
+        return super().detach()
+
+    def __del__(self) -> None:
+        # A socket collected unclosed is closed by the C finalizer, which
+        # knows nothing of the hub.
+        fd = self.fileno()
+        if fd >= 0:
+            notify_closing(fd)
+        super().__del__()  # type: ignore[misc]  # _socket.socket has one; typeshed does not say so
 
 
 def _reusable(items: Any) -> Any:

@@ -232,7 +232,7 @@ class SSLSocket(_original_SSLSocket, _cooperative_socket):  # type: ignore[misc]
                     raise
                 wait, direction = wait_writable, "write"
             if timeout is None:
-                wait(self.fileno())
+                wait(self.fileno(), notifies_close=True)
                 continue
             clock = get_hub().clock
             if deadline is None:
@@ -240,7 +240,7 @@ class SSLSocket(_original_SSLSocket, _cooperative_socket):  # type: ignore[misc]
             remaining = deadline - clock()
             try:
                 if remaining > 0:
-                    wait(self.fileno(), remaining)
+                    wait(self.fileno(), remaining, notifies_close=True)
                     continue
             except TimeoutError:
                 if clock() < deadline:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import gc
 import re
 import socket
 import threading
@@ -796,3 +797,21 @@ def test_join_or_kill_from_another_thread_raises(action: str) -> None:
     assert not g.dead
     g.kill()
     assert g.dead
+
+
+def test_a_finished_task_drops_its_function_and_arguments() -> None:
+    import weakref
+
+    class Resource:
+        def use(self, n: int) -> int:
+            return n
+
+    res = Resource()
+    ref = weakref.ref(res)
+    g = spawn(res.use, 3)
+    g.join()
+    assert g.value == 3
+    del res
+    gc.collect()
+    assert ref() is None  # g still referenced, the bound method gone
+    assert "dead" in repr(g)

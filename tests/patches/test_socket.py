@@ -862,3 +862,41 @@ def test_patched_socketserver_serves_clients_concurrently() -> None:
     assert lines["server socket"] == "corun.patches.socket"
     assert float(lines["elapsed"]) < 1.5
     assert lines["answers"] == "True"
+
+
+def test_a_socket_collected_unclosed_leaves_no_stale_registration() -> None:
+    # The fd number of a socket dropped without close() is reused at once;
+    # a wait on the new socket must still wake (the trusted registration of
+    # the old one must not survive it).
+    import gc
+    import warnings
+
+    from corun.patches.socket import socketpair
+
+    a, b = socketpair()
+    a.settimeout(2)
+    b.sendall(b"x")
+    assert a.recv(1) == b"x"
+    reader = corun.spawn(a.recv, 1)
+    corun.sleep(0)
+    b.sendall(b"y")
+    assert reader.get(timeout=2) == b"y"  # a registration is kept for a's fd
+    old_fd = a.fileno()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        del a, reader
+        gc.collect()
+    c, d = socketpair()
+    try:
+        new = c if c.fileno() == old_fd else d
+        other = d if new is c else c
+        assert new.fileno() == old_fd  # the number was reused
+        new.settimeout(2)
+        waiting = corun.spawn(new.recv, 1)
+        corun.sleep(0)
+        other.sendall(b"z")
+        assert waiting.get(timeout=3) == b"z"
+    finally:
+        b.close()
+        c.close()
+        d.close()
