@@ -167,7 +167,11 @@ class _Waker:
             pass
 
     def close(self) -> None:
-        for fd in {self.read_fd, self.write_fd}:
+        fds = {self.read_fd, self.write_fd}
+        # A late wake() from another thread must fail with EBADF, never
+        # write into whatever file reuses these numbers.
+        self.read_fd = self.write_fd = -1
+        for fd in fds:
             try:
                 _originals.os_close(fd)
             except OSError:
@@ -521,11 +525,32 @@ class Hub(RawGreenlet):
                 self.throw(GreenletExit)
             except GreenletExit:
                 pass
-        self.destroyed = True
-        self.io.close()
-        self._waker.close()
+        self._release_fds()
         if getattr(_local, "hub", None) is self:
             del _local.hub
+        release = getattr(_local, "release_at_thread_exit", None)
+        if release is not None and release.hub is self:
+            del _local.release_at_thread_exit
+
+    def _release_fds(self) -> None:
+        if not self.destroyed:
+            self.destroyed = True
+            self.io.close()
+            self._waker.close()
+
+
+class _ReleaseAtThreadExit:
+    """Kept beside a thread's hub in the thread-local; closes the hub's fds when the thread ends.
+
+    A hub suspended in a finished thread can never be switched into again,
+    and the frame it is suspended in keeps it alive, so it is never collected.
+    """
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def __del__(self) -> None:
+        self.hub._release_fds()
 
 
 _local = _originals.thread_local()
@@ -537,6 +562,7 @@ def get_hub() -> Hub:
         return _local.hub
     except AttributeError:
         hub = _local.hub = Hub()
+        _local.release_at_thread_exit = _ReleaseAtThreadExit(hub)
         return hub
 
 

@@ -699,3 +699,32 @@ def test_system_exit_in_a_task_reaches_the_main_task() -> None:
     )
     assert proc.returncode == 3, proc.stderr
     assert proc.stdout.strip() == "SystemExit in main 3"
+
+
+def test_a_hub_created_in_a_thread_releases_its_fds_when_the_thread_ends() -> None:
+    import gc
+    import threading
+
+    def fd_count() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    def job() -> None:
+        r, w = os.pipe()
+        try:
+            os.set_blocking(r, False)
+            try:
+                corun.hub.wait_readable(r, 0.02)
+            except TimeoutError:
+                pass
+        finally:
+            os.close(r)
+            os.close(w)
+
+    before = fd_count()
+    threads = [threading.Thread(target=job) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    gc.collect()
+    assert fd_count() == before
