@@ -39,8 +39,11 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
 
+from greenlet import getcurrent
+
 from corun._waiter import Waiter
 from corun.hub import READ, WRITE, Hub, get_hub, notify_closing
+from corun.hub import sleep as hub_sleep
 
 __target__ = "select"
 
@@ -187,9 +190,16 @@ def _wait_for(
         The last result of ``check``.
     """
     result = check()
-    if result or (timeout is not None and timeout <= 0):
-        return result
     hub = get_hub()
+    if timeout is not None and timeout <= 0:
+        return result
+    if result:
+        # A call that was willing to wait is still a switch point when fds
+        # are ready at once: a loop over always-ready fds (a writable
+        # socket) would otherwise starve every other task.
+        if getcurrent() is not hub:
+            hub_sleep(0)
+        return result
     deadline = None if timeout is None else hub.clock() + timeout
     fds = wants()
     with _MultiWait(hub, fds, what(fds)) as waiting:

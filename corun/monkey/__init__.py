@@ -29,9 +29,14 @@ __all__ = [
     "patch_all",
     "patch_dns",
     "patch_module",
+    "patch_os",
+    "patch_queue",
     "patch_select",
+    "patch_signal",
     "patch_socket",
     "patch_ssl",
+    "patch_subprocess",
+    "patch_thread",
     "patch_time",
     "saved",
 ]
@@ -188,6 +193,31 @@ def patch_select(*, strict: bool = False) -> None:
 def patch_time(*, strict: bool = False) -> None:
     """Make ``time.sleep`` cooperative."""
     _install(_AREAS["time"], strict)
+
+
+def patch_thread(*, strict: bool = False) -> None:
+    """Make ``_thread`` and ``threading`` start tasks and use cooperative locks."""
+    _install(_AREAS["thread"], strict)
+
+
+def patch_queue(*, strict: bool = False) -> None:
+    """Make ``queue.SimpleQueue`` cooperative (the other queues follow the thread area)."""
+    _install(_AREAS["queue"], strict)
+
+
+def patch_os(*, strict: bool = False) -> None:
+    """Make ``os.fork`` and ``os.waitpid`` cooperative."""
+    _install(_AREAS["os"], strict)
+
+
+def patch_subprocess(*, strict: bool = False) -> None:
+    """Make ``subprocess`` waits and pipes cooperative."""
+    _install(_AREAS["subprocess"], strict)
+
+
+def patch_signal(*, strict: bool = False) -> None:
+    """Make ``signal`` handlers run promptly while the hub waits."""
+    _install(_AREAS["signal"], strict)
 
 
 def patch_module(name: str, *, strict: bool = False) -> bool:

@@ -747,3 +747,27 @@ print(ep.poll(5), len(ticks) >= 10)
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split()[-1] == "True"
+
+
+def test_a_select_that_could_wait_still_lets_others_run_when_fds_are_ready() -> None:
+    a, b = socket.socketpair()
+    ticks = [0]
+
+    def ticker() -> None:
+        while True:
+            ticks[0] += 1
+            corun.sleep(0)
+
+    task = corun.spawn(ticker)
+    try:
+        for _ in range(10):
+            assert coselect.select([], [a], [], 1.0)[1] == [a]  # writable at once
+        assert ticks[0] >= 5  # an always-ready loop does not starve the others
+        before = ticks[0]
+        for _ in range(10):
+            coselect.select([], [a], [], 0)  # a pure poll is not a switch point
+        assert ticks[0] == before
+    finally:
+        task.kill()
+        a.close()
+        b.close()

@@ -1,0 +1,503 @@
+"""Cooperative twin of ``_thread``: a started thread is a task, a lock parks tasks.
+
+``start_new_thread`` (and 3.13's ``start_joinable_thread``) spawn a task on
+the calling OS thread's hub.  ``get_ident`` names the current task; a
+thread's root greenlet keeps its real OS ident, so the main thread stays
+the main thread for ``threading`` without any re-registration.
+
+The locks keep ``_thread`` semantics (no owner, release from another task
+allowed, acquire with ``blocking``/``timeout``) and also work between OS
+threads: a real thread started before patching, or a thread-pool worker
+running user code, may share a lock with tasks.  The locked state itself is
+an original lock taken with a non-blocking acquire, which is atomic; only
+waiting differs.  A release that finds waiters hands the lock to the first
+one (FIFO, no barging past a parked task), waking it through its own hub.
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextvars
+import os
+import sys
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from greenlet import GreenletExit, getcurrent
+
+from corun import _originals
+from corun._waiter import TIMED_OUT, Waiter
+from corun.greenlet import Greenlet
+from corun.hub import get_hub
+from corun.local import local
+
+__all__ = [
+    "LockType",
+    "RLock",
+    "allocate",
+    "allocate_lock",
+    "get_ident",
+    "lock",
+    "start_joinable_thread",
+    "start_new",
+    "start_new_thread",
+]
+
+__target__ = "_thread"
+__implements__ = [
+    "LockType",
+    "RLock",
+    "_ThreadHandle",
+    "_count",
+    "_local",
+    "_make_thread_handle",
+    "_set_sentinel",
+    "_shutdown",
+    "allocate",
+    "allocate_lock",
+    "get_ident",
+    "lock",
+    "start_joinable_thread",
+    "start_new",
+    "start_new_thread",
+]
+
+_real_get_ident = _originals.get_ident
+# Task-local rather than thread-local storage.
+_local = local
+_real_lock = _originals.allocate_lock
+_real_count = _thread._count
+error = _thread.error
+
+
+def get_ident() -> int:
+    """The identity of the current task: the OS thread's ident in its root greenlet, else the task's id."""
+    current = getcurrent()
+    if current.parent is None:
+        return _real_get_ident()
+    return id(current)
+
+
+def _wait(waiter: Waiter, timeout: float | None) -> Any:
+    """Park on ``waiter``; while other OS threads exist, one of them may be the waker.
+
+    The hub reports a deadlock when nothing it knows of can wake a task; a
+    release from another OS thread is something it cannot know of, so
+    such a wait counts as pending work then.
+    """
+    if not _real_count():
+        return waiter.get(timeout)
+    hub = waiter.hub
+    hub.pending += 1
+    try:
+        return waiter.get(timeout)
+    finally:
+        hub.pending -= 1
+
+
+def _wake(waiter: Waiter, value: Any) -> None:
+    """Resume ``waiter`` with ``value`` through its hub, from any OS thread."""
+    hub = waiter.hub
+    if hub.thread_ident == _real_get_ident():
+        hub.run_callback(waiter.switch, value)
+    else:
+        hub.run_callback_threadsafe(waiter.switch, value)
+
+
+# Checks arguments exactly as the C lock does (same exceptions, same text):
+# an unlocked original lock accepts any valid pair at once.
+_validator = _real_lock()
+
+
+def _check_acquire_args(blocking: Any, timeout: Any) -> None:
+    if _validator.acquire(blocking, timeout):
+        _validator.release()
+
+
+class LockType:
+    """A ``_thread`` lock that parks the calling task instead of the OS thread."""
+
+    __slots__ = ("__weakref__", "_block", "_waiters")
+
+    def __init__(self) -> None:
+        # Held exactly while the lock is; a non-blocking acquire on it is atomic.
+        self._block = _real_lock()
+        self._waiters: deque[Waiter] = deque()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Take the lock; with ``blocking=False`` or a timeout, say whether it was taken."""
+        if blocking is not True or timeout != -1:
+            _check_acquire_args(blocking, timeout)
+            if not blocking:
+                return self._block.acquire(False)
+        if self._block.acquire(False):
+            return True
+        return self._park(None if timeout == -1 else timeout)
+
+    def _park(self, timeout: float | None) -> bool:
+        waiter = Waiter(get_hub(), self)
+        waiters = self._waiters
+        waiters.append(waiter)
+        # A release that ran before the append saw no waiter: try once more.
+        if self._block.acquire(False):
+            waiters.remove(waiter)
+            return True
+        try:
+            value = _wait(waiter, timeout)
+        except BaseException:
+            try:
+                waiters.remove(waiter)
+            except ValueError:
+                # A release handed the lock to this task as it was leaving.
+                self.release()
+            raise
+        if value is TIMED_OUT:
+            try:
+                waiters.remove(waiter)
+            except ValueError:
+                return True  # handed over just as the deadline passed
+            return False
+        return True
+
+    def release(self) -> None:
+        """Release the lock, handing it to the first waiting task if there is one.
+
+        Raises:
+            RuntimeError: the lock is not locked.
+        """
+        self._block.release()
+        if self._waiters:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            # Take the lock on the waiter's behalf: once popped, it owns it.
+            if not self._block.acquire(False):
+                return  # taken meanwhile; that holder's release hands over
+            try:
+                waiter = waiters.popleft()
+            except IndexError:
+                self._block.release()  # the waiter left; look again
+                continue
+            _wake(waiter, True)
+            return
+
+    def locked(self) -> bool:
+        """Whether the lock is held."""
+        return self._block.locked()
+
+    acquire_lock = acquire
+    release_lock = release
+    locked_lock = locked
+
+    def _at_fork_reinit(self) -> None:
+        self._block = _real_lock()
+        self._waiters = deque()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        state = "locked" if self._block.locked() else "unlocked"
+        return f"<{state} {type(self).__module__}.{type(self).__qualname__} object at {id(self):#x}>"
+
+
+allocate_lock = allocate = lock = LockType
+
+
+class RLock:
+    """A reentrant lock owned by the task that took it."""
+
+    __slots__ = ("__weakref__", "_count", "_lock", "_owner")
+
+    def __init__(self) -> None:
+        self._lock = LockType()
+        self._owner: int | None = None
+        self._count = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Take the lock, or count one more hold if the current task has it already."""
+        me = get_ident()
+        if self._owner == me:
+            self._count += 1
+            return True
+        if not self._lock.acquire(blocking, timeout):
+            return False
+        self._owner = me
+        self._count = 1
+        return True
+
+    def release(self) -> None:
+        """Drop one hold; the last one releases the lock.
+
+        Raises:
+            RuntimeError: the current task does not hold the lock.
+        """
+        if self._owner != get_ident() or not self._count:
+            raise RuntimeError("cannot release un-acquired lock")
+        self._count -= 1
+        if not self._count:
+            self._owner = None
+            self._lock.release()
+
+    def locked(self) -> bool:
+        """Whether some task holds the lock."""
+        return self._lock.locked()
+
+    def _is_owned(self) -> bool:
+        return self._owner == get_ident()
+
+    def _recursion_count(self) -> int:
+        return self._count if self._owner == get_ident() else 0
+
+    def _release_save(self) -> tuple[int, int | None]:
+        if not self._count:
+            raise RuntimeError("cannot release un-acquired lock")
+        state = (self._count, self._owner)
+        self._count = 0
+        self._owner = None
+        self._lock.release()
+        return state
+
+    def _acquire_restore(self, state: tuple[int, int | None]) -> None:
+        self._lock.acquire()
+        self._count, self._owner = state
+
+    def _at_fork_reinit(self) -> None:
+        self._lock._at_fork_reinit()
+        self._owner = None
+        self._count = 0
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        state = "locked" if self._lock.locked() else "unlocked"
+        return (
+            f"<{state} {type(self).__module__}.{type(self).__qualname__} object "
+            f"owner={self._owner or 0} count={self._count} at {id(self):#x}>"
+        )
+
+
+# -- threads as tasks ------------------------------------------------------------
+
+# Tasks started as threads and still running: _count() adds them to the OS threads.
+_running: set[Greenlet[Any]] = set()
+# Locks from _set_sentinel, per task, released when the task ends (<= 3.12).
+_sentinels: dict[int, list[LockType]] = {}
+
+
+class _ThreadHandle:
+    """What ``threading`` (3.13) joins: the end of one thread, here of one task."""
+
+    __slots__ = ("__weakref__", "_done", "_ended", "_ident", "_started")
+
+    def __init__(self) -> None:
+        self._ident = 0
+        self._started = False
+        self._ended = False
+        self._done = LockType()  # held until the thread ends
+
+    @property
+    def ident(self) -> int:
+        """The ident of the thread, 0 before it starts."""
+        return self._ident
+
+    def _start(self, ident: int) -> None:
+        self._ident = ident
+        self._started = True
+        self._done.acquire()
+
+    def is_done(self) -> bool:
+        """Whether the thread has ended."""
+        return self._ended
+
+    def _set_done(self) -> None:
+        if not self._started:
+            raise RuntimeError("thread not started")
+        if not self._ended:
+            self._ended = True
+            _non_daemon.discard(self)
+            self._done.release()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the thread ends, or until ``timeout`` seconds have passed."""
+        if not self._started:
+            raise RuntimeError("thread not started")
+        if self._ended:
+            return
+        if self._ident == get_ident():
+            raise RuntimeError("Cannot join current thread")
+        if timeout is None or timeout < 0:
+            timeout = -1
+        if self._done.acquire(True, timeout):
+            self._done.release()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__qualname__} object: ident={self._ident}>"
+
+
+# Handles of non-daemon threads still running: _shutdown() waits for them.
+_non_daemon: set[_ThreadHandle] = set()
+
+
+def _make_thread_handle(ident: int) -> _ThreadHandle:
+    handle = _ThreadHandle()
+    handle._start(ident)
+    return handle
+
+
+def _run_thread(
+    function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], handle: _ThreadHandle | None
+) -> None:
+    """The body of a task started as a thread: report what a thread would, then mark it ended."""
+    task = getcurrent()
+    sentinels: list[LockType] = []
+    _sentinels[id(task)] = sentinels
+    try:
+        function(*args, **kwargs)
+    except SystemExit:
+        pass
+    except GreenletExit:
+        raise  # killed as a task: the task machinery treats it as a normal end
+    except KeyboardInterrupt:
+        raise  # the task machinery delivers it to the main task
+    except BaseException as exc:
+        hook_args = _unraisable_hook_args_type()(
+            (type(exc), exc, exc.__traceback__, "Exception ignored in thread started by", function)
+        )
+        try:
+            sys.unraisablehook(hook_args)
+        finally:
+            del exc, hook_args
+    finally:
+        _running.discard(task)
+        del _sentinels[id(task)]
+        for sentinel in sentinels:
+            if sentinel.locked():
+                sentinel.release()
+        if handle is not None:
+            handle._set_done()
+
+
+_hook_args_type: list[Any] = []
+
+
+def _unraisable_hook_args_type() -> Any:
+    """The struct sequence type ``sys.unraisablehook`` takes, which ``sys`` does not export."""
+    if not _hook_args_type:
+        old = sys.unraisablehook
+        sys.unraisablehook = lambda args: _hook_args_type.append(type(args))
+
+        class _FailsToDelete:
+            def __del__(self) -> None:
+                raise RuntimeError
+
+        try:
+            _FailsToDelete()
+        finally:
+            sys.unraisablehook = old
+    return _hook_args_type[0]
+
+
+def _spawn_thread(function: Any, args: Any, kwargs: Any, handle: _ThreadHandle | None) -> int:
+    task: Greenlet[None] = Greenlet(_run_thread, function, args, kwargs, handle)
+    # A new OS thread starts in an empty context, not a copy of its creator's.
+    task.gr_context = contextvars.Context()
+    task.name = f"thread {getattr(function, '__qualname__', function)!s}"
+    _running.add(task)
+    ident = id(task)
+    if handle is not None:
+        handle._start(ident)
+    task.start()
+    return ident
+
+
+def start_new_thread(
+    function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any] | None = None, /
+) -> int:
+    """Run ``function(*args, **kwargs)`` in a new task; return its ident."""
+    if not callable(function):
+        raise TypeError("first arg must be callable")
+    if not isinstance(args, tuple):
+        raise TypeError("2nd arg must be a tuple")
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise TypeError("optional 3rd arg must be a dictionary")
+    return _spawn_thread(function, args, kwargs or {}, None)
+
+
+start_new = start_new_thread
+
+
+def start_joinable_thread(
+    function: Callable[[], Any], handle: _ThreadHandle | None = None, daemon: bool = True
+) -> _ThreadHandle:
+    """Run ``function()`` in a new task; return the handle that joins it (3.13)."""
+    if not callable(function):
+        raise TypeError("thread function must be callable")
+    if handle is None:
+        handle = _ThreadHandle()
+    elif not isinstance(handle, _ThreadHandle):
+        raise TypeError(f"'handle' must be a _ThreadHandle, not {type(handle).__name__}")
+    elif handle._started:
+        raise RuntimeError("thread already started")
+    _spawn_thread(function, (), {}, handle)
+    if not daemon:
+        _non_daemon.add(handle)
+    return handle
+
+
+def _shutdown() -> None:
+    """Wait for every non-daemon thread started here, except the calling one (3.13)."""
+    me = get_ident()
+    while True:
+        pending = [h for h in list(_non_daemon) if not h._ended and h._ident != me]
+        if not pending:
+            return
+        for handle in pending:
+            handle.join()
+
+
+def _set_sentinel() -> LockType:
+    """A lock released when the current task ends: what ``Thread.join`` waits on (<= 3.12)."""
+    sentinel = LockType()
+    current = getcurrent()
+    mine = _sentinels.get(id(current))
+    if mine is not None:
+        mine.append(sentinel)
+    elif isinstance(current, Greenlet):
+        current.rawlink(lambda _task: sentinel.release() if sentinel.locked() else None)
+    return sentinel
+
+
+def _count() -> int:
+    """Threads running besides the main one: OS threads plus tasks started as threads."""
+    return _real_count() + len(_running)
+
+
+def _after_fork_in_child() -> None:
+    """Only the forking task lives on in the child: every other thread has ended."""
+    me = get_ident()
+    for handle in list(_non_daemon):
+        if handle._ident != me:
+            _non_daemon.discard(handle)
+            handle._ended = True
+    current = getcurrent()
+    for task in list(_running):
+        if task is not current:
+            _running.discard(task)
+    for key in list(_sentinels):
+        if key != id(current):
+            for sentinel in _sentinels.pop(key):
+                sentinel._at_fork_reinit()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
