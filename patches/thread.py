@@ -115,8 +115,8 @@ def _check_acquire_args(blocking: Any, timeout: Any) -> None:
         _validator.release()
 
 
-class LockType:
-    """A ``_thread`` lock that parks the calling task instead of the OS thread."""
+class _Parking:
+    """The locked state and the parked waiters shared by ``LockType`` and ``RLock``."""
 
     __slots__ = ("__weakref__", "_block", "_waiters")
 
@@ -125,8 +125,8 @@ class LockType:
         self._block = _real_lock()
         self._waiters: deque[Waiter] = deque()
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        """Take the lock; with ``blocking=False`` or a timeout, say whether it was taken."""
+    def _take(self, blocking: Any, timeout: Any) -> bool:
+        """Take the underlying lock as ``acquire(blocking, timeout)`` would."""
         if blocking is not True or timeout != -1:
             _check_acquire_args(blocking, timeout)
             if not blocking:
@@ -150,7 +150,7 @@ class LockType:
                 waiters.remove(waiter)
             except ValueError:
                 # A release handed the lock to this task as it was leaving.
-                self.release()
+                self._give()
             raise
         if value is TIMED_OUT:
             try:
@@ -160,12 +160,8 @@ class LockType:
             return False
         return True
 
-    def release(self) -> None:
-        """Release the lock, handing it to the first waiting task if there is one.
-
-        Raises:
-            RuntimeError: the lock is not locked.
-        """
+    def _give(self) -> None:
+        """Release the underlying lock, handing it to the first waiting task if there is one."""
         self._block.release()
         if self._waiters:
             self._hand_over()
@@ -188,19 +184,43 @@ class LockType:
         """Whether the lock is held."""
         return self._block.locked()
 
-    acquire_lock = acquire
-    release_lock = release
-    locked_lock = locked
-
     def _at_fork_reinit(self) -> None:
         self._block = _real_lock()
         self._waiters = deque()
 
+
+class LockType(_Parking):
+    """A ``_thread`` lock that parks the calling task instead of the OS thread."""
+
+    __slots__ = ()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Take the lock; with ``blocking=False`` or a timeout, say whether it was taken."""
+        return self._take(blocking, timeout)
+
+    def release(self) -> None:
+        """Release the lock, handing it to the first waiting task if there is one.
+
+        Raises:
+            RuntimeError: the lock is not locked.
+        """
+        self._block.release()
+        if self._waiters:
+            self._hand_over()
+
+    acquire_lock = acquire
+    release_lock = release
+    locked_lock = _Parking.locked
+
     def __enter__(self) -> bool:
-        return self.acquire()
+        if self._block.acquire(False):
+            return True
+        return self._park(None)
 
     def __exit__(self, *exc_info: object) -> None:
-        self.release()
+        self._block.release()
+        if self._waiters:
+            self._hand_over()
 
     def __repr__(self) -> str:
         state = "locked" if self._block.locked() else "unlocked"
@@ -210,27 +230,30 @@ class LockType:
 allocate_lock = allocate = lock = LockType
 
 
-class RLock:
+class RLock(_Parking):
     """A reentrant lock owned by the task that took it."""
 
-    __slots__ = ("__weakref__", "_count", "_lock", "_owner")
+    __slots__ = ("_count", "_owner")
 
     def __init__(self) -> None:
-        self._lock = LockType()
+        super().__init__()
         self._owner: int | None = None
         self._count = 0
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Take the lock, or count one more hold if the current task has it already."""
-        me = get_ident()
+        current = getcurrent()
+        me = id(current) if current.parent is not None else _real_get_ident()
         if self._owner == me:
             self._count += 1
             return True
-        if not self._lock.acquire(blocking, timeout):
+        if not self._take(blocking, timeout):
             return False
         self._owner = me
         self._count = 1
         return True
+
+    __enter__ = acquire
 
     def release(self) -> None:
         """Drop one hold; the last one releases the lock.
@@ -238,16 +261,17 @@ class RLock:
         Raises:
             RuntimeError: the current task does not hold the lock.
         """
-        if self._owner != get_ident() or not self._count:
+        current = getcurrent()
+        me = id(current) if current.parent is not None else _real_get_ident()
+        if self._owner != me or not self._count:
             raise RuntimeError("cannot release un-acquired lock")
         self._count -= 1
         if not self._count:
             self._owner = None
-            self._lock.release()
+            self._give()
 
-    def locked(self) -> bool:
-        """Whether some task holds the lock."""
-        return self._lock.locked()
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
 
     def _is_owned(self) -> bool:
         return self._owner == get_ident()
@@ -261,26 +285,20 @@ class RLock:
         state = (self._count, self._owner)
         self._count = 0
         self._owner = None
-        self._lock.release()
+        self._give()
         return state
 
     def _acquire_restore(self, state: tuple[int, int | None]) -> None:
-        self._lock.acquire()
+        self._take(True, -1)
         self._count, self._owner = state
 
     def _at_fork_reinit(self) -> None:
-        self._lock._at_fork_reinit()
+        super()._at_fork_reinit()
         self._owner = None
         self._count = 0
 
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.release()
-
     def __repr__(self) -> str:
-        state = "locked" if self._lock.locked() else "unlocked"
+        state = "locked" if self._block.locked() else "unlocked"
         return (
             f"<{state} {type(self).__module__}.{type(self).__qualname__} object "
             f"owner={self._owner or 0} count={self._count} at {id(self):#x}>"

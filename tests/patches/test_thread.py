@@ -363,10 +363,11 @@ def test_a_real_thread_started_before_patching_is_still_joinable() -> None:
     proc = run_python(
         """
         import threading, time
-        started = threading.Event()
+        started, go = threading.Event(), threading.Event()
         def work():
             started.set()
-            time.sleep(0.3)
+            go.wait()
+            time.sleep(0.1)
         real = threading.Thread(target=work)
         real.start()
         started.wait()
@@ -374,6 +375,7 @@ def test_a_real_thread_started_before_patching_is_still_joinable() -> None:
         monkey.patch_all()
         import os
         print(len(os.listdir("/proc/self/task")) >= 2, real.is_alive())
+        go.set()
         real.join()
         print(real.is_alive())
         """
