@@ -73,7 +73,12 @@ error = _thread.error
 
 def get_ident() -> int:
     """The identity of the current task: the OS thread's ident in its root greenlet, else the task's id."""
-    current = getcurrent()
+    try:
+        current = getcurrent()
+    except RuntimeError:
+        # greenlet's own state is torn down at interpreter exit, while
+        # finalizers (logging's among them) still take locks.
+        return _real_get_ident()
     if current.parent is None:
         return _real_get_ident()
     return id(current)
@@ -242,8 +247,7 @@ class RLock(_Parking):
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Take the lock, or count one more hold if the current task has it already."""
-        current = getcurrent()
-        me = id(current) if current.parent is not None else _real_get_ident()
+        me = get_ident()
         if self._owner == me:
             self._count += 1
             return True
@@ -261,8 +265,7 @@ class RLock(_Parking):
         Raises:
             RuntimeError: the current task does not hold the lock.
         """
-        current = getcurrent()
-        me = id(current) if current.parent is not None else _real_get_ident()
+        me = get_ident()
         if self._owner != me or not self._count:
             raise RuntimeError("cannot release un-acquired lock")
         self._count -= 1

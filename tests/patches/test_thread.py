@@ -413,3 +413,21 @@ def test_logging_from_many_threads_through_a_switching_handler() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["200", "200"]
+
+
+def test_locks_taken_by_finalizers_at_interpreter_exit() -> None:
+    # logging's handler-reference callback takes its module RLock while the
+    # interpreter (and greenlet's per-thread state) is being torn down.
+    proc = run_patched(
+        """
+        import logging, threading
+        handler = logging.StreamHandler()
+        class TakesALock:
+            def __del__(self):
+                with threading.RLock():
+                    pass
+        keep = TakesALock()
+        """
+    )
+    assert proc.returncode == 0
+    assert proc.stderr == ""
