@@ -34,6 +34,7 @@ from .timeout import Timeout as Timeout
 from .timeout import with_timeout as with_timeout
 
 __version__ = "0.1.0"
+from ._signals import signal_handler as signal_handler
 from .lock import BoundedSemaphore as BoundedSemaphore
 from .lock import Lock as Lock
 from .lock import RLock as RLock

@@ -513,6 +513,26 @@ class Hub(RawGreenlet):
             self.pending -= self._threadpool._after_fork()
         self._threadsafe.clear()
 
+    def drop_scheduled_work(self) -> list[Any]:
+        """In a forked child: forget every callback, timer and fd wait the parent's tasks left.
+
+        Returns what was dropped; the caller keeps it referenced so that
+        collecting it never runs a parent task's ``finally`` in the child.
+        """
+        dropped: list[Any] = [list(self._ready)]
+        self._ready.clear()
+        for timer in self._timers:
+            timer[4] = None  # out of the heap: a later cancel() must not count it
+        dropped.append(self._timers)
+        self._timers = []
+        self._cancelled_timers = 0
+        self._idle_waiters = []
+        self._joiners = []
+        # Both back ends keep their registrations in ``_fds``.
+        for fd in list(getattr(self.io, "_fds", ())):
+            dropped.extend(self.io.close_fd(fd))
+        return dropped
+
     def destroy(self) -> None:
         """Stop this hub and release its fds; the thread gets a new one on next use."""
         if self.destroyed:

@@ -1,0 +1,385 @@
+"""Cooperative twin of :mod:`os`: ``fork``, and waits for child processes that block only their task.
+
+Facts this module relies on:
+
+- ``waitpid(pid, WNOHANG)`` (and ``wait3``/``wait4``/``waitid`` with it)
+  never blocks and checks its arguments exactly as the blocking call does.
+  So a cooperative wait is a series of such looks, with the task parked in
+  between until something says "look again"; a call that asks for
+  ``WNOHANG`` itself goes straight to the original.
+- A pidfd (``os.pidfd_open``, Linux 5.3+) becomes readable when its process
+  exits, and stays readable: a wait for one specific child is then an
+  ordinary readiness wait on the hub.  A pid is not reused while its process
+  is an unreaped child, so a pidfd opened *before* a look that still finds
+  the child is known to be that child's.
+- A pidfd tells about exit only, and a wait for *any* child (pid -1, 0, or a
+  process group) has no fd at all.  Those waits, and kernels or sandboxes
+  without pidfds, rely on SIGCHLD, which the kernel sends the parent whenever
+  a child exits, stops or continues: while such a wait is in progress corun
+  listens for SIGCHLD (through ``corun._signals``, so the program's own
+  handler still runs and ``signal.getsignal`` still reports it), and each
+  SIGCHLD wakes every such wait to look again.  A Python-level handler can
+  only be installed from the main thread, SIGCHLD can be ignored (SIG_IGN)
+  or taken by a handler installed behind corun's back, and signals of the
+  same kind coalesce; so the looks are also repeated on a bounded back-off.
+  A missed signal delays a wait a little; it can never hang it.
+- ``fork`` copies the hub and every task with it.  The hub's own at-fork
+  hook gives the child new fds; ``fork`` here then makes the child forget
+  the parent's other tasks, so none of them runs a second time: their
+  waits are disarmed, the hub's ready callbacks, timers and fd waits are
+  dropped, and their greenlets are kept (never resumed), because a greenlet
+  that is garbage-collected is unwound and would run its ``finally`` blocks
+  in the child.
+"""
+
+from __future__ import annotations
+
+import errno
+import gc
+import os as _os
+import signal as _stdsignal
+import sys
+import traceback
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+from greenlet import getcurrent
+from greenlet import greenlet as RawGreenlet
+
+from corun import _originals, _signals
+from corun._waiter import Waiter
+from corun.hub import Hub, LoopExit, _peek_hub, get_hub
+
+__target__ = "os"
+__implements__ = ["fork", "forkpty", "wait", "wait3", "wait4", "waitid", "waitpid"]
+__all__ = ["ChildExit", *__implements__]
+
+T = TypeVar("T")
+
+_original_fork = _os.fork
+_original_forkpty: Any = getattr(_os, "forkpty", None)
+_original_waitpid = _os.waitpid
+_original_wait3: Any = getattr(_os, "wait3", None)
+_original_wait4: Any = getattr(_os, "wait4", None)
+_original_waitid: Any = getattr(_os, "waitid", None)
+_pidfd_open: Any = getattr(_os, "pidfd_open", None)
+
+WNOHANG = getattr(_os, "WNOHANG", 1)
+# Events a pidfd does not report.
+_NOT_EXIT = getattr(_os, "WUNTRACED", 0) | getattr(_os, "WCONTINUED", 0)
+_WAITID_EVENTS = getattr(_os, "WEXITED", 0) | getattr(_os, "WSTOPPED", 0) | getattr(_os, "WCONTINUED", 0)
+_SIGCHLD: int | None = getattr(_stdsignal, "SIGCHLD", None)
+
+# Back-off between looks: from _FIRST_LOOK, doubling, up to one of the caps.
+_FIRST_LOOK = 0.001
+_CAP_POLLING = 0.05  # nothing else will say when to look
+_CAP_HEARING = 0.5  # SIGCHLD will; this only bounds the cost of a missed one
+
+
+# -- waiting for a child to change state ---------------------------------------
+
+
+class _ChildWatcher:
+    """The waits that rely on SIGCHLD; each SIGCHLD wakes all of them to look again."""
+
+    def __init__(self) -> None:
+        # Bumped by every SIGCHLD: a wait that saw it change since its last
+        # look does not park, so a signal between look and park is not lost.
+        self.generation = 0
+        self._waits: dict[Waiter, Hub] = {}
+        # The ChildExit objects relying on SIGCHLD.  No lock (one could be
+        # held by the very code a signal handler interrupted): set operations
+        # are atomic, and a race between threads entering and leaving can only
+        # leave a wait not hearing SIGCHLD, which it notices (``hearing``) and
+        # makes up for by looking more often.
+        self._members: set[int] = set()
+        self._listening = False
+
+    def enter(self, member: object) -> None:
+        self._members.add(id(member))
+        if not self._listening and _SIGCHLD is not None:
+            self._listening = _signals.listen(_SIGCHLD, self._on_signal)
+
+    def exit(self, member: object) -> None:
+        self._members.discard(id(member))
+        if not self._members and self._listening and _SIGCHLD is not None:
+            self._listening = False
+            _signals.unlisten(_SIGCHLD, self._on_signal)
+
+    def hearing(self) -> bool:
+        return self._listening and _SIGCHLD is not None and _signals.hears(_SIGCHLD)
+
+    def wait(self, seen: int, timeout: float) -> None:
+        """Park until a SIGCHLD arrives (or arrived since ``generation`` was ``seen``), or ``timeout``."""
+        hub = get_hub()
+        w = Waiter(hub, "a child process to exit")
+        self._waits[w] = hub
+        try:
+            if self.generation == seen:
+                w.get(timeout)
+        finally:
+            del self._waits[w]
+
+    def _on_signal(self) -> None:
+        # Called from the signal handler: it may only schedule.
+        self.generation += 1
+        for w, hub in list(self._waits.items()):
+            hub.run_callback_threadsafe(w.switch, None)
+
+    def after_fork(self) -> None:
+        """In a child: the waits of the parent's tasks are gone."""
+        self._waits.clear()
+        self._members.clear()
+        if self._listening and _SIGCHLD is not None:
+            self._listening = False
+            _signals.unlisten(_SIGCHLD, self._on_signal)
+
+
+_watcher = _ChildWatcher()
+
+# Whether pidfd_open works here: not on kernels before 5.3, nor in some sandboxes.
+_pidfd_works = _pidfd_open is not None
+
+
+def _open_pidfd(pid: int) -> int:
+    """A pidfd for ``pid``, or -1 where that is not possible."""
+    global _pidfd_works
+    if not _pidfd_works:
+        return -1
+    try:
+        return cast(int, _pidfd_open(pid))
+    except ProcessLookupError:
+        return -1  # gone already: the next look says what became of it
+    except OSError as exc:
+        if exc.errno in (errno.ENOSYS, errno.EPERM):  # never going to work here
+            _pidfd_works = False
+        return -1  # EMFILE and the like: fall back for this wait only
+
+
+class ChildExit:
+    """Parks a task until a child may have changed state: "look again with WNOHANG".
+
+    Opened before the look that decides to wait (see the facts above).  A
+    pidfd where it can be used, otherwise SIGCHLD and a bounded back-off.
+
+    Args:
+        pid: the ``pid`` argument of ``waitpid`` (> 0: one child).
+        options: the ``waitpid`` options; stops and continues need SIGCHLD.
+        pidfd: an existing pidfd to wait on (not closed here).
+    """
+
+    def __init__(self, pid: int, options: int = 0, pidfd: int = -1) -> None:
+        self._hub = get_hub()
+        self._own_fd = pidfd < 0
+        if pidfd < 0 and pid > 0 and not options & _NOT_EXIT:
+            pidfd = _open_pidfd(pid)
+        self._pidfd = pidfd
+        self._delay = _FIRST_LOOK
+        self._seen = 0
+        if pidfd < 0:
+            _watcher.enter(self)
+            self._seen = _watcher.generation
+
+    def __enter__(self) -> ChildExit:
+        return self
+
+    def __exit__(
+        self, typ: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Park until the child may have changed state, or ``timeout`` passed (no error)."""
+        if self._pidfd >= 0:
+            try:
+                self._hub.wait_readable(self._pidfd, timeout)
+            except TimeoutError:
+                pass
+            return
+        cap = _CAP_HEARING if _watcher.hearing() else _CAP_POLLING
+        step = self._delay if timeout is None else min(self._delay, timeout)
+        self._delay = min(self._delay * 2, cap)
+        try:
+            _watcher.wait(self._seen, max(step, 0.0))
+        finally:
+            self._seen = _watcher.generation
+
+    def close(self) -> None:
+        """Release the pidfd or the SIGCHLD watch (idempotent)."""
+        fd, self._pidfd = self._pidfd, -2
+        if fd == -2:
+            return
+        if fd < 0:
+            _watcher.exit(self)
+        elif self._own_fd:
+            self._hub.notify_closing(fd)
+            _originals.os_close(fd)
+
+
+def _wait_cooperatively(look: Callable[[], T], done: Callable[[T], bool], pid: int, options: int) -> T:
+    """Repeat the non-blocking ``look`` until ``done`` says it found something, parking in between."""
+    result = look()
+    if done(result):
+        return result
+    with ChildExit(pid, options) as exit_:
+        while True:
+            result = look()
+            if done(result):
+                return result
+            exit_.wait()
+
+
+def _found(result: tuple[Any, ...]) -> bool:
+    return result[0] != 0
+
+
+def waitpid(pid: int, options: int, /) -> tuple[int, int]:
+    """``os.waitpid`` that blocks only the calling task (without ``WNOHANG``).
+
+    Raises:
+        ChildProcessError: no such child, as the original.
+    """
+    if not isinstance(options, int) or options & WNOHANG:
+        return _original_waitpid(pid, options)
+    return _wait_cooperatively(lambda: _original_waitpid(pid, options | WNOHANG), _found, pid, options)
+
+
+def wait() -> tuple[int, int]:
+    """``os.wait`` that blocks only the calling task.
+
+    Raises:
+        ChildProcessError: no child to wait for, as the original.
+    """
+    return _wait_cooperatively(lambda: _original_waitpid(-1, WNOHANG), _found, -1, 0)
+
+
+def wait3(options: int) -> tuple[int, int, Any]:
+    """``os.wait3`` that blocks only the calling task (without ``WNOHANG``)."""
+    if not isinstance(options, int) or options & WNOHANG:
+        return cast(tuple[int, int, Any], _original_wait3(options))
+    return _wait_cooperatively(lambda: _original_wait3(options | WNOHANG), _found, -1, options)
+
+
+def wait4(pid: int, options: int) -> tuple[int, int, Any]:
+    """``os.wait4`` that blocks only the calling task (without ``WNOHANG``)."""
+    if not isinstance(options, int) or options & WNOHANG:
+        return cast(tuple[int, int, Any], _original_wait4(pid, options))
+    return _wait_cooperatively(lambda: _original_wait4(pid, options | WNOHANG), _found, pid, options)
+
+
+def waitid(idtype: int, ident: int, options: int, /) -> Any:
+    """``os.waitid`` that blocks only the calling task (without ``WNOHANG``)."""
+    if not isinstance(options, int) or options & WNOHANG or not options & _WAITID_EVENTS:
+        # Also when no event is asked for: the original reports that error.
+        return _original_waitid(idtype, ident, options)
+
+    def look() -> Any:
+        return _original_waitid(idtype, ident, options | WNOHANG)
+
+    result = look()
+    if result is not None:
+        return result
+    p_pid = getattr(_os, "P_PID", None)
+    p_pidfd = getattr(_os, "P_PIDFD", None)
+    exit_only = options & _WAITID_EVENTS == getattr(_os, "WEXITED", 0)
+    if p_pidfd is not None and idtype == p_pidfd and exit_only:
+        waiting = ChildExit(0, 0, pidfd=ident)
+    else:
+        pid = ident if idtype == p_pid and exit_only else -1
+        waiting = ChildExit(pid, 0 if exit_only else _NOT_EXIT)
+    with waiting:
+        while True:
+            result = look()
+            if result is not None:
+                return result
+            waiting.wait()
+
+
+# -- fork ------------------------------------------------------------------------
+
+# The parent's tasks, in a child: kept so that they are never collected (and unwound).
+_abandoned: list[Any] = []
+
+
+def fork() -> int:
+    """``os.fork`` after which only the forking task goes on in the child.
+
+    In the child, the other tasks of the parent never run.  A child forked
+    from a spawned task (not the main task) ends, like a process whose last
+    thread ended, once that task and the tasks it started there are done:
+    with status 0, or 1 if the forking task failed; ``SystemExit`` in that
+    task ends it with its code.
+
+    Raises:
+        OSError: the fork failed, as the original.
+    """
+    pid = _original_fork()
+    if pid == 0:
+        _forget_parent_tasks()
+    return pid
+
+
+def forkpty() -> tuple[int, int]:
+    """``os.forkpty``, with the same care for the child as ``fork``."""
+    pid, fd = _original_forkpty()
+    if pid == 0:
+        _forget_parent_tasks()
+    return pid, fd
+
+
+def _forget_parent_tasks() -> None:
+    """In a fresh child: disarm every task of the hub but the current one."""
+    _watcher.after_fork()
+    hub = _peek_hub()
+    if hub is None:
+        return
+    current = getcurrent()
+    kept = _abandoned
+    # Every wait of another task: wake-ups from the child's own tasks (a lock
+    # released, an event set) must not resume them.  A wait queue skips such
+    # waiters as cancelled ones.
+    for obj in gc.get_objects():
+        if isinstance(obj, Waiter) and obj.hub is hub:
+            g = obj.greenlet
+            if g is not None and g is not current:
+                kept.append(g)
+                obj.greenlet = None
+    kept.extend(hub.drop_scheduled_work())
+    if current is not hub.parent and current is not hub:
+        # The parent's main task is disarmed too, but the hub throws into it
+        # what ends a program: the end of all work (LoopExit), SystemExit and
+        # KeyboardInterrupt from tasks.  In this child they end the process.
+        ender = RawGreenlet(_end_child, parent=hub.parent)
+        ender.switch(current)
+        hub.parent = ender
+
+
+def _end_child(task: Any) -> None:
+    """Run in a greenlet standing in for the main task of a child forked from a spawned task."""
+    try:
+        task.switch()  # back to the forking task; resumed only to end the child
+        status = 0
+    except LoopExit as exc:
+        if task.dead:
+            successful = getattr(task, "successful", None)
+            status = 0 if successful is None or successful() else 1
+        else:
+            print(f"LoopExit: {exc}", file=sys.stderr)
+            status = 1
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            status = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+            status = 1
+    except BaseException:
+        traceback.print_exc()
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:  # noqa: S110 - exiting anyway
+            pass
+    _os._exit(status)

@@ -1,0 +1,48 @@
+"""Cooperative twin of :mod:`signal`: handlers that keep working on the hub.
+
+``signal.signal`` installs the program's handler through ``corun._signals``,
+which runs it where it is safe (never blocking the hub), wakes the hub after
+it, raises its exceptions in the main task, and shares SIGCHLD with corun's
+own watch for exited children.  ``signal.getsignal`` reports the handler the
+program installed, whatever corun put in front of it.  ``signal.pause``
+suspends only the calling task, until one of those handlers has run.  The checks (signal
+number, handler, main thread) are the original ``signal.signal``'s own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from corun import _signals
+
+__target__ = "signal"
+__implements__ = ["getsignal", "pause", "signal"]
+__all__ = ["getsignal", "pause", "signal"]
+
+
+def signal(signalnum: int, handler: Any) -> Any:
+    """Set the handler for ``signalnum``; return the previous one (as ``signal.signal``).
+
+    Raises:
+        ValueError: not the main thread, or no such signal.
+        TypeError: ``handler`` is neither callable nor ``SIG_IGN``/``SIG_DFL``.
+        OSError: the signal cannot be caught (SIGKILL, SIGSTOP).
+    """
+    return _signals.set_handler(signalnum, handler)
+
+
+def getsignal(signalnum: int) -> Any:
+    """The handler the program set for ``signalnum`` (as ``signal.getsignal``)."""
+    return _signals.get_handler(signalnum)
+
+
+def pause() -> None:
+    """Suspend the calling task until a signal handler has run (as ``signal.pause``, for one task)."""
+    _signals.pause()
+
+
+# Installed in ``signal``, they are its functions, and say so (pydoc lists a
+# module's functions by ``__module__``), as the stdlib's own wrappers there do.
+for _function in (signal, getsignal, pause):
+    _function.__module__ = __target__
+del _function

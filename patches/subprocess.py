@@ -1,0 +1,268 @@
+"""Cooperative twin of :mod:`subprocess`: ``Popen`` whose waits and pipes block only the calling task.
+
+Facts this module relies on:
+
+- ``run``, ``call``, ``check_call``, ``check_output`` and ``getoutput`` look
+  up the module-global ``Popen`` at call time, so replacing that one class
+  makes all of them cooperative, each with its own version's behaviour
+  (``TimeoutExpired``, ``CalledProcessError``, the kill after a timeout).
+- The stdlib's POSIX ``Popen`` comes down to three blocking things: the
+  ``waitpid`` in ``_wait``, the selector in ``_communicate`` (the
+  module-global ``_PopenSelector``) and the pipe file objects.  ``Popen``
+  here is a subclass that replaces ``_wait`` (waiting on the child's pidfd,
+  or SIGCHLD, through ``corun.patches.os.ChildExit``), the module's
+  ``_PopenSelector`` becomes a cooperative selector, and the pipes are
+  rebuilt on a raw file that waits for readiness; everything else (argument
+  checks, ``_waitpid_lock``, return codes, the ``KeyboardInterrupt`` grace
+  wait) stays the stdlib's own.
+- The parent's end of each pipe is made non-blocking, which only the parent
+  sees (the child has the other end).  But a pipe handed on to another
+  child (``Popen(..., stdin=p1.stdout)``) shares that flag with it, and most
+  programs cannot read a non-blocking stdin: such a pipe is made blocking
+  again first, and from then on is only read or written after the hub said
+  it is ready (at most ``PIPE_BUF`` bytes per write, which then cannot block).
+- ``_communicate`` reads and writes the raw fds with ``os.read``/``os.write``
+  only after its selector reported them ready, which on a non-blocking pipe
+  cannot fail with ``EAGAIN`` (a writable pipe takes ``PIPE_BUF`` bytes).
+"""
+
+from __future__ import annotations
+
+import io
+import os as _os
+import select as _select
+import subprocess as _stdsubprocess
+import weakref
+from collections.abc import Callable
+from typing import Any, cast
+
+from corun import _originals
+from corun.hub import notify_closing, sleep, wait_readable, wait_writable
+
+from . import selectors as _coselectors
+from .os import WNOHANG, ChildExit
+
+__target__ = "subprocess"
+__implements__ = ["Popen", "_PopenSelector"]
+__all__ = ["Popen"]
+
+_PIPE_BUF = getattr(_select, "PIPE_BUF", 512)
+_READ_CHUNK = 64 * 1024
+
+#: The selector ``communicate`` uses, chosen as the stdlib chooses its own.
+_PopenSelector: Any = getattr(_coselectors, "PollSelector", _coselectors.SelectSelector)
+
+
+# -- pipes -------------------------------------------------------------------------
+
+# Our pipes by fd, to find one handed to another child as its stdin/stdout/stderr.
+_pipes: weakref.WeakValueDictionary[int, _PipeIO] = weakref.WeakValueDictionary()
+
+
+class _PipeIO(io.RawIOBase):
+    """The parent's end of a pipe to a child, read and written cooperatively.
+
+    It wraps the stdlib's ``FileIO`` for the pipe, which keeps owning the fd.
+    """
+
+    def __init__(self, file: io.FileIO) -> None:
+        super().__init__()
+        self._file = file
+        self._fd = file.fileno()
+        _os.set_blocking(self._fd, False)
+        self._nonblocking = True
+        _pipes[self._fd] = self
+
+    # -- what a raw file reports --
+
+    @property
+    def name(self) -> Any:
+        return self._file.name
+
+    @property
+    def mode(self) -> str:
+        return self._file.mode
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def isatty(self) -> bool:
+        return self._file.isatty()
+
+    def readable(self) -> bool:
+        return self._file.readable()
+
+    def writable(self) -> bool:
+        return self._file.writable()
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        try:
+            super().close()
+        finally:
+            if _pipes.get(self._fd) is self:
+                del _pipes[self._fd]
+            notify_closing(self._fd)
+            self._file.close()
+
+    # -- I/O --
+
+    def readinto(self, buffer: Any) -> int:
+        file = self._file
+        if not self._nonblocking:
+            wait_readable(self._fd)
+            return file.readinto(buffer)
+        while True:
+            n = file.readinto(buffer)
+            if n is not None:
+                return n
+            wait_readable(self._fd)
+
+    def readall(self) -> bytes:
+        chunks: list[bytes] = []
+        while True:
+            if self._nonblocking:
+                data = self._file.read(_READ_CHUNK)
+                if data is None:
+                    wait_readable(self._fd)
+                    continue
+            else:
+                wait_readable(self._fd)
+                data = self._file.read(_READ_CHUNK)
+            if not data:
+                return b"".join(chunks)
+            chunks.append(data)
+
+    def write(self, data: Any) -> int:
+        # All of it, as a write to a blocking pipe does: the stdlib's unbuffered
+        # stdin (bufsize=0) relies on that.
+        file = self._file
+        with memoryview(data) as view, view.cast("B") as flat:
+            total = 0
+            while total < len(flat):
+                if self._nonblocking:
+                    n = file.write(flat[total:])
+                    if n is None:
+                        wait_writable(self._fd)
+                        continue
+                else:
+                    wait_writable(self._fd)
+                    n = file.write(flat[total : total + _PIPE_BUF])
+                total += n or 0
+            return total
+
+    def _hand_to_child(self) -> None:
+        """Another child gets this pipe as its stdin/stdout/stderr: make it blocking for it."""
+        if self._nonblocking:
+            _os.set_blocking(self._fd, True)
+            self._nonblocking = False
+
+
+def _hand_to_child(target: Any) -> None:
+    """If ``target`` (a Popen stdin/stdout/stderr argument) is one of our pipes, make it blocking."""
+    if target is None:
+        return
+    if isinstance(target, int):
+        fd = target
+    else:
+        try:
+            fd = target.fileno()
+        except (AttributeError, OSError, ValueError):
+            return  # the stdlib will report it
+    pipe = _pipes.get(fd) if isinstance(fd, int) else None
+    if pipe is not None and not pipe.closed:
+        pipe._hand_to_child()
+
+
+def _cooperative(f: Any, bufsize: Any) -> Any:
+    """The same file object as ``f`` (text or binary, buffered or not) on a cooperative pipe."""
+    if isinstance(f, io.TextIOWrapper):
+        encoding, errors = f.encoding, f.errors
+        line_buffering, write_through = f.line_buffering, f.write_through
+        return io.TextIOWrapper(
+            _cooperative(f.detach(), bufsize),
+            encoding=encoding,
+            errors=errors,
+            line_buffering=line_buffering,
+            write_through=write_through,
+        )
+    if isinstance(f, (io.BufferedReader, io.BufferedWriter)):
+        raw = f.detach()
+        # As io.open sizes the buffer: bufsize, or the fd's block size for -1 (and 1 in binary mode).
+        size = bufsize if isinstance(bufsize, int) and bufsize > 1 else getattr(raw, "_blksize", 0)
+        return type(f)(_PipeIO(raw), size if size > 1 else io.DEFAULT_BUFFER_SIZE)  # type: ignore[arg-type]
+    if isinstance(f, io.FileIO):
+        return _PipeIO(f)
+    return f
+
+
+# -- Popen -------------------------------------------------------------------------
+
+
+class Popen(_stdsubprocess.Popen):
+    """``subprocess.Popen`` whose ``wait``, ``communicate`` and pipes block only the calling task."""
+
+    # The stdlib's private POSIX helpers this class builds on (3.10-3.13).
+    _waitpid_lock: Any
+    _try_wait: Callable[[int], tuple[int, int]]
+    _handle_exitstatus: Callable[[int], None]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Positions of stdin, stdout and stderr in Popen's signature (3.10-3.13).
+        for index, name in ((3, "stdin"), (4, "stdout"), (5, "stderr")):
+            _hand_to_child(args[index] if len(args) > index else kwargs.get(name))
+        super().__init__(*args, **kwargs)
+        bufsize = args[1] if len(args) > 1 else kwargs.get("bufsize", -1)
+        for name in ("stdin", "stdout", "stderr"):
+            f = getattr(self, name)
+            if f is not None:
+                setattr(self, name, _cooperative(f, bufsize))
+
+    def _wait(self, timeout: float | None) -> int | None:
+        """Wait for the child to exit; only the calling task waits."""
+        if self.returncode is not None:
+            return self.returncode
+        deadline = None if timeout is None else _originals.monotonic() + timeout
+        if self._look():
+            return self.returncode
+        with ChildExit(self.pid) as child:
+            delay = 0.001
+            while True:
+                looked = self._look()
+                if looked:
+                    return self.returncode
+                remaining = None if deadline is None else deadline - _originals.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise _stdsubprocess.TimeoutExpired(self.args, cast(float, timeout))
+                if looked is None:
+                    # Another task or thread is looking right now; it will be done soon.
+                    sleep(delay if remaining is None else min(delay, remaining))
+                    delay = min(delay * 2, 0.05)
+                else:
+                    child.wait(remaining)
+
+    def _look(self) -> bool | None:
+        """One ``waitpid(WNOHANG)``, as the stdlib does it: True once the return code is known.
+
+        None when another task or thread holds ``_waitpid_lock`` (it is looking).
+        """
+        if not self._waitpid_lock.acquire(False):
+            return True if self.returncode is not None else None
+        try:
+            if self.returncode is not None:
+                return True
+            pid, sts = self._try_wait(WNOHANG)
+            if pid == self.pid:
+                self._handle_exitstatus(sts)
+                return True
+            return False
+        finally:
+            self._waitpid_lock.release()

@@ -1,0 +1,393 @@
+"""The cooperative ``os``: fork leaves only the forking task running in the child; waits block one task.
+
+Every program runs in a fresh interpreter, patched either with the areas it
+needs or with ``patch_all()``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from typing import Any
+
+import pytest
+
+from ..conftest import run_python
+
+ALONE = "from corun import monkey\nfor _m in ('os', 'socket', 'time'): monkey.patch_module(_m)\n"
+ALL = "from corun import monkey; monkey.patch_all()\n"
+
+both = pytest.mark.parametrize("prologue", [ALONE, ALL], ids=["os-socket-time", "patch_all"])
+
+# A task that counts every 20 ms, to see that other tasks keep running.
+TICKER = """
+import corun
+ticks = [0]
+def _tick():
+    while True:
+        corun.sleep(0.02)
+        ticks[0] += 1
+ticker = corun.spawn(_tick)
+"""
+
+
+def run(prologue: str, body: str, *, timeout: float = 30) -> Any:
+    """Run ``body`` after ``prologue``; return the JSON it printed on its last line."""
+    proc = run_python(prologue + TICKER + textwrap.dedent(body), timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@both
+def test_forked_child_uses_sockets_and_tasks_while_the_parent_waits(prologue: str) -> None:
+    out = run(
+        prologue,
+        """
+        import json, os, socket, time
+        parent, child = socket.socketpair()
+        ran = []  # which process ran the bystander
+        def bystander():
+            time.sleep(0.3)
+            ran.append(os.getpid())
+            print("bystander ran in", os.getpid(), flush=True)
+        corun.spawn(bystander)
+        pid = os.fork()
+        if pid == 0:
+            parent.close()
+            at_fork = ticks[0]
+            def talk(name):
+                for i in range(3):
+                    child.sendall(f"{name}{i} ".encode())
+                    time.sleep(0.1)
+            corun.joinall([corun.spawn(talk, "a"), corun.spawn(talk, "b")], raise_error=True)
+            child.sendall(b"ticks:%d" % (ticks[0] - at_fork))
+            child.close()
+            time.sleep(0.5)  # long enough for the bystander's timer, had it survived the fork
+            os._exit(7)
+        child.close()
+        received = []
+        def receive():
+            while data := parent.recv(1024):
+                received.append(data)
+        reader = corun.spawn(receive)
+        before = ticks[0]
+        wpid, status = os.waitpid(pid, 0)
+        during = ticks[0] - before
+        reader.get()
+        words = b"".join(received).decode().split()
+        print(json.dumps({"pid": wpid == pid, "code": os.waitstatus_to_exitcode(status), "during": during,
+                          "words": sorted(w for w in words if not w.startswith("ticks")),
+                          "child_ticks": int(words[-1].split(":")[1]), "ran": ran == [os.getpid()]}))
+        """,
+    )
+    assert out["pid"] and out["code"] == 7
+    assert out["during"] >= 20  # the child takes ~0.8 s; ~40 ticks of 20 ms
+    assert out["words"] == ["a0", "a1", "a2", "b0", "b1", "b2"]
+    assert out["child_ticks"] == 0  # the parent's ticker did not run in the child
+    assert out["ran"]  # the bystander ran once, in the parent
+
+
+@both
+def test_parent_tasks_do_not_run_in_the_child(prologue: str) -> None:
+    # The parent's tasks are ready, sleeping, and waiting on a lock and an
+    # event that the child itself releases and sets: none of them may run there.
+    proc = run_python(
+        prologue
+        + textwrap.dedent(
+            """
+            import os, time, corun
+            lock, event = corun.Lock(), corun.Event()
+            lock.acquire()
+            def report(what):
+                print(what, os.getpid(), flush=True)
+            def on_lock():
+                with lock:
+                    report("lock")
+            def on_event():
+                event.wait()
+                report("event")
+            def sleeper():
+                time.sleep(0.2)
+                report("sleeper")
+            tasks = [corun.spawn(f) for f in (on_lock, on_event, sleeper)] + [corun.spawn(report, "ready")]
+            corun.sleep(0)  # the first three are now waiting; "ready" has run
+            late = corun.spawn(report, "late")  # started, not yet run
+            pid = os.fork()
+            if pid == 0:
+                lock.release()
+                event.set()
+                def own():
+                    report("child-task")
+                corun.spawn(own).join()
+                time.sleep(0.4)
+                os._exit(0)
+            status = os.waitpid(pid, 0)[1]
+            lock.release()
+            event.set()
+            corun.joinall(tasks + [late])
+            print("child", pid, "status", os.waitstatus_to_exitcode(status))
+            """
+        )
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.split("\n")
+    child = lines[-2].split()[1]
+    by_pid: dict[str, list[str]] = {}
+    for line in lines[:-2]:
+        what, pid = line.split()
+        by_pid.setdefault(pid, []).append(what)
+    assert by_pid.pop(child) == ["child-task"]
+    [(_, in_parent)] = by_pid.items()
+    assert sorted(in_parent) == ["event", "late", "lock", "ready", "sleeper"]
+    assert lines[-2].endswith("status 0")
+
+
+@both
+@pytest.mark.parametrize(
+    ("ending", "status"),
+    [("return 'done'", 0), ("sys.exit(9)", 9), ("raise ValueError('boom')", 1)],
+    ids=["return", "sys.exit", "raise"],
+)
+def test_child_forked_from_a_task_ends_with_that_task(prologue: str, ending: str, status: int) -> None:
+    proc = run_python(
+        prologue
+        + TICKER
+        + textwrap.dedent(
+            f"""
+            import json, os, sys, time
+            def forker():
+                pid = os.fork()
+                if pid == 0:
+                    corun.spawn(time.sleep, 0.2)  # started in the child: waited for
+                    {ending}
+                return pid
+            try:
+                pid = corun.spawn(forker).get()
+                before = ticks[0]
+                code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+                print(json.dumps({{"code": code, "during": ticks[0] - before}}))
+            finally:
+                print("main finally ran", file=sys.stderr)
+            """
+        )
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["code"] == status
+    if status == 0:
+        assert out["during"] >= 5  # the child's own task was awaited before it exited
+    # The parent's main task did not unwind (again) in the child.
+    assert proc.stderr.count("main finally ran") == 1
+
+
+@both
+def test_posix_spawn_children_are_awaited_cooperatively(prologue: str) -> None:
+    out = run(
+        prologue,
+        """
+        import json, os
+        def spawn(code, delay="0.2"):
+            return os.posix_spawn("/bin/sh", ["sh", "-c", f"sleep {delay}; exit {code}"], os.environ)
+        res = {}
+        pid = spawn(3)
+        before = ticks[0]
+        wpid, status = os.waitpid(pid, 0)
+        res["waitpid"] = [wpid == pid, os.waitstatus_to_exitcode(status), ticks[0] - before]
+        pid = spawn(4)
+        before = ticks[0]
+        wpid, status = os.wait()
+        res["wait"] = [wpid == pid, os.waitstatus_to_exitcode(status), ticks[0] - before]
+        pid = spawn(5)
+        before = ticks[0]
+        wpid, status = os.waitpid(-1, 0)
+        res["any"] = [wpid == pid, os.waitstatus_to_exitcode(status), ticks[0] - before]
+        pid = spawn(6)
+        before = ticks[0]
+        wpid, status, usage = os.wait4(pid, 0)
+        res["wait4"] = [wpid == pid, os.waitstatus_to_exitcode(status), ticks[0] - before]
+        pid = spawn(7)
+        before = ticks[0]
+        wpid, status, usage = os.wait3(0)
+        res["wait3"] = [wpid == pid, os.waitstatus_to_exitcode(status), ticks[0] - before]
+        pid = spawn(8)
+        before = ticks[0]
+        info = os.waitid(os.P_PID, pid, os.WEXITED)
+        res["waitid"] = [info.si_pid == pid, info.si_status, ticks[0] - before]
+        pid = spawn(9)
+        before = ticks[0]
+        pidfd = os.pidfd_open(pid)
+        info = os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
+        os.close(pidfd)
+        res["waitid_pidfd"] = [info.si_pid == pid, info.si_status, ticks[0] - before]
+        # Ten children at once, each awaited by its own task.
+        pids = [spawn(0, "0.5") for _ in range(10)]
+        before = ticks[0]
+        waiters = [corun.spawn(os.waitpid, pid, 0) for pid in pids]
+        corun.joinall(waiters, raise_error=True)
+        res["ten"] = [sorted(w.value[0] for w in waiters) == sorted(pids), ticks[0] - before]
+        print(json.dumps(res))
+        """,
+    )
+    for name, code in [("waitpid", 3), ("wait", 4), ("any", 5), ("wait4", 6), ("wait3", 7)]:
+        found, status, ticked = out[name]
+        assert found and status == code, name
+        assert ticked >= 5, name  # ~10 ticks of 20 ms in 0.2 s
+    for name, code in [("waitid", 8), ("waitid_pidfd", 9)]:
+        found, status, ticked = out[name]
+        assert found and status == code and ticked >= 5, name
+    found, ticked = out["ten"]
+    assert found and 12 <= ticked < 60  # ~25 ticks: the ten ran side by side (one after another: ~250)
+
+
+@both
+def test_any_child_waits_listen_for_sigchld_only_while_they_wait(prologue: str) -> None:
+    out = run(
+        prologue,
+        """
+        import json, os, signal, time
+        import _signal
+        res = {"before": str(_signal.getsignal(signal.SIGCHLD))}
+        pid = os.posix_spawn("/bin/sh", ["sh", "-c", "sleep 0.3"], os.environ)
+        def look():
+            time.sleep(0.1)
+            res["during_os"] = _signal.getsignal(signal.SIGCHLD) not in (signal.SIG_DFL, 0)
+            if monkey.is_module_patched("signal"):
+                res["during_program"] = str(signal.getsignal(signal.SIGCHLD))
+        corun.spawn(look)
+        t0 = time.perf_counter()
+        os.wait()
+        res["elapsed"] = time.perf_counter() - t0
+        res["after"] = str(_signal.getsignal(signal.SIGCHLD))
+        print(json.dumps(res))
+        """,
+    )
+    assert out["before"] == out["after"] == "0"
+    assert out["during_os"] is True  # corun's handler, in front ...
+    # ... of what the program set, which signal.getsignal reports once signal is patched.
+    assert out.get("during_program", "0") in {"Handlers.SIG_DFL", "0"}
+    assert out["elapsed"] < 0.45  # woken by SIGCHLD, not by a slow poll
+
+
+@both
+def test_wnohang_goes_straight_to_the_original(prologue: str) -> None:
+    out = run(
+        prologue,
+        """
+        import json, os, time
+        pid = os.posix_spawn("/bin/sh", ["sh", "-c", "sleep 0.3"], os.environ)
+        t0 = time.perf_counter()
+        first = os.waitpid(pid, os.WNOHANG)
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG)
+        rusage = os.wait4(pid, os.WNOHANG)[:2]
+        quick = time.perf_counter() - t0 < 0.1
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            time.sleep(0.02)
+        print(json.dumps({"first": first, "waitid": info, "wait4": rusage, "quick": quick}))
+        """,
+    )
+    assert out == {"first": [0, 0], "waitid": None, "wait4": [0, 0], "quick": True}
+
+
+@both
+def test_bad_arguments_get_the_stdlibs_errors(prologue: str) -> None:
+    out = run(
+        prologue,
+        """
+        import json, os
+        def outcome(func, *args):
+            try:
+                func(*args)
+            except TypeError as exc:
+                if "argument" in str(exc):  # the arity message of a builtin differs from a function's
+                    return ["TypeError", "wrong number of arguments"]
+                return ["TypeError", str(exc)]
+            except Exception as exc:
+                return [type(exc).__name__, str(exc)]
+            return "no error"
+        cases = [
+            ("waitpid", ("x", 0)),
+            ("waitpid", (1, "x")),
+            ("waitpid", (-5, 0)),
+            ("waitpid", (1, 0)),
+            ("waitpid", (-1, 0)),
+            ("wait", ()),
+            ("wait", (1,)),
+            ("wait3", ("x",)),
+            ("wait3", (0,)),
+            ("wait4", (1, 0)),
+            ("waitid", (os.P_PID, 1, 0)),
+            ("waitid", (os.P_ALL, 0, os.WEXITED)),
+            ("waitid", (12345, 0, os.WEXITED)),
+        ]
+        res = []
+        for name, args in cases:
+            patched = outcome(getattr(os, name), *args)
+            original = outcome(monkey.get_original("os", name), *args)
+            res.append([name, patched, original])
+        print(json.dumps(res))
+        """,
+    )
+    for name, patched, original in out:
+        assert patched == original != "no error", name
+
+
+def test_forkpty_child_forgets_the_parent_tasks_too() -> None:
+    out = run(
+        ALONE,
+        """
+        import json, os, time
+        def bystander():
+            time.sleep(0.2)
+            print("bystander", os.getpid(), flush=True)
+        corun.spawn(bystander)
+        pid, fd = os.forkpty()
+        if pid == 0:
+            time.sleep(0.4)
+            print("child done")
+            os._exit(3)
+        before = ticks[0]
+        status = os.waitpid(pid, 0)[1]
+        chunks = []
+        while True:
+            try:
+                data = os.read(fd, 1024)
+            except OSError:  # EIO: all read, and the child's end is closed
+                break
+            if not data:
+                break
+            chunks.append(data)
+        output = b"".join(chunks).decode()
+        os.close(fd)
+        print(json.dumps({"code": os.waitstatus_to_exitcode(status), "output": output,
+                          "during": ticks[0] - before}))
+        """,
+    )
+    assert out["code"] == 3
+    assert out["output"] == "child done\r\n"
+    assert out["during"] >= 10
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_multiprocessing_fork_children_are_joined_cooperatively() -> None:
+    out = run(
+        ALL,
+        """
+        import json, multiprocessing, os, time
+        def work(q):
+            time.sleep(0.3)
+            q.put(os.getpid())
+        ctx = multiprocessing.get_context("fork")
+        q = ctx.Queue()
+        procs = [ctx.Process(target=work, args=(q,)) for _ in range(3)]
+        for p in procs:
+            p.start()
+        before = ticks[0]
+        for p in procs:
+            p.join()
+        print(json.dumps({"codes": [p.exitcode for p in procs], "during": ticks[0] - before,
+                          "pids": sorted(q.get(timeout=5) for _ in procs) == sorted(p.pid for p in procs)}))
+        """,
+    )
+    assert out["codes"] == [0, 0, 0] and out["pids"]
+    assert out["during"] >= 5

@@ -1,0 +1,354 @@
+"""The cooperative ``signal`` and ``corun.signal_handler``: handlers run promptly, safely, truthfully.
+
+Every program runs in a fresh interpreter (signal handlers are process-wide),
+patched either with the areas it needs or with ``patch_all()``.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from typing import Any
+
+import pytest
+
+from ..conftest import run_python
+
+ALONE = "from corun import monkey\nfor _m in ('signal', 'os', 'time'): monkey.patch_module(_m)\n"
+ALL = "from corun import monkey; monkey.patch_all()\n"
+NONE = "from corun import monkey\n"
+
+both = pytest.mark.parametrize("prologue", [ALONE, ALL], ids=["signal-os-time", "patch_all"])
+
+# A task that counts every 20 ms, to see that other tasks keep running.
+TICKER = """
+import corun
+ticks = [0]
+def _tick():
+    while True:
+        corun.sleep(0.02)
+        ticks[0] += 1
+ticker = corun.spawn(_tick)
+"""
+
+# Sends a signal to this process from another process after a delay.
+SEND_LATER = """
+import os, subprocess
+def send_later(signame, delay):
+    return subprocess.Popen(["sh", "-c", f"sleep {delay}; kill -{signame} {os.getpid()}"])
+"""
+
+
+def run(prologue: str, body: str, *, timeout: float = 30) -> Any:
+    """Run ``body`` after ``prologue``; return the JSON it printed on its last line."""
+    proc = run_python(prologue + TICKER + SEND_LATER + textwrap.dedent(body), timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@both
+@pytest.mark.parametrize("sender", ["os.kill from a task", "another process"])
+def test_sigint_raises_keyboard_interrupt_in_the_main_task(prologue: str, sender: str) -> None:
+    out = run(
+        prologue,
+        f"""
+        import json, os, signal, time
+        finished = []
+        def sleeper(i):
+            try:
+                time.sleep(3)
+            finally:
+                finished.append(i)
+        sleepers = [corun.spawn(sleeper, i) for i in range(5)]
+        if {sender!r} == "another process":
+            send_later("INT", 0.2)
+        else:
+            corun.spawn_later(0.2, os.kill, os.getpid(), signal.SIGINT)
+        t0 = time.perf_counter()
+        try:
+            corun.joinall(sleepers)
+            where = "not interrupted"
+        except KeyboardInterrupt:
+            where = "main task"
+        elapsed = time.perf_counter() - t0
+        print(json.dumps({{"where": where, "elapsed": elapsed, "finished": finished,
+                          "alive": sum(not s.dead for s in sleepers)}}))
+        """,
+    )
+    assert out["where"] == "main task"
+    assert out["elapsed"] < 2
+    assert out["finished"] == [] and out["alive"] == 5  # the sleepers were not the ones interrupted
+
+
+@both
+def test_a_handler_runs_promptly_while_the_hub_sits_in_epoll(prologue: str) -> None:
+    # The only timer is 5 s away, so the hub polls with a 5 s timeout; the
+    # handler wakes the main task through an Event at once nonetheless.
+    out = run(
+        prologue,
+        """
+        import json, signal, time
+        ticker.kill()
+        event = corun.Event()
+        got = []
+        def handler(signum, frame):
+            got.append(signum)
+            event.set()
+        previous = signal.signal(signal.SIGUSR1, handler)
+        keeper = corun.spawn_later(5, lambda: None)
+        send_later("USR1", 0.2)
+        t0 = time.perf_counter()
+        event.wait()
+        elapsed = time.perf_counter() - t0
+        keeper.kill()
+        print(json.dumps({"got": got, "elapsed": elapsed, "previous": str(previous),
+                          "current": signal.getsignal(signal.SIGUSR1) is handler}))
+        """,
+    )
+    assert out["got"] == [10]
+    assert 0.1 < out["elapsed"] < 2
+    assert out["previous"] in {"Handlers.SIG_DFL", "0"}
+    assert out["current"] is True
+
+
+@both
+def test_sigusr1_and_sigchld_handlers_run(prologue: str) -> None:
+    out = run(
+        prologue,
+        """
+        import json, os, signal, subprocess, time
+        got = []
+        signal.signal(signal.SIGUSR1, lambda signum, frame: got.append("usr1"))
+        signal.signal(signal.SIGCHLD, lambda signum, frame: got.append("chld"))
+        os.kill(os.getpid(), signal.SIGUSR1)
+        time.sleep(0.05)
+        # A child awaited by a specific pid (pidfd), then one by "any child":
+        # corun listens for SIGCHLD then, and the program's handler still runs.
+        subprocess.run(["true"])
+        time.sleep(0.05)
+        n_specific = got.count("chld")
+        pid = os.posix_spawn("/bin/sh", ["sh", "-c", "sleep 0.2"], os.environ)
+        before = ticks[0]
+        os.wait()
+        during = ticks[0] - before
+        time.sleep(0.05)
+        print(json.dumps({"usr1": got.count("usr1"), "chld_specific": n_specific,
+                          "chld_total": got.count("chld"), "during": during,
+                          "getsignal": signal.getsignal(signal.SIGCHLD).__name__}))
+        """,
+    )
+    assert out["usr1"] == 1
+    assert out["chld_specific"] >= 1
+    assert out["chld_total"] >= 2
+    assert out["during"] >= 5
+    assert out["getsignal"] == "<lambda>"
+
+
+@both
+def test_program_sigchld_handler_set_while_corun_listens(prologue: str) -> None:
+    out = run(
+        prologue,
+        """
+        import json, os, signal, time
+        got = []
+        def handler(signum, frame):
+            got.append(signum)
+        pid = os.posix_spawn("/bin/sh", ["sh", "-c", "sleep 0.3"], os.environ)
+        res = {}
+        def install():
+            time.sleep(0.1)  # the main task is in os.wait() by now: corun listens
+            res["previous"] = str(signal.signal(signal.SIGCHLD, handler))
+            res["getsignal"] = signal.getsignal(signal.SIGCHLD) is handler
+        corun.spawn(install)
+        t0 = time.perf_counter()
+        os.wait()
+        res["elapsed"] = time.perf_counter() - t0
+        time.sleep(0.05)
+        res["got"] = got
+        res["after"] = signal.getsignal(signal.SIGCHLD) is handler
+        res["restored"] = str(signal.signal(signal.SIGCHLD, signal.SIG_DFL)) == str(handler)
+        print(json.dumps(res))
+        """,
+    )
+    assert out["previous"] in {"Handlers.SIG_DFL", "0"}
+    assert out["getsignal"] and out["after"] and out["restored"]
+    assert out["got"] == [17]
+    assert out["elapsed"] < 0.45
+
+
+@both
+def test_handler_exception_is_raised_in_the_main_task(prologue: str) -> None:
+    out = run(
+        prologue,
+        """
+        import json, signal, time
+        class Alarm(Exception):
+            pass
+        def handler(signum, frame):
+            raise Alarm("too slow")
+        signal.signal(signal.SIGALRM, handler)
+        worker_done = []
+        def worker():
+            time.sleep(0.5)
+            worker_done.append(True)
+        w = corun.spawn(worker)
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        t0 = time.perf_counter()
+        try:
+            time.sleep(3)
+            res = "not interrupted"
+        except Alarm as exc:
+            res = str(exc)
+        elapsed = time.perf_counter() - t0
+        w.join()
+        print(json.dumps({"res": res, "elapsed": elapsed, "worker_done": worker_done}))
+        """,
+    )
+    assert out["res"] == "too slow"
+    assert out["elapsed"] < 2
+    assert out["worker_done"] == [True]  # the other task was not the one interrupted
+
+
+@both
+def test_a_handler_arriving_in_the_hub_may_block(prologue: str) -> None:
+    # Arriving while the hub polls, it runs in a task of its own, so it can
+    # wait like any task (here: time.sleep, cooperative once patched).
+    out = run(
+        prologue,
+        """
+        import json, signal, time
+        done = corun.Event()
+        where = []
+        def handler(signum, frame):
+            where.append(repr(corun.getcurrent()))
+            time.sleep(0.1)
+            done.set()
+        signal.signal(signal.SIGUSR2, handler)
+        send_later("USR2", 0.2)
+        done.wait(timeout=5)
+        print(json.dumps({"done": done.is_set(), "in_task": "Greenlet" in where[0]}))
+        """,
+    )
+    assert out == {"done": True, "in_task": True}
+
+
+@both
+def test_pause_suspends_only_the_calling_task(prologue: str) -> None:
+    out = run(
+        prologue,
+        """
+        import json, signal, time
+        got = []
+        signal.signal(signal.SIGUSR1, lambda signum, frame: got.append(signum))
+        send_later("USR1", 0.3)
+        before = ticks[0]
+        t0 = time.perf_counter()
+        signal.pause()
+        print(json.dumps({"got": got, "elapsed": time.perf_counter() - t0, "ticks": ticks[0] - before}))
+        """,
+    )
+    assert out["got"] == [10]
+    assert out["elapsed"] < 2
+    assert out["ticks"] >= 5
+
+
+@pytest.mark.parametrize("prologue", [NONE, ALONE, ALL], ids=["unpatched", "signal-os-time", "patch_all"])
+def test_signal_handler_runs_func_in_a_new_task_and_cancel_restores(prologue: str) -> None:
+    out = run(
+        prologue,
+        """
+        import json, os, signal
+        runs = []
+        def on_signal(tag, *, more):
+            runs.append([tag, more, repr(corun.getcurrent())])
+        def previous(signum, frame):
+            runs.append(["previous"])
+        signal.signal(signal.SIGUSR1, previous)
+        h = corun.signal_handler(signal.SIGUSR1, on_signal, "usr1", more=1)
+        # Once signal is patched, getsignal reports the handler object itself.
+        first_getsignal = signal.getsignal(signal.SIGUSR1) is h or not monkey.is_module_patched("signal")
+        for _ in range(2):
+            os.kill(os.getpid(), signal.SIGUSR1)
+            corun.sleep(0.05)
+        h.cancel()
+        h.cancel()  # a second cancel does nothing
+        restored = signal.getsignal(signal.SIGUSR1) is previous
+        os.kill(os.getpid(), signal.SIGUSR1)
+        corun.sleep(0.05)
+        tasks = {r[2] for r in runs if len(r) == 3}
+        print(json.dumps({"runs": [r[:2] for r in runs], "distinct_tasks": len(tasks),
+                          "main": repr(corun.getcurrent()) in tasks, "first": first_getsignal,
+                          "restored": restored, "active": h.active}))
+        """,
+    )
+    assert out["runs"] == [["usr1", 1], ["usr1", 1], ["previous"]]
+    assert out["distinct_tasks"] == 2 and not out["main"]
+    assert out["first"] and out["restored"] and out["active"] is False
+
+
+@pytest.mark.parametrize("prologue", [ALONE, ALL], ids=["signal-os-time", "patch_all"])
+def test_bad_arguments_get_the_stdlibs_errors(prologue: str) -> None:
+    out = run(
+        prologue,
+        """
+        import json, signal
+        original_signal = monkey.get_original("signal", "signal")
+        original_getsignal = monkey.get_original("signal", "getsignal")
+        def outcome(func, *args):
+            try:
+                func(*args)
+            except Exception as exc:
+                return [type(exc).__name__, str(exc)]
+            return "no error"
+        res = {}
+        bad = [(999, signal.SIG_DFL), ("x", signal.SIG_DFL), (signal.SIGUSR1, 42),
+               (signal.SIGKILL, signal.SIG_IGN), (signal.SIGSTOP, lambda s, f: None), (0, signal.SIG_DFL)]
+        for args in bad:
+            res[repr(args[:1])] = [outcome(signal.signal, *args), outcome(original_signal, *args)]
+        for arg in [999, "x", -1]:
+            res[f"get {arg!r}"] = [outcome(signal.getsignal, arg), outcome(original_getsignal, arg)]
+        res["signal_handler func"] = outcome(corun.signal_handler, signal.SIGUSR1, 42)
+        res["signal_handler number"] = outcome(corun.signal_handler, 999, print)
+        res["signal_handler SIGKILL"] = outcome(corun.signal_handler, signal.SIGKILL, print)
+        # Only the main OS thread may set handlers, patched or not.
+        start = monkey.get_original("_thread", "start_new_thread")
+        done = monkey.get_original("_thread", "allocate_lock")()
+        done.acquire()
+        def in_thread():
+            try:
+                res["thread"] = [outcome(signal.signal, signal.SIGUSR1, signal.SIG_DFL),
+                                 outcome(original_signal, signal.SIGUSR1, signal.SIG_DFL)]
+            finally:
+                done.release()
+        start(in_thread, ())
+        monkey.get_original("time", "sleep")(0)
+        while not done.acquire(False):
+            corun.sleep(0.01)
+        print(json.dumps(res))
+        """,
+    )
+    assert out.pop("signal_handler func")[0] == "TypeError"
+    assert out.pop("signal_handler number") == ["ValueError", "signal number out of range"]
+    assert out.pop("signal_handler SIGKILL") == ["OSError", "[Errno 22] Invalid argument"]
+    for case, (patched, original) in out.items():
+        assert patched == original != "no error", case
+
+
+@both
+def test_handlers_keep_working_in_a_forked_child(prologue: str) -> None:
+    out = run(
+        prologue,
+        """
+        import json, os, signal, time
+        got = []
+        signal.signal(signal.SIGUSR1, lambda signum, frame: got.append(os.getpid()))
+        pid = os.fork()
+        if pid == 0:
+            os.kill(os.getpid(), signal.SIGUSR1)
+            time.sleep(0.05)
+            os._exit(0 if got == [os.getpid()] else 1)
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        print(json.dumps({"child": code, "parent_got": got}))
+        """,
+    )
+    assert out == {"child": 0, "parent_got": []}
