@@ -53,7 +53,6 @@ _os_signal = _stdsignal.signal
 _os_getsignal = _stdsignal.getsignal
 SIG_DFL = _stdsignal.SIG_DFL
 SIG_IGN = _stdsignal.SIG_IGN
-_default_int_handler = _stdsignal.default_int_handler
 
 Handler = Callable[[int, FrameType | None], Any] | int | None
 
@@ -172,9 +171,9 @@ def _unwrap(signum: Any, installed: Any) -> Any:
 
 def _wrap(handler: Any) -> Any:
     """What to install at the OS level for the program's ``handler``."""
-    # The default SIGINT handler only raises KeyboardInterrupt, which already
-    # reaches the main task from wherever it is raised.
-    if callable(handler) and handler is not _default_int_handler:
+    # The default SIGINT handler is wrapped too: raised inside a task started
+    # as a thread, its KeyboardInterrupt would end only that "thread".
+    if callable(handler):
         return _Handler(handler)
     return handler
 

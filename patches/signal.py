@@ -41,6 +41,15 @@ def pause() -> None:
     _signals.pause()
 
 
+def _after_patch(target: Any) -> None:
+    """Route Ctrl-C through corun too, so that it reaches the main task from any task."""
+    if target.getsignal(target.SIGINT) is target.default_int_handler:
+        try:
+            _signals.set_handler(target.SIGINT, target.default_int_handler)
+        except ValueError:
+            pass  # patched outside the main thread: signals cannot be set here
+
+
 # Installed in ``signal``, they are its functions, and say so (pydoc lists a
 # module's functions by ``__module__``), as the stdlib's own wrappers there do.
 for _function in (signal, getsignal, pause):

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ..conftest import run_python
+from ..conftest import run_patched, run_python
 
 ALONE = "from corun import monkey\nfor _m in ('signal', 'os', 'time'): monkey.patch_module(_m)\n"
 ALL = "from corun import monkey; monkey.patch_all()\n"
@@ -352,3 +352,34 @@ def test_handlers_keep_working_in_a_forked_child(prologue: str) -> None:
         """,
     )
     assert out == {"child": 0, "parent_got": []}
+
+
+def test_ctrl_c_while_threads_run_python_code_reaches_the_main_task() -> None:
+    # Tasks started as threads are busy in Python code when SIGINT arrives, so
+    # the handler runs inside one of them; the stdlib would raise in the main
+    # thread, and so must corun, not end that one "thread".
+    proc = run_patched(
+        """
+        import os, signal, threading, time
+        from corun import monkey
+        def busy():
+            while True:
+                sum(range(200))
+                time.sleep(0)
+        threads = [threading.Thread(target=busy, daemon=True) for _ in range(3)]
+        for t in threads:
+            t.start()
+        real_start = monkey.get_original("_thread", "start_new_thread")
+        real_sleep = monkey.get_original("time", "sleep")
+        real_start(lambda: (real_sleep(0.3), os.kill(os.getpid(), signal.SIGINT)), ())
+        try:
+            for t in threads:
+                t.join()
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt in the main task")
+        print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["KeyboardInterrupt in the main task", "True"]
+    assert "Exception in thread" not in proc.stderr
