@@ -36,7 +36,7 @@ from ._waitqueue import WaitQueue
 from .event import AsyncResult
 from .hub import Hub, _peek_hub, get_hub
 
-__all__ = ["ThreadJobLost", "ThreadPool", "ThreadPoolStatistics"]
+__all__ = ["ThreadJobLost", "ThreadPool", "ThreadPoolStatistics", "worker_threads"]
 
 T = TypeVar("T")
 
@@ -208,9 +208,11 @@ class ThreadPool:
         # is counted.
         exit_lock = _originals.allocate_lock()
         exit_lock.acquire()
+        _workers.add(exit_lock)
         try:
             _originals.start_new_thread(self._work, (crew, hub, exit_lock))
         except RuntimeError:
+            _workers.discard(exit_lock)
             if crew.exits:
                 return  # the OS refused another thread; the existing ones will get to it
             raise
@@ -302,6 +304,7 @@ class ThreadPool:
                         hub.run_callback_threadsafe(self._settle, job, ok, outcome)
                 del job, outcome  # do not keep the last outcome alive while idle
         finally:
+            _workers.discard(exit_lock)
             exit_lock.release()
 
     # -- settling on the hub --------------------------------------------------
@@ -386,6 +389,16 @@ class ThreadPool:
         return len(lost)
 
 
+# One entry per live worker thread of every pool (its exit lock): the
+# thread twin leaves corun's own threads out of what it reports as threads.
+_workers: set[Any] = set()
+
+
+def worker_threads() -> int:
+    """How many worker threads of all thread pools are alive."""
+    return len(_workers)
+
+
 def _wait_for_exits(exits: list[Any], timeout: float | None) -> bool:
     deadline = None if timeout is None else _originals.monotonic() + timeout
     for exit_lock in exits:
@@ -403,6 +416,7 @@ def _reset_pools_after_fork() -> None:
     # forking thread's hub would wait for ever on threads the child does not
     # have.  A second reset of the same pool finds nothing and returns 0, so
     # the order of the two at-fork hooks does not matter.
+    _workers.clear()  # no worker thread survives a fork
     hub = _peek_hub()
     if hub is None or hub.destroyed:
         return

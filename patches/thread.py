@@ -31,6 +31,7 @@ from corun._waiter import TIMED_OUT, Waiter
 from corun.greenlet import Greenlet
 from corun.hub import get_hub
 from corun.local import local
+from corun.threadpool import worker_threads
 
 __all__ = [
     "LockType",
@@ -67,7 +68,12 @@ _real_get_ident = _originals.get_ident
 # Task-local rather than thread-local storage.
 _local = local
 _real_lock = _originals.allocate_lock
-_real_count = _thread._count
+_os_thread_count = _thread._count
+
+
+def _real_count() -> int:
+    """OS threads besides the main one, leaving out corun's own thread-pool workers."""
+    return max(0, _os_thread_count() - worker_threads())
 error = _thread.error
 
 

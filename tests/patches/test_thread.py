@@ -431,3 +431,18 @@ def test_locks_taken_by_finalizers_at_interpreter_exit() -> None:
     )
     assert proc.returncode == 0
     assert proc.stderr == ""
+
+
+def test_corun_pool_threads_are_not_counted_as_threads() -> None:
+    # CPython's own tests wait for _thread._count() to come back down; the
+    # hub's pool workers stay alive while idle and must not be counted.
+    before = cothread._count()
+    hub = corun.get_hub()
+    assert hub.threadpool.apply(sum, ([1, 2],)) == 3
+    assert _thread._count() > 0  # the worker is a real OS thread...
+    assert cothread._count() == before  # ...but not one of the program's
+    # And with only pool threads around, a lock deadlock is still reported.
+    lock = cothread.allocate_lock()
+    lock.acquire()
+    with pytest.raises(corun.LoopExit):
+        lock.acquire()
