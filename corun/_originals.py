@@ -26,6 +26,7 @@ __all__ = [
     "os_read",
     "os_write",
     "perf_counter",
+    "poll",
     "real_sleep",
     "start_new_thread",
     "thread_local",
@@ -39,6 +40,7 @@ SimpleQueue = _queue.SimpleQueue
 DefaultSelector = selectors.DefaultSelector
 
 epoll = getattr(select, "epoll", None)
+poll = getattr(select, "poll", None)
 eventfd = getattr(os, "eventfd", None)
 
 monotonic = time.monotonic

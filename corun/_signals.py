@@ -123,7 +123,21 @@ def _handler_task(hub: Hub, handler: Callable[..., Any], signum: int, frame: Fra
 
 
 def _raise_in_main_task(hub: Hub, exc: BaseException) -> None:
-    hub.run_callback(_throw_if_alive, hub.parent, exc)
+    main = hub.parent
+    current = getcurrent()
+    if current is hub or main is None or main.dead:
+        hub.run_callback(_throw_if_alive, main, exc)
+        return
+    # As a signal handler's exception in the main thread: the main task gets
+    # it now, before anything queued can resume it (a join that just ended
+    # must not return first); this task goes on once the hub comes back to it.
+    hub.run_callback(_resume_if_alive, current)
+    main.throw(exc)
+
+
+def _resume_if_alive(g: Any) -> None:
+    if not g.dead:
+        g.switch()
 
 
 def _throw_if_alive(g: Any, exc: BaseException) -> None:

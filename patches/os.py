@@ -37,6 +37,7 @@ from __future__ import annotations
 import errno
 import gc
 import os as _os
+import select as _select
 import signal as _stdsignal
 import sys
 import traceback
@@ -52,12 +53,13 @@ from corun._waiter import Waiter
 from corun.hub import Hub, LoopExit, _peek_hub, get_hub
 
 __target__ = "os"
-__implements__ = ["fork", "forkpty", "wait", "wait3", "wait4", "waitid", "waitpid"]
+__implements__ = ["fork", "forkpty", "read", "wait", "wait3", "wait4", "waitid", "waitpid"]
 __all__ = ["ChildExit", *__implements__]
 
 T = TypeVar("T")
 
 _original_fork = _os.fork
+_original_read = _os.read
 _original_forkpty: Any = getattr(_os, "forkpty", None)
 _original_waitpid = _os.waitpid
 _original_wait3: Any = getattr(_os, "wait3", None)
@@ -318,6 +320,29 @@ def fork() -> int:
     if pid == 0:
         _forget_parent_tasks()
     return pid
+
+
+def read(fd: int, length: int, /) -> bytes:
+    """``os.read`` that parks the task while a blocking pipe, FIFO, socket or terminal has no data.
+
+    A regular file always polls readable and is read at once; a non-blocking
+    fd is read at once too, so it still raises ``BlockingIOError`` as it would.
+    """
+    if isinstance(fd, int) and not _readable_now(fd) and _os.get_blocking(fd):
+        get_hub().wait_readable(fd)
+    return _original_read(fd, length)
+
+
+def _readable_now(fd: int) -> bool:
+    """Whether a read of ``fd`` would not block (also true for an invalid fd: the read reports it)."""
+    if _originals.poll is None:
+        return True  # no way to ask: read as the original would
+    poller = _originals.poll()
+    try:
+        poller.register(fd, _select.POLLIN)
+    except (OSError, ValueError, OverflowError):
+        return True
+    return bool(poller.poll(0))
 
 
 def forkpty() -> tuple[int, int]:

@@ -8,13 +8,17 @@ here; ``concurrent.futures``' thread pool hands its work through one.
 
 from __future__ import annotations
 
+import sys
 import types
 from collections import deque
 from queue import Empty
 from typing import Any
 
+from greenlet import getcurrent
+
 from corun._waiter import TIMED_OUT, Waiter
 from corun.hub import get_hub
+from corun.hub import sleep as hub_sleep
 
 from .thread import _wait, _wake
 
@@ -31,6 +35,9 @@ class SimpleQueue:
     called from a finalizer or a signal handler.  It is also safe between
     OS threads: a getter in another thread is woken through its own hub.
     """
+
+    # What ``get`` raises: the ``Empty`` of the ``_queue`` module this class was installed in.
+    _Empty: type[Exception] = Empty
 
     def __init__(self) -> None:
         self._items: deque[Any] = deque()
@@ -60,15 +67,23 @@ class SimpleQueue:
             Empty: nothing arrived (at once without ``block``; within ``timeout`` otherwise).
             ValueError: ``timeout`` is negative.
         """
+        if block and timeout is not None and timeout < 0:
+            raise ValueError("'timeout' must be a non-negative number")
+        if block and self._items:
+            # A get that was willing to wait is a switch point even when an
+            # item is ready: a worker fed by its own puts (a task that
+            # resubmits itself to an executor) would otherwise never let
+            # another task run.
+            hub = get_hub()
+            if getcurrent() is not hub:
+                hub_sleep(0)
         try:
             return self._items.popleft()
         except IndexError:
             pass
         if not block:
-            raise Empty
+            raise self._Empty
         if timeout is not None:
-            if timeout < 0:
-                raise ValueError("'timeout' must be a non-negative number")
             deadline = get_hub().clock() + timeout
         hub = get_hub()
         while True:
@@ -93,7 +108,7 @@ class SimpleQueue:
                 try:
                     return self._items.popleft()
                 except IndexError:
-                    raise Empty from None
+                    raise self._Empty from None
             try:
                 return self._items.popleft()
             except IndexError:
@@ -124,3 +139,52 @@ class SimpleQueue:
         return len(self._items)
 
     __class_getitem__: Any = classmethod(types.GenericAlias)
+
+
+class _CooperativeQueueFinder:
+    """Gives a fresh import of ``_queue`` (one made after patching) the cooperative ``SimpleQueue``.
+
+    ``queue`` takes ``SimpleQueue`` from the C module ``_queue``; code that
+    re-imports both (``test.support.import_fresh_module``, module reloaders)
+    would otherwise get the C type back, whose ``get`` blocks the OS thread.
+    """
+
+    @classmethod
+    def find_spec(cls, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "_queue":
+            return None
+        for finder in sys.meta_path:
+            find_spec = getattr(finder, "find_spec", None)
+            if finder is cls or find_spec is None:
+                continue
+            spec = find_spec(name, path, target)
+            if spec is not None:
+                spec.loader = _CooperativeQueueLoader(spec.loader)
+                return spec
+        return None
+
+
+class _CooperativeQueueLoader:
+    """Loads the real ``_queue``, then puts the cooperative ``SimpleQueue`` in it."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self.loader.exec_module(module)
+        # A fresh C module has its own Empty, which its users catch.
+        module.SimpleQueue = type(
+            "SimpleQueue", (SimpleQueue,), {"_Empty": module.Empty, "__module__": __name__}
+        )
+
+
+def _after_patch(target: Any) -> None:
+    """Put the cooperative ``SimpleQueue`` in ``_queue`` too, now and on any fresh import."""
+    import _queue
+
+    _queue.SimpleQueue = SimpleQueue  # type: ignore[misc,assignment]
+    if _CooperativeQueueFinder not in sys.meta_path:
+        sys.meta_path.insert(0, _CooperativeQueueFinder)

@@ -65,8 +65,14 @@ __implements__ = [
 ]
 
 _real_get_ident = _originals.get_ident
-# Task-local rather than thread-local storage.
-_local = local
+
+
+class _local(local):
+    """Task-local rather than thread-local storage: ``threading.local`` when patched."""
+
+    __slots__ = ()
+
+
 _real_lock = _originals.allocate_lock
 _os_thread_count = _thread._count
 
@@ -74,6 +80,8 @@ _os_thread_count = _thread._count
 def _real_count() -> int:
     """OS threads besides the main one, leaving out corun's own thread-pool workers."""
     return max(0, _os_thread_count() - worker_threads())
+
+
 error = _thread.error
 
 
@@ -246,7 +254,16 @@ class RLock(_Parking):
 
     __slots__ = ("_count", "_owner")
 
-    def __init__(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # The C RLock ignores arguments; 3.13 warns that it will refuse them.
+        if (args or kwargs) and sys.version_info >= (3, 13):
+            import warnings
+
+            warnings.warn(
+                "Passing arguments to RLock is deprecated and will be removed in 3.15",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         super().__init__()
         self._owner: int | None = None
         self._count = 0
@@ -398,9 +415,11 @@ def _run_thread(
     except KeyboardInterrupt:
         raise  # the task machinery delivers it to the main task
     except BaseException as exc:
-        hook_args = _unraisable_hook_args_type()(
-            (type(exc), exc, exc.__traceback__, "Exception ignored in thread started by", function)
-        )
+        if sys.version_info >= (3, 13):
+            message, culprit = f"Exception ignored in thread started by {function!r}", None
+        else:
+            message, culprit = "Exception ignored in thread started by", function
+        hook_args = _unraisable_hook_args_type()((type(exc), exc, exc.__traceback__, message, culprit))
         try:
             sys.unraisablehook(hook_args)
         finally:
@@ -528,3 +547,11 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# Installed in ``_thread`` (and ``threading``), they are its objects and say
+# so, as the C ones do: ``threading.__all__`` checks and pickling by
+# reference go through ``__module__``.
+for _public in (LockType, RLock, _local, get_ident, start_new_thread, start_joinable_thread, allocate_lock):
+    _public.__module__ = "_thread"
+del _public

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ..conftest import run_python
+from ..conftest import run_patched, run_python
 
 ALONE = "from corun import monkey\nfor _m in ('os', 'socket', 'time'): monkey.patch_module(_m)\n"
 ALL = "from corun import monkey; monkey.patch_all()\n"
@@ -391,3 +391,25 @@ def test_multiprocessing_fork_children_are_joined_cooperatively() -> None:
     )
     assert out["codes"] == [0, 0, 0] and out["pids"]
     assert out["during"] >= 5
+
+
+def test_os_read_of_an_empty_blocking_pipe_parks_only_the_task() -> None:
+    proc = run_patched(
+        """
+        import os, threading, time
+        r, w = os.pipe()
+        threading.Timer(0.2, os.write, (w, b"hello")).start()
+        start = time.monotonic()
+        data = os.read(r, 10)  # the timer is a task: a blocking read would never return
+        print(data.decode(), time.monotonic() - start < 3)
+        os.set_blocking(r, False)
+        try:
+            os.read(r, 10)
+        except BlockingIOError:
+            print("non-blocking fd still raises")
+        with open(__import__("sys").executable, "rb") as f:
+            print(len(os.read(f.fileno(), 4)))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["hello True", "non-blocking fd still raises", "4"]

@@ -86,3 +86,42 @@ def test_thread_pool_executor_under_patch_all() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "True"]
+
+
+def test_a_get_that_could_wait_is_a_switch_point() -> None:
+    # A worker fed only by its own puts never finds the queue empty; the
+    # other tasks must still get turns, as they would between OS threads.
+    q = coqueue.SimpleQueue()
+    ticks = [0]
+
+    def ticker() -> None:
+        while True:
+            ticks[0] += 1
+            corun.sleep(0)
+
+    task = corun.spawn(ticker)
+    q.put(0)
+    for _ in range(50):
+        q.put(q.get())
+    assert ticks[0] >= 25
+    before = ticks[0]
+    for _ in range(50):
+        q.put(q.get_nowait())  # a non-blocking get is not a switch point
+    assert ticks[0] == before
+    task.kill()
+
+
+def test_a_fresh_import_of_the_c_module_gets_the_cooperative_queue() -> None:
+    proc = run_patched(
+        """
+        from test.support.import_helper import import_fresh_module
+        import threading, time
+        fresh = import_fresh_module("queue", fresh=["_queue"])
+        q = fresh.SimpleQueue()
+        threading.Timer(0.2, q.put, ("late",)).start()
+        start = time.monotonic()
+        print(type(q).__module__, q.get(timeout=5), time.monotonic() - start < 3)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["corun.patches.queue", "late", "True"]

@@ -383,3 +383,25 @@ def test_ctrl_c_while_threads_run_python_code_reaches_the_main_task() -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["KeyboardInterrupt in the main task", "True"]
     assert "Exception in thread" not in proc.stderr
+
+
+def test_interrupt_main_from_a_thread_lands_before_the_main_task_goes_on() -> None:
+    # The thread ends right after interrupting: the main task's join must not
+    # return first and leave the KeyboardInterrupt to land later, elsewhere.
+    proc = run_patched(
+        """
+        import _thread, threading, time
+        t = threading.Thread(target=_thread.interrupt_main)
+        try:
+            t.start()
+            t.join()
+            print("join returned first")
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt")
+        t.join()
+        time.sleep(0.05)
+        print("nothing late")
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["KeyboardInterrupt", "nothing late"]

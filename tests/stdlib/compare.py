@@ -6,9 +6,16 @@ The reference is a tab-separated file with one row per test of CPython
 saved with ``suites.py --json``) and prints, per module: the tests, the
 passes unpatched, under gevent and under corun; then every test gevent
 passes and corun does not (there should be none), and those that pass
-unpatched and not under corun::
+unpatched and not under corun.  A module run only in part (``suites.PARTS``)
+is compared on that part.  ``--reference`` may be given more than once (a
+later file adds modules, or replaces a module's rows)::
 
     python tests/stdlib/compare.py --reference OUTCOMES.tsv [--from-json RUN.json] [--markdown]
+
+The reference itself is made from two runs saved by ``suites.py --json``,
+one ``--unpatched`` and one ``--gevent``, both with ``--test-timeout 60``::
+
+    python tests/stdlib/compare.py --make-reference OUT.tsv --unpatched-json U.json --gevent-json G.json
 """
 
 from __future__ import annotations
@@ -21,26 +28,62 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 if __package__:
-    from .suites import MODULES, ModuleRun, Outcome, running
+    from .suites import MODULES, ModuleRun, Outcome, in_part, running
 else:  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from suites import MODULES, ModuleRun, Outcome, running  # type: ignore[import-not-found,no-redef]
+    from suites import (  # type: ignore[import-not-found,no-redef]
+        MODULES,
+        ModuleRun,
+        Outcome,
+        in_part,
+        running,
+    )
 
-__all__ = ["Comparison", "Reference", "compare", "load_reference", "main"]
+__all__ = ["Comparison", "Reference", "compare", "load_reference", "main", "reference_lines"]
 
 # Reference[module][test_id] = (outcome unpatched, outcome under gevent)
 Reference = dict[str, dict[str, tuple[str, str]]]
 
 
-def load_reference(path: Path) -> Reference:
-    """Read the reference outcomes; ``#`` lines and the header row are skipped."""
+def load_reference(*paths: Path) -> Reference:
+    """Read the reference outcomes; ``#`` lines and the header row are skipped.
+
+    A module found in a later file takes that file's rows only.
+    """
     reference: Reference = defaultdict(dict)
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line or line.startswith("#") or line.startswith("module\t"):
-            continue
-        module, test_id, unpatched, gevent = line.split("\t")
-        reference[module][test_id] = (unpatched, gevent)
+    for path in paths:
+        rows: Reference = defaultdict(dict)
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line or line.startswith("#") or line.startswith("module\t"):
+                continue
+            module, test_id, unpatched, gevent = line.split("\t")
+            rows[module][test_id] = (unpatched, gevent)
+        reference.update(rows)
     return reference
+
+
+def reference_lines(unpatched: dict[str, ModuleRun], gevent: dict[str, ModuleRun]) -> list[str]:
+    """The reference's rows for the modules of two runs, one unpatched and one under gevent.
+
+    A test collected in one run only gets ``-`` for the other.
+    """
+    pythons = sorted({run.python for run in [*unpatched.values(), *gevent.values()]})
+    lines = [
+        f"# CPython {', '.join(pythons)}: each module in a fresh process, by tests/stdlib/suites.py",
+        "# (--unpatched, and --gevent: gevent's patch_all()); outcomes as in suites.py, '-' = not collected.",
+        "module\ttest\tunpatched\tgevent",
+    ]
+    for module in sorted(set(unpatched) | set(gevent)):
+        plain, under_gevent = unpatched.get(module), gevent.get(module)
+        plain_outcomes = plain.outcomes if plain else {}
+        gevent_outcomes = under_gevent.outcomes if under_gevent else {}
+        for test_id in sorted(set(plain_outcomes) | set(gevent_outcomes)):
+            row = [module, test_id]
+            for outcomes in (plain_outcomes, gevent_outcomes):
+                outcome = outcomes.get(test_id)
+                row.append(outcome.outcome if outcome else "-")
+            lines.append("\t".join(row))
+    return lines
 
 
 def _load_runs(path: Path) -> dict[str, ModuleRun]:
@@ -79,7 +122,7 @@ def compare(reference: Reference, runs: dict[str, ModuleRun]) -> Comparison:
     result = Comparison(rows=[header])
     for module in MODULES:
         run = runs.get(module)
-        ref = reference.get(module, {})
+        ref = {test_id: row for test_id, row in reference.get(module, {}).items() if in_part(module, test_id)}
         if run is None:
             continue
         corun_passes = run.count("pass")
@@ -90,6 +133,8 @@ def compare(reference: Reference, runs: dict[str, ModuleRun]) -> Comparison:
         gevent = sum(1 for _, g in ref.values() if g == "pass")
         result.rows.append([module, str(len(ref)), str(unpatched), str(gevent), str(corun_passes)])
         for test_id, (unpatched_outcome, gevent_outcome) in sorted(ref.items()):
+            if unpatched_outcome == "-" and gevent_outcome == "-":
+                continue
             ours = run.outcomes.get(test_id)
             if ours is not None and ours.outcome == "pass":
                 continue
@@ -123,13 +168,26 @@ def _format(rows: list[list[str]], markdown: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Print the comparison; exit status 1 if corun fails a test gevent passes."""
     parser = argparse.ArgumentParser(description="Compare corun's outcomes with the reference run.")
-    parser.add_argument("--reference", required=True, type=Path, help="the reference outcomes (TSV)")
+    parser.add_argument(
+        "--reference", action="append", type=Path, help="the reference outcomes (TSV); repeatable"
+    )
     parser.add_argument("--from-json", type=Path, help="a run saved by suites.py --json (else run now)")
     parser.add_argument("--markdown", action="store_true", help="print the table in Markdown")
+    parser.add_argument("--make-reference", type=Path, help="write a reference TSV from the two runs below")
+    parser.add_argument("--unpatched-json", type=Path, help="with --make-reference: the unpatched run")
+    parser.add_argument("--gevent-json", type=Path, help="with --make-reference: the run under gevent")
     parser.add_argument("modules", nargs="*", default=list(MODULES))
     args = parser.parse_args(argv)
 
-    reference = load_reference(args.reference)
+    if args.make_reference:
+        if not (args.unpatched_json and args.gevent_json):
+            parser.error("--make-reference needs --unpatched-json and --gevent-json")
+        lines = reference_lines(_load_runs(args.unpatched_json), _load_runs(args.gevent_json))
+        args.make_reference.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return 0
+    if not args.reference:
+        parser.error("--reference is required")
+    reference = load_reference(*args.reference)
     if args.from_json:
         runs = _load_runs(args.from_json)
     else:

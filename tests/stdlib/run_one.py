@@ -5,7 +5,8 @@ comes first::
 
     python -m corun run_one.py test_socket --results FILE
 
-or plainly (``python run_one.py ...``) for the unpatched baseline.  The
+or plainly (``python run_one.py ...``) for the unpatched baseline, or
+under ``python -m gevent.monkey`` for gevent's reference run.  The
 driver (``suites.py``) reads the results file while deciding what happened:
 a test that began and never ended hung (the watchdog ends the process) or
 crashed the interpreter; the driver then starts this script again with
@@ -13,22 +14,35 @@ crashed the interpreter; the driver then starts this script again with
 still runs.
 
 Records (one JSON object a line, flushed as written):
-``{"kind": "start", "python": "3.11", "patched": true}``;
+``{"kind": "start", "python": "3.11", "patched": true, "runtime": "corun"}``;
 ``{"kind": "collected", "ids": [...]}``; ``{"kind": "begin", "id": ...}``;
 ``{"kind": "end", "id": ..., "outcome": ..., "detail": ..., "seconds": ...}``;
 ``{"kind": "unavailable", "reason": ...}`` (no ``test`` package, or the
 module skipped itself); ``{"kind": "done"}``.
+
+``--only`` runs a module in part (its test classes matching a pattern);
+``--hangs`` names tests known to hang, which are collected but not run;
+``--long`` gives a test slow by design more than ``--test-timeout``.
+
+``test.support``'s thread counting (``threading_helper.threading_setup``,
+``threading_cleanup``, ``reap_threads``, ``wait_threads_exit``) is turned off
+in every run, patched or not, as it was for the reference run: it counts OS
+threads, which says nothing about threads that are tasks, and the runtime's
+own OS threads (its thread pool, this script's watchdog) come and go.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
+import fnmatch
 import gc
 import importlib
 import json
 import os
 import re
+import signal
 import sys
 import time
 import traceback
@@ -79,11 +93,28 @@ class _Recorder:
 
 def _test_id(test: Any) -> str:
     """The test's id; a fixture error ("setUpClass (pkg.Case)") becomes "pkg.Case.setUpClass"."""
+    unique = getattr(test, _UNIQUE_ID, None)
+    if unique is not None:
+        return str(unique)
     test_id = str(test.id())
     match = _FIXTURE.match(test_id)
     if match:
         return f"{match.group(2)}.{match.group(1)}"
     return test_id
+
+
+# Where _name_tests leaves a test's id when another test has the same one.
+_UNIQUE_ID = "_stdlib_suite_id"
+
+
+def _name_tests(suite: unittest.TestSuite) -> None:
+    """Give the second and later tests sharing an id (two doctest suites of one module) "id#2", "id#3"."""
+    seen: dict[str, int] = {}
+    for test in _iter_tests(suite):
+        test_id = _test_id(test)
+        seen[test_id] = seen.get(test_id, 0) + 1
+        if seen[test_id] > 1:
+            setattr(test, _UNIQUE_ID, f"{test_id}#{seen[test_id]}")
 
 
 def _detail(err: Any) -> str:
@@ -111,8 +142,9 @@ class Watchdog:
     _POLL_SECONDS = 0.1
     _BACKSTOP_SECONDS = 10.0
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, longer: dict[str, float] | None = None) -> None:
         self.timeout = timeout
+        self.longer = longer or {}  # steps (test ids) allowed more than ``timeout``
         self._sleep = _original("time", "sleep")
         self._clock = _original("time", "monotonic")
         self.arm("importing the module")
@@ -121,8 +153,9 @@ class Watchdog:
     def arm(self, what: str) -> None:
         """Start the clock again for the next step, ``what`` (said if it hangs)."""
         self.what = what
-        self._deadline = self._clock() + self.timeout
-        faulthandler.dump_traceback_later(self.timeout + self._BACKSTOP_SECONDS, exit=True)
+        self.allowed = self.longer.get(what, self.timeout)
+        self._deadline = self._clock() + self.allowed
+        faulthandler.dump_traceback_later(self.allowed + self._BACKSTOP_SECONDS, exit=True)
 
     def _watch(self) -> None:
         while self._clock() < self._deadline:
@@ -130,7 +163,7 @@ class Watchdog:
         # The process's own stderr: a test may have swapped sys.stderr for a buffer.
         err = sys.__stderr__
         assert err is not None
-        print(f"\nTimeout: {self.what} took more than {self.timeout:g} s", file=err)
+        print(f"\nTimeout: {self.what} took more than {self.allowed:g} s", file=err)
         faulthandler.dump_traceback(err, all_threads=True)
         _print_task_stacks(err)
         err.flush()
@@ -138,11 +171,23 @@ class Watchdog:
 
 
 def _original(module_name: str, name: str) -> Any:
-    """``module.name`` as it was before corun patched it (as it is, when not patched)."""
+    """``module.name`` as it was before corun (or gevent) patched it (as it is, when not patched)."""
     monkey = sys.modules.get("corun.monkey")
     if monkey is not None:
         return monkey.get_original(module_name, name)
+    gevent_monkey = sys.modules.get("gevent.monkey")
+    if gevent_monkey is not None:
+        return gevent_monkey.get_original(module_name, name)
     return getattr(importlib.import_module(module_name), name)
+
+
+def _runtime() -> str:
+    """What patched this interpreter: "corun", "gevent" or "none"."""
+    for runtime in ("corun", "gevent"):
+        monkey = sys.modules.get(f"{runtime}.monkey")
+        if monkey is not None and monkey.is_module_patched("socket"):
+            return runtime
+    return "none"
 
 
 def _print_task_stacks(file: TextIO) -> None:
@@ -240,22 +285,75 @@ def _iter_tests(suite: Iterable[Any]) -> Iterator[unittest.TestCase]:
             yield item
 
 
-def _drop(suite: unittest.TestSuite, skip: set[str]) -> None:
-    """Remove the tests named in ``skip`` from ``suite``, in place."""
+def _in_classes(test_id: str, patterns: list[str] | None) -> bool:
+    """Whether the test's class name matches one of ``patterns`` (None: every test runs)."""
+    if patterns is None:
+        return True
+    class_name = test_id.split(".")[-2] if test_id.count(".") >= 2 else ""
+    return any(fnmatch.fnmatchcase(class_name, pattern) for pattern in patterns)
+
+
+def _drop(
+    suite: unittest.TestSuite,
+    skip: set[str],
+    only: list[str] | None = None,
+    patterns: Iterable[str] = (),
+) -> None:
+    """Remove from ``suite``, in place, the tests in ``skip`` or ``patterns`` and those outside ``only``."""
+    patterns = list(patterns)
     kept = []
     for item in suite._tests:
         if isinstance(item, unittest.TestSuite):
-            _drop(item, skip)
+            _drop(item, skip, only, patterns)
             kept.append(item)
-        elif _test_id(item) not in skip:
-            kept.append(item)
+        else:
+            test_id = _test_id(item)
+            if (
+                test_id not in skip
+                and _in_classes(test_id, only)
+                and not any(fnmatch.fnmatchcase(test_id, p) for p in patterns)
+            ):
+                kept.append(item)
     suite._tests = kept
+
+
+def _restore_sigint() -> None:
+    """Make Ctrl-C raise KeyboardInterrupt again if this process inherited SIGINT ignored.
+
+    A shell without job control starts its background commands with SIGINT
+    ignored, and Python then leaves it ignored; the tests of
+    KeyboardInterrupt, ``interrupt_main`` and ``raise_signal(SIGINT)`` (and
+    the children they start, which inherit it) would fail for that alone.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _configure_support(support: Any, network: bool) -> None:
     """Set test.support up as CPython's own test runner does, with this run's resources."""
     support.verbose = 0
     support.use_resources = [*RESOURCES, "network"] if network else list(RESOURCES)
+    _stop_thread_counting()
+
+
+def _stop_thread_counting() -> None:
+    """Turn threading_helper's OS-thread counting into no-ops (the module docstring says why)."""
+    helper: Any = importlib.import_module("test.support.threading_helper")
+
+    def threading_setup() -> tuple[int, list[Any]]:
+        return 0, []
+
+    def threading_cleanup(*original_values: Any) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def wait_threads_exit(timeout: float | None = None) -> Iterator[None]:
+        yield
+
+    # reap_threads looks the other two up when it runs, so it needs no twin.
+    helper.threading_setup = threading_setup
+    helper.threading_cleanup = threading_cleanup
+    helper.wait_threads_exit = wait_threads_exit
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -264,9 +362,25 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--results", required=True, help="file to append the JSON records to")
     parser.add_argument("--skip", help="file listing test ids not to run, one a line")
     parser.add_argument(
+        "--hangs", help="file listing tests known to hang, not to run (fnmatch patterns, one a line)"
+    )
+    parser.add_argument(
         "--test-timeout", type=float, default=60.0, help="seconds before a test counts as hung"
     )
+    parser.add_argument(
+        "--long",
+        action="append",
+        default=[],
+        metavar="TEST_ID=SECONDS",
+        help="give this test longer than --test-timeout before it counts as hung (repeatable)",
+    )
     parser.add_argument("--network", action="store_true", help="enable the network resource")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="CLASS",
+        help="run only the test classes matching this fnmatch pattern (repeatable)",
+    )
     return parser.parse_args(argv)
 
 
@@ -295,15 +409,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip:
         with open(args.skip, encoding="utf-8") as f:
             skip = {line.strip() for line in f if line.strip()}
+    hangs: list[str] = []
+    if args.hangs:
+        with open(args.hangs, encoding="utf-8") as f:
+            hangs = [line.strip() for line in f if line.strip()]
 
     with open(args.results, "a", encoding="utf-8") as stream:
         recorder = _Recorder(stream)
-        monkey = sys.modules.get("corun.monkey")
-        patched = monkey is not None and monkey.is_module_patched("socket")
-        recorder.write(kind="start", python=f"{sys.version_info[0]}.{sys.version_info[1]}", patched=patched)
+        runtime = _runtime()
+        recorder.write(
+            kind="start",
+            python=f"{sys.version_info[0]}.{sys.version_info[1]}",
+            patched=runtime != "none",
+            runtime=runtime,
+        )
         faulthandler.enable()
+        _restore_sigint()
         # From here on, importing and collecting can hang too.
-        watchdog = Watchdog(args.test_timeout)
+        longer = {test_id: float(seconds) for test_id, _, seconds in (a.rpartition("=") for a in args.long)}
+        watchdog = Watchdog(args.test_timeout, longer)
         support = _import("test.support", recorder)
         if support is None:
             return 0
@@ -315,9 +439,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
 
         suite = unittest.defaultTestLoader.loadTestsFromModule(module)
+        _name_tests(suite)
+        _drop(suite, set(), args.only)
         if not skip:
             recorder.write(kind="collected", ids=[_test_id(t) for t in _iter_tests(suite)])
-        _drop(suite, skip)
+        _drop(suite, skip, patterns=hangs)
         result = RecordingResult(recorder, watchdog)
         watchdog.arm("the first fixtures")
         result.startTestRun()

@@ -7,13 +7,19 @@ for the tests not yet run, so one hang costs one test, not the module.
 
 Command line (exit status 1 if anything unexpected happened)::
 
-    python tests/stdlib/suites.py [--unpatched] [--python PY] [--jobs N] [--json OUT] [MODULE ...]
+    python tests/stdlib/suites.py [--unpatched | --gevent] [--group NAME] [--python PY] [--jobs N]
+                                  [--test-timeout S] [--json OUT] [MODULE ...]
+
+``--gevent`` runs the modules under gevent's own ``patch_all()`` instead
+(``python -m gevent.monkey``, with gevent installed in that interpreter): how
+the reference outcomes that corun is compared with were made.
 """
 
 from __future__ import annotations
 
 import argparse
 import fnmatch
+import functools
 import json
 import os
 import re
@@ -25,25 +31,34 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "FAILING",
+    "GROUPS",
+    "HANG_TAG",
     "JOBS",
     "KNOWN_FAILURES",
+    "LONG_TESTS",
     "MACHINE_TAG",
     "MODULES",
+    "PARTS",
+    "RUNTIMES",
     "KnownFailure",
+    "ModuleGroup",
     "ModuleRun",
     "Outcome",
     "Verdict",
     "check",
     "format_verdict",
+    "group_of",
+    "in_part",
     "load_known_failures",
     "main",
+    "modules_for",
     "run_module",
     "running",
 ]
@@ -52,23 +67,111 @@ HERE = Path(__file__).resolve().parent
 RUN_ONE = HERE / "run_one.py"
 KNOWN_FAILURES = HERE / "known_failures.txt"
 
-MODULES = (
-    "test_socket",
-    "test_selectors",
-    "test_select",
-    "test_poll",
-    "test_ssl",
-    "test_timeout",
-    "test_httplib",
-    "test_httpservers",
-    "test_urllib2_localnet",
-    "test_socketserver",
-    "test_ftplib",
-    "test_xmlrpc",
+
+@dataclass(frozen=True)
+class ModuleGroup:
+    """Modules that the test suite runs together, and the Pythons it runs them on."""
+
+    name: str
+    modules: tuple[str, ...]
+    pythons: str  # as in known_failures.txt: "all", "3.11", "3.12+", "3.10-3.11", or a comma list
+    why: str = ""  # why not on every Python, when not
+
+
+GROUPS = (
+    # The modules of the socket, select and ssl areas, and the protocols on top of them.
+    ModuleGroup(
+        "network",
+        (
+            "test_socket",
+            "test_selectors",
+            "test_select",
+            "test_poll",
+            "test_ssl",
+            "test_timeout",
+            "test_httplib",
+            "test_httpservers",
+            "test_urllib2_localnet",
+            "test_socketserver",
+            "test_ftplib",
+            "test_xmlrpc",
+        ),
+        pythons="all",
+    ),
+    # The thread, queue, os, subprocess and signal areas.  They run on every
+    # Python: on two cores they add about 40 s per Python to the test run
+    # (the whole stdlib file: about 105 s against 65 s), because the tests
+    # that hang under corun are not run (known_failures.txt, "[hang]").
+    ModuleGroup(
+        "threads",
+        (
+            "test_threading",
+            "test_thread",
+            "test_threading_local",
+            "test_queue",
+            "test_subprocess",
+            "test_signal",
+            "test_os",
+            "test_concurrent_futures",
+        ),
+        pythons="all",
+    ),
 )
 
+MODULES = tuple(module for group in GROUPS for module in group.modules)
+
+# Modules run only in part: the test classes that run (fnmatch patterns on
+# the class's name).  test_os: the process parts (fork, waitpid and exit
+# statuses, kill, spawn*, exec*); its posix_spawn tests live in test_posix.
+# test_concurrent_futures: the thread-pool executor's classes and the
+# executor-free Future tests, not the process pools.
+PARTS = {
+    "test_os": ("ExecTests", "ForkTests", "PidTests", "SpawnTests", "Win32KillTests"),
+    "test_concurrent_futures": ("ThreadPool*", "FutureTests"),
+}
+
+
+def group_of(module: str) -> ModuleGroup:
+    """The group ``module`` belongs to."""
+    for group in GROUPS:
+        if module in group.modules:
+            return group
+    raise KeyError(module)
+
+
+def modules_for(python: str) -> list[str]:
+    """The modules the test suite runs on Python ``python`` ("3.11")."""
+    return [
+        module
+        for group in GROUPS
+        if any(_version_matches(part, python) for part in group.pythons.split(","))
+        for module in group.modules
+    ]
+
+
+def in_part(module: str, test_id: str) -> bool:
+    """Whether ``test_id`` is in the part of ``module`` that runs (every test, for a module run whole)."""
+    patterns = PARTS.get(module)
+    if patterns is None:
+        return True
+    class_name = test_id.split(".")[-2] if test_id.count(".") >= 2 else ""
+    return any(fnmatch.fnmatchcase(class_name, pattern) for pattern in patterns)
+
+
 # The slowest modules, slowest first: they start first when several run at once.
-_SLOWEST_FIRST = ("test_socket", "test_ssl", "test_xmlrpc", "test_selectors", "test_ftplib", "test_poll")
+_SLOWEST_FIRST = (
+    "test_signal",
+    "test_socket",
+    "test_subprocess",
+    "test_ssl",
+    "test_concurrent_futures",
+    "test_threading",
+    "test_xmlrpc",
+    "test_selectors",
+    "test_ftplib",
+    "test_queue",
+    "test_poll",
+)
 
 # How many modules run at once by default.  They spend most of their time
 # waiting on sockets and timers (a tenth of a core each), and CPython's own
@@ -84,9 +187,17 @@ NETWORK_MODULES = frozenset({"test_socketserver"})
 # ``notrun``: collected but never run (its process ended early).
 FAILING = frozenset({"fail", "error", "xpass", "timeout", "crash", "notrun"})
 
+# What a module can run under: corun's runner, gevent's (for the reference), or nothing.
+RUNTIMES = ("corun", "gevent")
+
 # Seconds one test may take before it counts as hung; and the whole module.
 TEST_TIMEOUT = 30.0
 WALL_LIMIT = 900.0
+
+# Tests that take about TEST_TIMEOUT by design, unpatched too, and the
+# seconds they get instead.  test_siginterrupt_off (3.10-3.12) waits for
+# test.support's SHORT_TIMEOUT, 30 s, for a child it knows will not answer.
+LONG_TESTS = {"test.test_signal.SiginterruptTest.test_siginterrupt_off": 60.0}
 
 # The child's exit status when its watchdog ended a hung test
 # (run_one.Watchdog.EXIT_STATUS); faulthandler, the watchdog's backstop,
@@ -113,6 +224,7 @@ class ModuleRun:
     module: str
     python: str  # "3.11"
     patched: bool
+    runtime: str = "corun"  # what patched it, when patched: one of RUNTIMES
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     unavailable: str | None = None  # why the module could not run at all
     elapsed: float = 0.0
@@ -127,14 +239,26 @@ class ModuleRun:
 
 
 def _command(
-    python: str, module: str, results: Path, skip: Path | None, patched: bool, test_timeout: float
+    run: ModuleRun, python: str, results: Path, skip: Path | None, hangs: Path | None, test_timeout: float
 ) -> list[str]:
-    command = [python, "-m", "corun"] if patched else [python]
-    command += [str(RUN_ONE), module, "--results", str(results), "--test-timeout", str(test_timeout)]
+    if not run.patched:
+        command = [python]
+    elif run.runtime == "gevent":
+        command = [python, "-m", "gevent.monkey"]
+    else:
+        command = [python, "-m", "corun"]
+    command += [str(RUN_ONE), run.module, "--results", str(results), "--test-timeout", str(test_timeout)]
     if skip is not None:
         command += ["--skip", str(skip)]
-    if module in NETWORK_MODULES:
+    if hangs is not None:
+        command += ["--hangs", str(hangs)]
+    if run.module in NETWORK_MODULES:
         command.append("--network")
+    for pattern in PARTS.get(run.module, ()):
+        command += ["--only", pattern]
+    for test_id, seconds in LONG_TESTS.items():
+        if test_id.startswith(_module_id(run.module) + ".") and seconds > test_timeout:
+            command += ["--long", f"{test_id}={seconds:g}"]
     return command
 
 
@@ -163,6 +287,7 @@ def run_module(
     *,
     python: str = sys.executable,
     patched: bool = True,
+    runtime: str = "corun",
     test_timeout: float = TEST_TIMEOUT,
     wall_limit: float = WALL_LIMIT,
     pythonpath: str | None = None,
@@ -174,11 +299,16 @@ def run_module(
             dotted name of any unittest module importable by the child.
         python: the interpreter to run it with (corun must be importable there).
         patched: run under ``python -m corun`` (else plain python: the baseline).
+        runtime: what patches, when ``patched``: "corun", or "gevent" (its
+            ``python -m gevent.monkey``) to make the reference.
         test_timeout: seconds one test may take before it counts as hung.
         wall_limit: seconds for the whole module; tests left then are ``notrun``.
         pythonpath: put in front of the child's module search path.
     """
-    runner = _ModuleRunner(module.removeprefix("test."), python, patched, test_timeout, pythonpath)
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
+    run = ModuleRun(module=module.removeprefix("test."), python="", patched=patched, runtime=runtime)
+    runner = _ModuleRunner(run, python, test_timeout, pythonpath)
     start = time.monotonic()
     try:
         while runner.run_child(timeout=wall_limit - (time.monotonic() - start)):
@@ -192,10 +322,18 @@ def run_module(
 class _ModuleRunner:
     """The state of one module's run across the interpreters it takes."""
 
-    def __init__(
-        self, module: str, python: str, patched: bool, test_timeout: float, pythonpath: str | None
-    ) -> None:
-        self.run = ModuleRun(module=module, python="", patched=patched)
+    def __init__(self, run: ModuleRun, python: str, test_timeout: float, pythonpath: str | None) -> None:
+        module = run.module
+        self.run = run
+        # Known failures that hang, not run at all under corun: each would only cost test_timeout.
+        self.hangs: list[KnownFailure] = []
+        if run.patched and run.runtime == "corun" and module in MODULES:
+            version = _python_version(python)
+            self.hangs = [
+                entry
+                for entry in load_known_failures()
+                if entry.hangs and entry.module == module and entry.applies_to(version)
+            ]
         self.python = python
         self.test_timeout = test_timeout
         self.scratch = Path(tempfile.mkdtemp(prefix=f"corun-{module}-"))
@@ -219,7 +357,11 @@ class _ModuleRunner:
         if run.outcomes:
             skip = self.skip_file
             skip.write_text("".join(f"{test_id}\n" for test_id in run.outcomes), encoding="utf-8")
-        command = _command(self.python, run.module, self.results, skip, run.patched, self.test_timeout)
+        hangs = None
+        if self.hangs:
+            hangs = self.scratch / "hangs.txt"
+            hangs.write_text("".join(f"{entry.test_id}\n" for entry in self.hangs), encoding="utf-8")
+        command = _command(run, self.python, self.results, skip, hangs, self.test_timeout)
         with open(self.log, "wb") as out:
             child = subprocess.Popen(
                 command,
@@ -235,11 +377,13 @@ class _ModuleRunner:
             except subprocess.TimeoutExpired:
                 over_time = True
             finally:
-                # Over time, or this process interrupted: the child and
-                # whatever it started (its own session) go too.
-                if child.returncode is None:
+                # Whatever the child started and left behind (its own process
+                # group: a process forked by a test that hung, say) goes too;
+                # and the child itself when over time or this process was
+                # interrupted.
+                with suppress(ProcessLookupError):
                     os.killpg(child.pid, signal.SIGKILL)
-                    child.wait()
+                child.wait()
 
         begun = self._take_records()
         if begun is None:
@@ -269,8 +413,9 @@ class _ModuleRunner:
             kind = record["kind"]
             if kind == "start":
                 run.python = record["python"]
-                if record["patched"] != run.patched:
-                    raise RuntimeError(f"{run.module}: the child was {'not ' * run.patched}patched")
+                if record["patched"] != run.patched or (run.patched and record["runtime"] != run.runtime):
+                    wanted = run.runtime if run.patched else "nothing"
+                    raise RuntimeError(f"{run.module}: the child was not patched by {wanted}")
             elif kind == "unavailable":
                 run.unavailable = record["reason"]
                 return None
@@ -295,8 +440,20 @@ class _ModuleRunner:
         """The run, with an outcome for every test collected."""
         for test_id in self.collected:
             if test_id not in self.run.outcomes:
-                self.run.outcomes[test_id] = _fixture_outcome(test_id, self.fixtures)
+                hang = next((entry for entry in self.hangs if entry.matches(test_id)), None)
+                if hang is not None:
+                    why = f"not run: known to hang (known_failures.txt line {hang.line})"
+                    self.run.outcomes[test_id] = Outcome("notrun", why)
+                else:
+                    self.run.outcomes[test_id] = _fixture_outcome(test_id, self.fixtures)
         return self.run
+
+
+@functools.cache
+def _python_version(python: str) -> str:
+    """The version of interpreter ``python``, as "3.11"."""
+    code = "import sys; print('%d.%d' % sys.version_info[:2])"
+    return subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def _module_id(module: str) -> str:
@@ -343,6 +500,13 @@ _VERSION = re.compile(r"^3\.\d+$")
 # Starts the reason of an entry about the machine, not about corun.
 MACHINE_TAG = "[machine]"
 
+# Starts the reason of an entry for a test that hangs under corun (most by
+# their nature: a loop that never blocks, so no other task ever runs; the
+# reason says why).  It is not run at all, and is recorded as ``notrun``,
+# which saves the watchdog's time on every run; so it is never found stale
+# while the test exists: drop the tag to try the test again.
+HANG_TAG = "[hang]"
+
 
 @dataclass(frozen=True)
 class KnownFailure:
@@ -361,6 +525,11 @@ class KnownFailure:
     def matches(self, test_id: str) -> bool:
         """Whether this entry names ``test_id``."""
         return fnmatch.fnmatchcase(test_id, self.test_id)
+
+    @property
+    def hangs(self) -> bool:
+        """A test that hangs under corun, and is not run (see HANG_TAG)."""
+        return self.reason.startswith(HANG_TAG)
 
     @property
     def machine(self) -> bool:
@@ -471,25 +640,40 @@ def _counts(run: ModuleRun) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the modules named (default: all) and report against the known failures."""
     parser = argparse.ArgumentParser(description="Run CPython's test modules under corun.")
-    parser.add_argument("modules", nargs="*", default=list(MODULES))
+    parser.add_argument("modules", nargs="*", help="modules to run (default: all, or the --group's)")
+    parser.add_argument("--group", choices=[g.name for g in GROUPS], help="run this group's modules")
     parser.add_argument("--python", default=sys.executable, help="interpreter to run them with")
-    parser.add_argument("--unpatched", action="store_true", help="run without corun (the baseline)")
+    baseline = parser.add_mutually_exclusive_group()
+    baseline.add_argument("--unpatched", action="store_true", help="run without corun (the baseline)")
+    baseline.add_argument("--gevent", action="store_true", help="run under gevent's patch_all() instead")
     parser.add_argument("--jobs", type=int, default=JOBS, help=f"modules run at once (default {JOBS})")
+    parser.add_argument(
+        "--test-timeout", type=float, default=TEST_TIMEOUT, help="seconds before a test counts as hung"
+    )
     parser.add_argument("--json", help="also write every outcome to this file")
     args = parser.parse_args(argv)
+    modules = args.modules or [
+        module for group in GROUPS if args.group in (None, group.name) for module in group.modules
+    ]
 
     known = load_known_failures()
     runs = []
     status = 0
-    with running(args.modules, jobs=args.jobs, python=args.python, patched=not args.unpatched) as futures:
-        for module in args.modules:
+    options: dict[str, Any] = {
+        "python": args.python,
+        "patched": not args.unpatched,
+        "runtime": "gevent" if args.gevent else "corun",
+        "test_timeout": args.test_timeout,
+    }
+    with running(modules, jobs=args.jobs, **options) as futures:
+        for module in modules:
             run = futures[module].result()
             runs.append(run)
             if run.unavailable:
                 print(f"{run.module}: not run: {run.unavailable}")
                 continue
             print(f"{run.module} ({run.python}, {run.elapsed:.0f} s): {_counts(run)}", flush=True)
-            if not args.unpatched:
+            if not args.unpatched and not args.gevent:
                 verdict = check(run, known)
                 if not verdict.ok:
                     status = 1
