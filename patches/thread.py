@@ -20,6 +20,7 @@ import _thread
 import contextvars
 import os
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -75,6 +76,8 @@ class _local(local):
 
 _real_lock = _originals.allocate_lock
 _os_thread_count = _thread._count
+# Compared with a hub's thread: waiting outside the main thread, the main thread may wake it.
+_main_thread_ident: int = threading.main_thread().ident or _real_get_ident()
 
 
 def _real_count() -> int:
@@ -105,9 +108,11 @@ def _wait(waiter: Waiter, timeout: float | None) -> Any:
     release from another OS thread is something it cannot know of, so
     such a wait counts as pending work then.
     """
-    if not _real_count():
-        return waiter.get(timeout)
     hub = waiter.hub
+    # Outside the main thread, the main thread is one such waker (a pool
+    # worker importing a module waits on an import lock a task holds).
+    if hub.thread_ident == _main_thread_ident and not _real_count():
+        return waiter.get(timeout)
     hub.pending += 1
     try:
         return waiter.get(timeout)
@@ -531,6 +536,8 @@ def _count() -> int:
 
 def _after_fork_in_child() -> None:
     """Only the forking task lives on in the child: every other thread has ended."""
+    global _main_thread_ident
+    _main_thread_ident = _real_get_ident()
     me = get_ident()
     for handle in list(_non_daemon):
         if handle._ident != me:

@@ -125,3 +125,21 @@ def test_a_fresh_import_of_the_c_module_gets_the_cooperative_queue() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["corun.patches.queue", "late", "True"]
+
+
+def test_the_python_queues_stay_generic_and_cooperative_under_patch_all() -> None:
+    proc = run_patched(
+        """
+        import queue, threading, time
+        print(queue.Queue[int], queue.SimpleQueue[str])
+        q = queue.Queue(1)
+        threading.Timer(0.2, q.put, ("late",)).start()
+        start = time.monotonic()
+        print(q.get(timeout=5), time.monotonic() - start < 3)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "queue.Queue[int] corun.patches.queue.SimpleQueue[str]",
+        "late True",
+    ]

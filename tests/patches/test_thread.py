@@ -449,3 +449,15 @@ def test_corun_pool_threads_are_not_counted_as_threads() -> None:
     lock.acquire()
     with pytest.raises(corun.LoopExit):
         lock.acquire()
+
+
+def test_a_pool_worker_waits_for_a_lock_a_task_holds() -> None:
+    # What a worker thread importing a module does while a task holds that
+    # module's import lock (the import locks are _thread locks).
+    lock = cothread.allocate_lock()
+    lock.acquire()
+    job = corun.get_hub().threadpool.spawn(lambda: lock.acquire(True, 10))
+    corun.sleep(0.1)
+    lock.release()
+    assert job.get(timeout=10) is True
+    assert lock.locked()
