@@ -346,3 +346,53 @@ def check_demo(out: str) -> None:
     assert f"1 -> 2: {plain_time:.2f} s became {tasks_time:.2f} s" in out
     assert number(r"about (\d+)x faster", out) >= 2
     assert "3: unchanged" in out and "exited with the same status (0)" in out
+
+
+@checks("echo_server.py")
+def check_echo_server(out: str) -> None:
+    lines = out.splitlines()
+    assert re.fullmatch(r"echo server: listening on 127\.0\.0\.1:\d+", lines[0])
+    # The stress client, another process, got every byte back, and the server counted the same bytes.
+    sent = number(r"^stress client: 200 clients x 20 messages: all 4000 echoes correct, (\d+) bytes", out)
+    assert number(r"(\d+) bytes echoed", out) == sent
+    assert number(r"served (\d+) connections", out) == 200
+    assert number(r"at most (\d+) at once", out) >= 20  # the connections were served side by side
+    assert lines[-1] == "echo server: stopped (listener closed: True)"
+
+
+@checks("echo_stress.py")
+def check_echo_stress(out: str) -> None:
+    assert re.search(r"^stress client: started an echo server on 127\.0\.0\.1:\d+$", out, re.MULTILINE)
+    pattern = r"^stress client: 200 clients x 20 messages: all 4000 echoes correct, \d+ bytes"
+    assert re.search(pattern, out, re.MULTILINE)
+
+
+@checks("chat_server.py")
+def check_chat_server(out: str) -> None:
+    lines = out.splitlines()
+    assert re.fullmatch(r"chat server: listening on 127\.0\.0\.1:\d+", lines[0])
+    assert lines[1:] == [
+        "ann saw:",
+        "  welcome! your name?",
+        "  * hello ann; here: nobody yet",
+        "  * bob joined",
+        "  * cy joined",
+        "  [bob] hello ann",
+        "  * cy left",
+        "  * bob left",
+        "  * bye",
+        "bob saw:",
+        "  welcome! your name?",
+        "  * hello bob; here: ann",
+        "  * cy joined",
+        "  [ann] hi all",
+        "  * cy left",
+        "  * bye",
+        "cy saw:",
+        "  welcome! your name?",
+        "  * hello cy; here: ann, bob",
+        "  [ann] hi all",
+        "  [bob] hello ann",
+        "  * bye",
+        "chat server: stopped; 0 clients left connected",
+    ]

@@ -1,0 +1,809 @@
+"""The WSGI server against real clients: requests, http.client, and raw sockets for malformed input.
+
+The server runs in an OS thread of its own, on that thread's hub; the test's
+clients are ordinary blocking clients (the test process is not patched).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import logging
+import os
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import trustme
+from corun.patches import socket as cosocket
+
+import corun
+from corun.hub import get_hub
+from corun.wsgi import FileWrapper, WSGIServer
+
+from .conftest import run_python
+
+pytestmark = pytest.mark.timeout(10)
+
+MB = 1 << 20
+
+
+class Served:
+    """A WSGIServer running in a thread of its own, on its own hub."""
+
+    def __init__(self, app: Callable[..., Any], **settings: Any) -> None:
+        self.app = app
+        self.settings = settings
+        self.port = 0
+        self.server: WSGIServer | None = None
+        self._ready = threading.Event()
+        self._hub: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        hub = self._hub = get_hub()
+        try:
+            self.server = WSGIServer(("127.0.0.1", 0), self.app, **self.settings)
+            self.server.start()
+            self.port = self.server.server_port or 0
+            self._ready.set()
+            self.server.serve_forever()
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+        finally:
+            hub.destroy()
+
+    def start(self) -> None:
+        self._thread.start()
+        assert self._ready.wait(5)
+        if self._error is not None:
+            raise self._error
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Ask the server to stop (in its own thread) and wait for the thread to end."""
+        server = self.server
+        assert server is not None
+        if not server.closed:
+            self._hub.run_callback_threadsafe(corun.spawn, server.stop, timeout)
+        self._thread.join(timeout + 5)
+        assert not self._thread.is_alive()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=5)
+
+
+@contextmanager
+def serving(app: Callable[..., Any], **settings: Any) -> Iterator[Served]:
+    settings.setdefault("access_log", None)
+    served = Served(app, **settings)
+    served.start()
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+def read_response(rfile: Any) -> tuple[int, dict[str, str], bytes]:
+    """Read one response from a buffered socket file: (status, headers with lower-case names, body)."""
+    status_line = rfile.readline()
+    assert status_line.startswith(b"HTTP/1.1 "), status_line
+    status = int(status_line.split()[1])
+    headers: dict[str, str] = {}
+    while True:
+        line = rfile.readline()
+        assert line, "connection closed inside the head"
+        if line == b"\r\n":
+            break
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if status in (100, 204, 304):
+        return status, headers, b""
+    if "content-length" in headers:
+        body = rfile.read(int(headers["content-length"]))
+    elif headers.get("transfer-encoding") == "chunked":
+        pieces = []
+        while True:
+            size = int(rfile.readline().split(b";")[0], 16)
+            if not size:
+                assert rfile.readline() == b"\r\n"
+                break
+            pieces.append(rfile.read(size))
+            assert rfile.readline() == b"\r\n"
+        body = b"".join(pieces)
+    else:
+        body = rfile.read()
+    return status, headers, body
+
+
+def read_to_close(sock: socket.socket) -> bytes:
+    chunks = []
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def hello(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hello ", environ["PATH_INFO"].encode("latin-1")]
+
+
+def echo(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """Answer a JSON description of the request: where it came from and what its body was."""
+    body = environ["wsgi.input"].read()
+    info = {
+        "path": environ["PATH_INFO"],
+        "query": environ["QUERY_STRING"],
+        "remote_port": environ["REMOTE_PORT"],
+        "content_length": environ.get("CONTENT_LENGTH"),
+        "length": len(body),
+        "sha": hashlib.sha256(body).hexdigest(),
+    }
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(info).encode()]
+
+
+# -- keep-alive and pipelining ---------------------------------------------------------
+
+
+def test_keepalive_serves_many_requests_on_one_connection() -> None:
+    with serving(echo) as served:
+        conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=5)
+        ports = set()
+        for n in range(20):
+            conn.request("POST", f"/n{n}?x={n}", body=b"a" * n)
+            response = conn.getresponse()
+            info = json.loads(response.read())
+            assert response.status == 200
+            assert (info["path"], info["query"], info["length"]) == (f"/n{n}", f"x={n}", n)
+            ports.add(info["remote_port"])
+        conn.close()
+        assert len(ports) == 1  # every request came over the same connection
+
+        with requests.Session() as session:
+            seen = {session.get(served.url + "/s").json()["remote_port"] for _ in range(10)}
+        assert len(seen) == 1
+
+
+def test_pipelined_requests_are_answered_in_order() -> None:
+    with serving(echo) as served, served.connect() as sock:
+        sock.sendall(
+            b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"POST /two HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+            b"POST /three HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+            b"GET /four HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        rfile = sock.makefile("rb")
+        answers = [read_response(rfile) for _ in range(4)]
+        assert [json.loads(body)["path"] for _, _, body in answers] == ["/one", "/two", "/three", "/four"]
+        assert [json.loads(body)["length"] for _, _, body in answers] == [0, 5, 3, 0]
+        assert answers[3][1]["connection"] == "close"
+        assert rfile.read() == b""  # closed after the request that asked for it
+
+
+def test_http10_keeps_alive_only_when_asked() -> None:
+    with serving(hello) as served:
+        with served.connect() as sock:
+            sock.sendall(b"GET /a HTTP/1.0\r\n\r\n")
+            rfile = sock.makefile("rb")
+            status, headers, body = read_response(rfile)
+            assert (status, body, headers["connection"]) == (200, b"hello /a", "close")
+            assert rfile.read() == b""
+        with served.connect() as sock:
+            rfile = sock.makefile("rb")
+            for path in ("/b", "/c"):
+                sock.sendall(f"GET {path} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n".encode())
+                status, headers, body = read_response(rfile)
+                assert (status, body, headers["connection"]) == (200, b"hello " + path.encode(), "keep-alive")
+
+
+# -- bodies ------------------------------------------------------------------------------
+
+
+def test_chunked_request_body_read_by_lines_sizes_and_iteration() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        stream = environ["wsgi.input"]
+        first = stream.readline()
+        some = stream.read(4)
+        rest = list(stream)
+        start_response("200 OK", [])
+        reply = {"cl": environ.get("CONTENT_LENGTH"), "first": first.decode(), "some": some.decode()}
+        reply["rest"] = [line.decode() for line in rest]
+        return [json.dumps(reply).encode()]
+
+    pieces = [b"line one\nli", b"ne two\n", b"x", b"yz", b"tail\nlast"]
+    with serving(app) as served:
+        conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=5)
+        conn.request("POST", "/", body=iter(pieces), encode_chunked=True)
+        reply = json.loads(conn.getresponse().read())
+        conn.close()
+        assert reply == {
+            "cl": None,
+            "first": "line one\n",
+            "some": "line",
+            "rest": [" two\n", "xyztail\n", "last"],
+        }
+
+
+def test_streamed_response_is_chunked_on_http11_and_close_delimited_on_http10() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b""  # empty pieces do not send the head early, nor end the body
+        for n in range(5):
+            yield b"piece %d;" % n
+
+    expected = b"".join(b"piece %d;" % n for n in range(5))
+    with serving(app) as served:
+        with served.connect() as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            rfile = sock.makefile("rb")
+            for _ in range(2):
+                _, headers, body = read_response(rfile)
+                assert headers["transfer-encoding"] == "chunked" and body == expected
+        with served.connect() as sock:
+            sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            raw = read_to_close(sock)
+            head, _, body = raw.partition(b"\r\n\r\n")
+            assert b"chunked" not in head and b"Connection: close" in head and body == expected
+        assert requests.get(served.url).content == expected
+
+
+def test_write_callable_streams_before_the_iterable() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        write = start_response("200 OK", [("Content-Length", "11")])
+        write(b"hello")
+        write(b" ")
+        return [b"world"]
+
+    with serving(app) as served:
+        response = requests.get(served.url)
+        assert response.content == b"hello world" and response.headers["Content-Length"] == "11"
+
+
+def test_expect_100_continue_is_sent_only_when_the_body_is_read() -> None:
+    with serving(echo) as served:
+        with served.connect() as sock:
+            sock.sendall(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+            rfile = sock.makefile("rb")
+            assert read_response(rfile)[0] == 100  # before any byte of the body was sent
+            sock.sendall(b"data")
+            status, _, body = read_response(rfile)
+            assert status == 200 and json.loads(body)["length"] == 4
+
+    def no_body(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("403 Forbidden", [])
+        return [b"no"]
+
+    with serving(no_body) as served, served.connect() as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        raw = read_to_close(sock)  # the body never came: the connection cannot be reused
+        assert raw.startswith(b"HTTP/1.1 403 Forbidden\r\n") and b"100 Continue" not in raw
+
+
+def test_20_mb_upload_and_downloads() -> None:
+    payload = os.urandom(20 * MB)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ["PATH_INFO"]
+        if path == "/up":
+            return echo(environ, start_response)
+        if path == "/stream":
+            start_response("200 OK", [])
+            return (payload[i : i + MB] for i in range(0, len(payload), MB))
+        start_response("200 OK", [])
+        return environ["wsgi.file_wrapper"](open(environ["HTTP_X_FILE"], "rb"))
+
+    with serving(app) as served, requests.Session() as session:
+        info = session.post(served.url + "/up", data=payload).json()
+        assert info["length"] == len(payload) and info["sha"] == hashlib.sha256(payload).hexdigest()
+        assert info["content_length"] == str(len(payload))
+        assert session.get(served.url + "/stream").content == payload
+
+
+def test_file_wrapper_sends_a_regular_file_with_sendfile(tmp_path: Path) -> None:
+    payload = os.urandom(3 * MB + 17)
+    path = tmp_path / "data.bin"
+    path.write_bytes(payload)
+    used: list[Any] = []
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        start_response("200 OK", [])
+        f = open(path, "rb")
+        f.seek(int(environ["QUERY_STRING"] or 0))
+        return environ["wsgi.file_wrapper"](f)
+
+    original = cosocket.socket.sendfile
+
+    def spy(self: Any, file: Any, offset: int = 0, count: int | None = None) -> int:
+        used.append((offset, count))
+        return original(self, file, offset, count)
+
+    cosocket.socket.sendfile = spy  # type: ignore[method-assign]
+    try:
+        with serving(app) as served, requests.Session() as session:
+            response = session.get(served.url)
+            assert response.content == payload and response.headers["Content-Length"] == str(len(payload))
+            assert session.get(served.url + "?100").content == payload[100:]
+            assert session.head(served.url).headers["Content-Length"] == str(len(payload))
+    finally:
+        cosocket.socket.sendfile = original  # type: ignore[method-assign]
+    assert used == [(0, len(payload)), (100, len(payload) - 100)]
+
+
+def test_file_wrapper_iterates_what_sendfile_cannot_send() -> None:
+    import io
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        start_response("200 OK", [])
+        return FileWrapper(io.BytesIO(b"x" * 100_000), 4096)
+
+    with serving(app) as served:
+        assert requests.get(served.url).content == b"x" * 100_000
+
+
+# -- concurrency and timeouts ----------------------------------------------------------------
+
+
+def test_a_slow_client_does_not_hold_up_a_fast_one() -> None:
+    request = b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"  # 50 bytes: 2.5 s
+    finished: dict[str, float] = {}
+
+    def slow_client(port: int) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=8) as sock:
+            for byte in request:
+                sock.sendall(bytes([byte]))
+                time.sleep(0.05)
+            assert read_to_close(sock).endswith(b"hello /slow")
+        finished["slow"] = time.monotonic()
+
+    with serving(hello) as served:
+        thread = threading.Thread(target=slow_client, args=(served.port,))
+        thread.start()
+        time.sleep(0.2)  # the slow request is under way
+        start = time.monotonic()
+        with requests.Session() as session:
+            for n in range(20):
+                assert session.get(f"{served.url}/fast{n}").content == f"hello /fast{n}".encode()
+        finished["fast"] = time.monotonic()
+        thread.join(8)
+    assert finished["fast"] - start < 1.5
+    assert finished["fast"] < finished["slow"]
+
+
+def test_idle_connections_time_out() -> None:
+    with serving(hello, keepalive_timeout=0.3) as served:
+        socks = [served.connect() for _ in range(30)]
+        used = served.connect()
+        used.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        rfile = used.makefile("rb")
+        assert read_response(rfile)[0] == 200
+        start = time.monotonic()
+        for sock in [*socks, used]:
+            assert sock.recv(100) == b""  # closed by the server, without an answer
+            sock.close()
+        assert time.monotonic() - start < 3
+
+
+def test_a_request_head_arriving_too_slowly_gets_408() -> None:
+    with serving(hello, timeout=0.3) as served, served.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\n")
+        assert read_to_close(sock).startswith(b"HTTP/1.1 408 ")
+
+
+def test_request_timeout_answers_503() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ["PATH_INFO"] == "/slow":
+            corun.sleep(3)
+        start_response("200 OK", [])
+        return [b"done"]
+
+    with serving(app, request_timeout=0.3) as served:
+        start = time.monotonic()
+        response = requests.get(served.url + "/slow")
+        assert response.status_code == 503 and time.monotonic() - start < 2
+        assert requests.get(served.url + "/fast").content == b"done"
+
+
+# -- strict framing: smuggling attempts ----------------------------------------------------------
+
+SMUGGLING = {
+    "content-length with transfer-encoding": (
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+    ),
+    "transfer-encoding with content-length": (
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 6\r\n\r\n"
+        b"0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+    ),
+    "duplicate content-length": (
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 40\r\n\r\n"
+        b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+    ),
+    "same content-length twice": (
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"
+    ),
+    "bad chunk size": (
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-3\r\nabc\r\n0\r\n\r\n"
+    ),
+    "chunk size overflow": (
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"10000000000000003\r\nabc\r\n0\r\n\r\n"
+    ),
+    "obsolete line folding": b"GET / HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n",
+    "transfer-encoding not ending in chunked": (
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    ),
+    "space before the colon": b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length : 3\r\n\r\nabc",
+    "bare LF": b"GET / HTTP/1.1\nHost: x\n\n",
+}
+
+
+@pytest.mark.parametrize("request_bytes", SMUGGLING.values(), ids=list(SMUGGLING))
+def test_ambiguous_framing_is_rejected_with_400_and_close(request_bytes: bytes) -> None:
+    calls: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        try:
+            environ["wsgi.input"].read()
+        finally:
+            calls.append(environ["PATH_INFO"])
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    with serving(app) as served, served.connect() as sock:
+        sock.sendall(request_bytes)
+        raw = read_to_close(sock)
+    assert raw.startswith(b"HTTP/1.1 400 Bad Request\r\n"), raw
+    assert raw.count(b"HTTP/1.1") == 1 and b"Connection: close" in raw
+    assert "/smuggled" not in calls
+
+
+def test_a_bad_request_after_good_pipelined_ones_is_answered_in_turn() -> None:
+    with serving(hello) as served, served.connect() as sock:
+        sock.sendall(
+            b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n"
+        )
+        rfile = sock.makefile("rb")
+        assert read_response(rfile)[2] == b"hello /a"
+        assert read_response(rfile)[2] == b"hello /b"
+        assert read_response(rfile)[0] == 400
+        assert rfile.read() == b""
+
+
+# -- limits --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % n for n in range(101)) + b"\r\n", 431),
+        (b"GET / HTTP/1.1\r\nX-Big: " + b"b" * 70_000 + b"\r\n\r\n", 431),
+        (b"GET / HTTP/1.1\r\nX-Endless: " + b"b" * 300_000, 431),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n" + b"x" * 2000, 413),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"400\r\n"
+            + b"y" * 1024
+            + b"\r\n" * 2,
+            413,
+        ),
+    ],
+    ids=["request-line", "header-count", "header-size", "endless-header", "content-length", "chunked-body"],
+)
+def test_oversized_requests_get_their_status(request_bytes: bytes, status: int) -> None:
+    with serving(echo, max_body_size=1000) as served, served.connect() as sock:
+        try:
+            sock.sendall(request_bytes)
+        except ConnectionResetError:
+            pass  # answered and closed before all of it was sent
+        raw = sock.recv(65536)
+        assert raw.startswith(b"HTTP/1.1 %d " % status), raw[:100]
+
+
+def test_limits_allow_requests_at_their_size() -> None:
+    target = b"/" + b"a" * 8189  # max_request_line is 8190
+    fields = b"Host: x\r\nContent-Length: 1000\r\n" + b"".join(b"X-%d: v\r\n" % n for n in range(3))
+    with serving(echo, max_body_size=1000, max_header_count=5) as served, served.connect() as sock:
+        sock.sendall(b"POST " + target + b" HTTP/1.1\r\n" + fields + b"\r\n" + b"z" * 1000)
+        status, _, body = read_response(sock.makefile("rb"))
+    assert status == 200 and json.loads(body)["length"] == 1000
+
+
+def test_a_large_head_arriving_in_small_pieces_is_accepted() -> None:
+    fields = [b"X-Field-%d: %s\r\n" % (n, b"v" * 1000) for n in range(40)]  # 40 kB of 64 kB allowed
+    with serving(echo) as served, served.connect() as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(b"GET /pieces HTTP/1.1\r\nHost: x\r\n")
+        for field in fields:
+            sock.sendall(field)
+            time.sleep(0.005)
+        sock.sendall(b"\r\n")
+        status, _, body = read_response(sock.makefile("rb"))
+    assert status == 200 and json.loads(body)["path"] == "/pieces"
+
+
+# -- the application's errors and response rules ----------------------------------------------
+
+
+def test_application_error_gives_500_logs_the_traceback_and_keeps_the_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ["PATH_INFO"] == "/boom":
+            raise RuntimeError("kaboom")
+        return hello(environ, start_response)
+
+    with caplog.at_level(logging.ERROR, logger="corun.wsgi"), serving(app) as served:
+        with requests.Session() as session:
+            first = session.get(served.url + "/boom")
+            second = session.get(served.url + "/ok")
+        assert first.status_code == 500 and second.content == b"hello /ok"
+    record = next(r for r in caplog.records if r.exc_info)
+    assert "/boom" in record.getMessage() and "kaboom" in caplog.text and "Traceback" in caplog.text
+
+
+def test_application_error_after_the_head_cuts_the_connection(caplog: pytest.LogCaptureFixture) -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", [])
+        yield b"partial"
+        raise RuntimeError("midway")
+
+    with (
+        caplog.at_level(logging.ERROR, logger="corun.wsgi"),
+        serving(app) as served,
+        served.connect() as sock,
+    ):
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw = read_to_close(sock)
+    assert raw.startswith(b"HTTP/1.1 200 OK") and raw.endswith(b"7\r\npartial\r\n")  # no final chunk
+    assert "midway" in caplog.text
+
+
+def test_start_response_with_exc_info_replaces_the_head_or_reraises() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            raise KeyError("problem")
+        except KeyError:
+            import sys
+
+            start_response("502 Bad Gateway", [("X-Error", "1")], sys.exc_info())
+        if environ["PATH_INFO"] == "/late":
+            yield b"sent"
+            try:
+                raise ValueError("late")
+            except ValueError:
+                import sys
+
+                start_response("500 Oops", [], sys.exc_info())  # re-raises: the head is out
+        yield b"replaced"
+
+    with serving(app) as served:
+        response = requests.get(served.url)
+        assert (response.status_code, response.headers["X-Error"], response.content) == (
+            502,
+            "1",
+            b"replaced",
+        )
+        with served.connect() as sock:
+            sock.sendall(b"GET /late HTTP/1.1\r\nHost: x\r\n\r\n")
+            raw = read_to_close(sock)
+        assert (
+            raw.startswith(b"HTTP/1.1 502 Bad Gateway") and b"4\r\nsent\r\n" in raw and b"replaced" not in raw
+        )
+
+
+def test_head_204_and_304_have_no_body_and_keep_the_connection() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        status = {"/204": "204 No Content", "/304": "304 Not Modified"}.get(environ["PATH_INFO"], "200 OK")
+        start_response(status, [])
+        if environ["PATH_INFO"] == "/stream":
+            return iter([b"streamed"])
+        return [b"0123456789"]
+
+    with serving(app) as served, served.connect() as sock:
+        rfile = sock.makefile("rb")
+        sock.sendall(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+        line = rfile.readline()
+        head = [line]
+        while line != b"\r\n":
+            line = rfile.readline()
+            head.append(line)
+        assert head[0].startswith(b"HTTP/1.1 200") and b"Content-Length: 10\r\n" in head
+        for path in (b"/204", b"/304"):
+            sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            status, headers, body = read_response(rfile)
+            assert status == int(path[1:]) and body == b""
+            assert "content-length" not in headers and "transfer-encoding" not in headers
+        sock.sendall(b"HEAD /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+        status_line = rfile.readline()
+        while rfile.readline() != b"\r\n":
+            pass
+        assert status_line.startswith(b"HTTP/1.1 200")
+        assert read_response(rfile)[2] == b"0123456789"  # the next answer follows the head directly
+
+
+def test_start_response_rejects_headers_that_would_break_framing(caplog: pytest.LogCaptureFixture) -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("X-Injected", "a\r\nSet-Cookie: evil=1")])
+        return [b"x"]
+
+    with caplog.at_level(logging.ERROR, logger="corun.wsgi"), serving(app) as served:
+        response = requests.get(served.url)
+    assert response.status_code == 500 and "evil" not in response.headers.get("Set-Cookie", "")
+
+
+def test_connection_close_from_the_application_closes_after_the_answer() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Connection", "close")])
+        return [b"bye"]
+
+    with serving(app) as served, served.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /never HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw = read_to_close(sock)
+    assert raw.count(b"HTTP/1.1 200") == 1 and raw.endswith(b"bye")
+
+
+def test_environ_follows_pep_3333() -> None:
+    seen: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        seen.update(environ)
+        start_response("200 OK", [])
+        return [b""]
+
+    with serving(app) as served, served.connect() as sock:
+        sock.sendall(
+            b"POST /a%20b/%E9t%C3%A9?q=%20x&y=1 HTTP/1.1\r\nHost: example.com\r\n"
+            b"Content-Type: text/plain\r\nContent-Length: 3\r\nX-Dup: 1\r\nX-Dup: 2\r\nX_Sneaky: 1\r\n\r\nabc"
+        )
+        assert read_response(sock.makefile("rb"))[0] == 200
+        local_port = sock.getsockname()[1]
+    assert seen["REQUEST_METHOD"] == "POST" and seen["SCRIPT_NAME"] == ""
+    assert seen["PATH_INFO"] == "/a b/\xe9t\xc3\xa9"  # bytes decoded as latin-1
+    assert seen["QUERY_STRING"] == "q=%20x&y=1"
+    assert (seen["SERVER_NAME"], seen["SERVER_PORT"]) == ("127.0.0.1", str(served.port))
+    assert (seen["REMOTE_ADDR"], seen["REMOTE_PORT"]) == ("127.0.0.1", str(local_port))
+    assert (seen["CONTENT_TYPE"], seen["CONTENT_LENGTH"]) == ("text/plain", "3")
+    assert seen["HTTP_HOST"] == "example.com" and seen["HTTP_X_DUP"] == "1,2"
+    assert "HTTP_X_SNEAKY" not in seen and "HTTP_CONTENT_LENGTH" not in seen
+    assert seen["SERVER_PROTOCOL"] == "HTTP/1.1" and seen["wsgi.url_scheme"] == "http"
+    assert seen["wsgi.version"] == (1, 0) and seen["wsgi.input_terminated"] is True
+    assert (seen["wsgi.multithread"], seen["wsgi.multiprocess"], seen["wsgi.run_once"]) == (
+        False,
+        False,
+        False,
+    )
+    assert hasattr(seen["wsgi.errors"], "write") and seen["wsgi.file_wrapper"] is FileWrapper
+
+
+def test_access_log_uses_the_common_log_format(caplog: pytest.LogCaptureFixture) -> None:
+    with (
+        caplog.at_level(logging.INFO, logger="corun.wsgi"),
+        serving(hello, access_log=logging.getLogger("corun.wsgi")) as served,
+    ):
+        requests.get(served.url + "/logged?x=1")
+    lines = [r.getMessage() for r in caplog.records if "/logged" in r.getMessage()]
+    assert len(lines) == 1
+    import re
+
+    assert re.fullmatch(
+        r'127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "GET /logged\?x=1 HTTP/1\.1" 200 13',
+        lines[0],
+    ), lines[0]
+
+
+# -- stopping and TLS -----------------------------------------------------------------------------
+
+
+def test_stop_lets_requests_in_flight_finish_and_closes_idle_connections() -> None:
+    started = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        started.set()
+        corun.sleep(0.5)
+        start_response("200 OK", [])
+        return [b"finished"]
+
+    served = Served(app, access_log=None)
+    served.start()
+    idle = served.connect()
+    busy = served.connect()
+    busy.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert started.wait(5)
+    start = time.monotonic()
+    served.stop(timeout=3)
+    assert time.monotonic() - start < 2  # not the whole timeout: the in-flight request finished
+    raw = read_to_close(busy)
+    assert raw.startswith(b"HTTP/1.1 200") and b"Connection: close" in raw and raw.endswith(b"finished")
+    assert idle.recv(10) == b""
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", served.port), timeout=2)
+    idle.close()
+    busy.close()
+
+
+def test_tls(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        body = environ["wsgi.input"].read()
+        start_response("200 OK", [])
+        return [environ["wsgi.url_scheme"].encode(), b" ", hashlib.sha256(body).hexdigest().encode()]
+
+    payload = os.urandom(2 * MB)
+    with serving(app, ssl_context=context) as served, requests.Session() as session:
+        url = f"https://127.0.0.1:{served.port}/"
+        for _ in range(3):
+            response = session.post(url, data=payload, verify=str(ca_file))
+            assert response.content == b"https " + hashlib.sha256(payload).hexdigest().encode()
+
+
+# -- a real framework, under patching ---------------------------------------------------------------
+
+
+def test_flask_app_answers_fast_while_slow_sleeps() -> None:
+    pytest.importorskip("flask")
+    result = run_python(
+        """
+        from corun import monkey; monkey.patch_all()
+        import json, time
+        import corun, flask, requests
+        from corun.wsgi import WSGIServer
+
+        app = flask.Flask("demo")
+
+        @app.route("/slow")
+        def slow():
+            time.sleep(2)
+            return "slow done"
+
+        @app.route("/fast")
+        def fast():
+            return "fast done"
+
+        server = WSGIServer(("127.0.0.1", 0), app, access_log=None)
+        server.start()
+        url = f"http://127.0.0.1:{server.server_port}"
+        t0 = time.monotonic()
+        done = {}
+
+        def get(path):
+            text = requests.get(url + path, timeout=10).text
+            done[path] = (round(time.monotonic() - t0, 2), text)
+
+        slow = corun.spawn(get, "/slow")
+        corun.sleep(0.2)
+        fast = [corun.spawn(get, "/fast") for _ in range(5)]
+        corun.joinall([slow, *fast], raise_error=True)
+        server.stop()
+        print(json.dumps(done))
+        """,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    done = json.loads(result.stdout)
+    assert done["/slow"][1] == "slow done" and done["/fast"][1] == "fast done"
+    assert done["/fast"][0] < 1.0 < 2.0 <= done["/slow"][0]
