@@ -14,11 +14,15 @@ Rates are per second of the worker's CPU time unless ``--clock wall``: the
 workloads never wait on anything, so on a busy machine CPU time measures the
 work while wall time also counts other processes' turns.
 
-The network benchmarks (``echo``, ``http``) are different: the library's
-code, under its own monkey patching, talks to a plain-Python peer in another
-process (``peers.py``), so their rates are always per wall-clock second, and
-each sample also records what share of a CPU the library's process and the
-peer used meanwhile; a peer well below 100% was not what set the pace.
+The network benchmarks (``echo``, ``http``, ``stream_echo``, ``wsgi``...)
+are different: the library's code, under its own monkey patching, talks to a
+plain-Python peer in another process (``peers.py``), so their rates are
+always per wall-clock second, and each sample also records what share of a
+CPU the library's process and the peer used meanwhile; a peer well below
+100% was not what set the pace.  The WSGI load test also reports its p99
+latency, in a row of its own; its variants of gevent's servers (pywsgi with
+TCP_NODELAY, gunicorn's gevent worker) are compared with corun.wsgi's figures
+from the first row.  ``--bench wsgi`` selects those rows too.
 
 The last columns compare corun with gevent and with eventlet so that 1.0 or
 more always means corun is at least as good: corun/other for rates,
@@ -28,6 +32,7 @@ other/corun for memory.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -68,6 +73,21 @@ class Cell:
     def median(self) -> float | None:
         """The median sample, or None when there is none."""
         return statistics.median(self.samples) if self.samples else None
+
+
+def _missing(bench: Benchmark) -> list[str]:
+    """The modules ``bench`` requires that this interpreter (the workers' one) cannot import."""
+    return [name for name in bench.requires if importlib.util.find_spec(name) is None]
+
+
+def _with_dependents(keys: list[str]) -> list[str]:
+    """``keys`` and every row that comes with them: their latency rows and their variants."""
+    chosen = set(keys)
+    while True:
+        more = {b.key for b in BENCHMARKS if {b.source, b.corun_from} & chosen} - chosen
+        if not more:
+            return [b.key for b in BENCHMARKS if b.key in chosen]
+        chosen |= more
 
 
 class NotInstalled(Exception):
@@ -153,11 +173,13 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="LIB",
         help=f"measure only these libraries (repeat or comma-separate; from {', '.join(LIBRARIES)})",
     )
+    measured = [b.key for b in BENCHMARKS if b.source is None]
     parser.add_argument(
         "--bench",
         action="append",
         metavar="KEY",
-        help=f"run only these benchmarks ({', '.join(b.key for b in BENCHMARKS)})",
+        help=f"run only these benchmarks (repeat or comma-separate; from {', '.join(measured)});"
+        " a benchmark brings its latency row and its variants along",
     )
     parser.add_argument(
         "--clock",
@@ -180,10 +202,11 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     for lib in args.only or ():
         if lib not in LIBRARIES:
             parser.error(f"unknown library {lib!r}; choose from {', '.join(LIBRARIES)}")
-    keys = [b.key for b in BENCHMARKS]
     for key in args.bench or ():
-        if key not in keys:
-            parser.error(f"unknown benchmark {key!r}; choose from {', '.join(keys)}")
+        if key not in measured:
+            parser.error(f"unknown benchmark {key!r}; choose from {', '.join(measured)}")
+    if args.bench is not None:
+        args.bench = _with_dependents(args.bench)
     if args.repeat is None:
         args.repeat = 1 if args.quick else 5
     if args.repeat < 1:
@@ -191,20 +214,20 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def _table(
-    benches: list[Benchmark], libs: list[str], cells: dict[tuple[str, str], Cell], markdown: bool
-) -> str:
+def _table(run: _Run, markdown: bool) -> str:
+    libs = run.libs
     rivals = [lib for lib in RIVALS if lib in libs] if "corun" in libs else []
     header = ["benchmark", "unit", *libs] + [f"corun vs {lib}" for lib in rivals]
     rows = []
-    for b in benches:
-        medians = {lib: cells[b.key, lib].median for lib in libs}
+    for b in run.benches:
+        medians = {lib: run.median(b.key, lib) for lib in libs}
         row = [b.title, b.unit]
         for lib in libs:
-            cell = cells[b.key, lib]
-            row.append("error" if cell.error and not cell.samples else format_value(medians[lib], b.unit))
+            cell = run.cells.get((b.key, lib))
+            failed = cell is not None and cell.error is not None and not cell.samples
+            row.append("error" if failed else format_value(medians[lib], b.unit))
         for lib in rivals:
-            r = ratio(b, medians["corun"], medians[lib])
+            r = ratio(b, medians["corun"], medians[lib]) if lib in b.libs else None
             row.append("-" if r is None else f"{r:.2f}")
         rows.append(row)
     if markdown:
@@ -229,8 +252,22 @@ class _Run:
         self.args = args
         # Always in the same column order, whatever order --only named them in.
         self.libs = [lib for lib in LIBRARIES if args.only is None or lib in args.only]
-        self.benches = [b for b in BENCHMARKS if args.bench is None or b.key in args.bench]
-        self.cells = {(b.key, lib): Cell() for b in self.benches for lib in self.libs}
+        # Rows left out, and why, for the footer.
+        self.skipped: list[str] = []
+        self.benches = []
+        for b in BENCHMARKS:
+            if args.bench is not None and b.key not in args.bench:
+                continue
+            if not any(lib in self.libs for lib in b.libs):
+                continue  # a variant of a library not measured
+            missing = _missing(b)
+            if missing:
+                if b.source is None:
+                    self.skipped.append(f"{b.key} (needs {', '.join(missing)}, not installed)")
+                    print(f"skipping {b.key}: {', '.join(missing)} not installed", file=sys.stderr)
+                continue
+            self.benches.append(b)
+        self.cells = {(b.key, lib): Cell() for b in self.benches for lib in self.libs if lib in b.libs}
         self.versions: dict[str, str] = {}
         self.failed = False
 
@@ -247,9 +284,11 @@ class _Run:
             shift = round_no % len(self.libs)
             order = self.libs[shift:] + self.libs[:shift]
             for b in self.benches:
+                if b.source is not None:
+                    continue  # filled in from the samples of its source
                 n = b.quick_n if args.quick else b.n
                 for lib in order:
-                    if lib in self.libs:  # not dropped meanwhile
+                    if lib in self.libs and lib in b.libs:  # not dropped meanwhile
                         self._sample(lib, b, n, env, f"[{round_no + 1}/{args.repeat}]")
 
     def _sample(self, lib: str, b: Benchmark, n: int, env: dict[str, str], prefix: str) -> None:
@@ -265,6 +304,8 @@ class _Run:
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             self.failed = True
             cell.error = str(exc)
+            for d in self._derived(b):
+                self.cells[d.key, lib].error = cell.error
             print(f"FAILED {exc}", file=sys.stderr)
             return
         cell.samples.append(sample["value"])
@@ -272,7 +313,14 @@ class _Run:
         cell.seconds.append((wall, cpu))
         self.versions[lib] = sample["version"]
         self.versions["greenlet"] = sample["greenlet"]
+        if "gunicorn" in sample:
+            self.versions["gunicorn"] = sample["gunicorn"]
         shown = format_value(sample["value"], b.unit)
+        for d in self._derived(b):
+            assert d.metric is not None
+            figure = sample["metrics"][d.metric]
+            self.cells[d.key, lib].samples.append(figure)
+            shown += f", {d.metric.removesuffix('_' + d.unit)} {format_value(figure, d.unit)} {d.unit}"
         # A network benchmark times by the wall clock whatever --clock says.
         seconds = wall if sample["clock"] == "wall" else cpu
         line = f"{prefix} {b.key:<14} {lib:<9} {shown:>9}  ({seconds:.2f} s"
@@ -282,6 +330,10 @@ class _Run:
                 cell.peer_cpu.append(peer)
             line += f"; CPU: {lib} {_percent(cpu, wall)}, peer {_percent(peer)}"
         print(line + ")", file=sys.stderr, flush=True)
+
+    def _derived(self, b: Benchmark) -> list[Benchmark]:
+        """The rows whose figures come from the samples of ``b``."""
+        return [d for d in self.benches if d.source == b.key]
 
     def cpu_use(self, b: Benchmark, lib: str) -> str:
         """How busy a network benchmark kept both processes, as medians over its samples.
@@ -307,13 +359,20 @@ class _Run:
         return f"{lib} {own} (peer {peer})"
 
     def median(self, key: str, lib: str) -> float | None:
-        """The median of a cell; None for a library not measured."""
-        return self.cells[key, lib].median if lib in self.libs else None
+        """The median of a cell; None for a library not measured.
+
+        A variant row's corun figure is the one of the row it names.
+        """
+        b = next(b for b in BENCHMARKS if b.key == key)
+        if lib == "corun" and lib not in b.libs and b.corun_from is not None:
+            key = b.corun_from
+        cell = self.cells.get((key, lib))
+        return cell.median if cell is not None and lib in self.libs else None
 
     def footer(self) -> str:
         """Where and how the figures were taken: interpreter, versions, method."""
         args = self.args
-        names = [*self.libs, "greenlet"]
+        names = [*self.libs, "greenlet", "gunicorn"]
         lines = [
             f"Python {platform.python_version()} ({platform.python_implementation()}, "
             f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs); "
@@ -339,8 +398,25 @@ class _Run:
             )
         lines.append(method)
         for b in network:
-            uses = ", ".join(self.cpu_use(b, lib) for lib in self.libs)
+            uses = ", ".join(self.cpu_use(b, lib) for lib in self.libs if lib in b.libs)
             lines.append(f"{b.key}: CPU use of the library's process (and of its peer): {uses}.")
+        keys = {b.key for b in self.benches}
+        if keys & {"wsgi", "wsgi_nodelay", "wsgi_gunicorn"}:
+            lines.append(
+                "WSGI: corun.wsgi, gevent.pywsgi, eventlet.wsgi with their access logs off, answering"
+                " GET / with 13 bytes to 50 keep-alive connections (one request in flight each) from"
+                " a plain-Python load generator; latency from a request's send to its answer's last byte."
+                " gevent.pywsgi is measured as shipped: it leaves Nagle's algorithm on, so a keep-alive"
+                " client can wait for a delayed ACK (about 40 ms on Linux) on each request."
+            )
+        if any(b.corun_from for b in self.benches if b.source is None) and "corun" in self.libs:
+            lines.append(
+                "Variant rows (pywsgi + TCP_NODELAY: the same server with Nagle off on every connection;"
+                " gunicorn -k gevent: one worker) measure gevent's servers only; their corun column"
+                " repeats the corun.wsgi figure they are compared with."
+            )
+        if self.skipped:
+            lines.append(f"Not measured: {'; '.join(self.skipped)}.")
         return "\n".join(lines)
 
     def report(self, command: list[str]) -> dict[str, Any]:
@@ -363,6 +439,8 @@ class _Run:
                     "unit": b.unit,
                     "n": b.quick_n if args.quick else b.n,
                     "higher_is_better": b.higher_is_better,
+                    **({"source": b.source, "metric": b.metric} if b.source is not None else {}),
+                    **({"corun_from": b.corun_from} if b.corun_from is not None else {}),
                     "libs": {
                         lib: {
                             "median": self.cells[b.key, lib].median,
@@ -376,6 +454,7 @@ class _Run:
                             "error": self.cells[b.key, lib].error,
                         }
                         for lib in self.libs
+                        if lib in b.libs
                     },
                     **{
                         f"corun_vs_{lib}": ratio(b, self.median(b.key, "corun"), self.median(b.key, lib))
@@ -384,6 +463,7 @@ class _Run:
                 }
                 for b in self.benches
             ],
+            "skipped": self.skipped,
         }
 
 
@@ -401,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: none of the libraries is installed", file=sys.stderr)
         return 2
     print()
-    print(_table(run.benches, run.libs, run.cells, run.args.markdown))
+    print(_table(run, run.args.markdown))
     print()
     print(run.footer())
     print(f"Took {time.monotonic() - started:.0f} s.", file=sys.stderr)

@@ -38,8 +38,10 @@ __all__ = [
     "ECHO_SIZE",
     "HTTP_BODY",
     "LIBRARIES",
+    "SERVER_ROLES",
     "Benchmark",
     "Lib",
+    "hello_app",
     "load_lib",
     "main",
     "run_networked",
@@ -68,6 +70,18 @@ class Lib:
     queue: Callable[[int | None], Any]
     # The library's monkey patching of everything it patches by default.
     patch_all: Callable[[], Any]
+    # The library's TCP server calling handle(socket, address) per connection on
+    # 127.0.0.1:port, started: returns the port it listens on and its serve_forever.
+    stream_server: Callable[[Callable[[Any, Any], Any], int], tuple[int, Callable[[], Any]]]
+    # The library's WSGI server for an application on 127.0.0.1:port, access log
+    # off, started: (port, serve_forever).  ``nodelay`` turns Nagle's algorithm
+    # off on every connection, for a server that does not do so itself.
+    wsgi_server: Callable[[Callable[..., Any], int, bool], tuple[int, Callable[[], Any]]]
+
+
+# Listen backlog of the servers measured: room for every client of a load
+# generator connecting at once.
+BACKLOG = 1024
 
 
 def _load_corun() -> Lib:
@@ -88,8 +102,33 @@ def _load_corun() -> Lib:
 
         corun.monkey.patch_all()
 
+    def stream_server(handle: Callable[[Any, Any], Any], port: int) -> tuple[int, Callable[[], Any]]:
+        from corun.server import StreamServer
+
+        server = StreamServer(("127.0.0.1", port), handle, backlog=BACKLOG)
+        server.start()
+        return server.server_port, server.serve_forever
+
+    def wsgi_server(app: Callable[..., Any], port: int, nodelay: bool) -> tuple[int, Callable[[], Any]]:
+        if nodelay:
+            raise ValueError("corun.wsgi turns Nagle's algorithm off itself; it has no variant without")
+        from corun.wsgi import WSGIServer
+
+        server = WSGIServer(("127.0.0.1", port), app, backlog=BACKLOG, access_log=None)
+        server.start()
+        return server.server_port, server.serve_forever
+
     return Lib(
-        "corun", corun.__version__, corun.sleep, corun.spawn, corun.joinall, new_event, queue, patch_all
+        "corun",
+        corun.__version__,
+        corun.sleep,
+        corun.spawn,
+        corun.joinall,
+        new_event,
+        queue,
+        patch_all,
+        stream_server=stream_server,
+        wsgi_server=wsgi_server,
     )
 
 
@@ -110,8 +149,41 @@ def _load_gevent() -> Lib:
 
         gevent.monkey.patch_all()
 
+    def stream_server(handle: Callable[[Any, Any], Any], port: int) -> tuple[int, Callable[[], Any]]:
+        from gevent.server import StreamServer
+
+        server = StreamServer(("127.0.0.1", port), handle, backlog=BACKLOG)
+        server.start()
+        return server.server_port, server.serve_forever
+
+    def wsgi_server(app: Callable[..., Any], port: int, nodelay: bool) -> tuple[int, Callable[[], Any]]:
+        import socket
+
+        from gevent.pywsgi import WSGIServer
+
+        class NoDelayWSGIServer(WSGIServer):
+            def handle(self, sock: Any, address: Any) -> None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                super().handle(sock, address)
+
+        # log=None: no access log (pywsgi writes one to stderr by default).
+        server = (NoDelayWSGIServer if nodelay else WSGIServer)(
+            ("127.0.0.1", port), app, backlog=BACKLOG, log=None
+        )
+        server.start()
+        return server.server_port, server.serve_forever
+
     return Lib(
-        "gevent", gevent.__version__, gevent.sleep, gevent.spawn, gevent.joinall, new_event, queue, patch_all
+        "gevent",
+        gevent.__version__,
+        gevent.sleep,
+        gevent.spawn,
+        gevent.joinall,
+        new_event,
+        queue,
+        patch_all,
+        stream_server=stream_server,
+        wsgi_server=wsgi_server,
     )
 
 
@@ -135,6 +207,20 @@ def _load_eventlet() -> Lib:
     def queue(maxsize: int | None) -> Any:
         return eventlet.queue.Queue(maxsize)
 
+    # eventlet has no server object: listening is done here, and serving by
+    # the function returned.
+    def stream_server(handle: Callable[[Any, Any], Any], port: int) -> tuple[int, Callable[[], Any]]:
+        listener = eventlet.listen(("127.0.0.1", port), backlog=BACKLOG)
+        return listener.getsockname()[1], lambda: eventlet.serve(listener, handle, concurrency=100_000)
+
+    def wsgi_server(app: Callable[..., Any], port: int, nodelay: bool) -> tuple[int, Callable[[], Any]]:
+        if nodelay:
+            raise ValueError("no TCP_NODELAY variant of eventlet.wsgi is measured")
+        import eventlet.wsgi
+
+        listener = eventlet.listen(("127.0.0.1", port), backlog=BACKLOG)
+        return listener.getsockname()[1], lambda: eventlet.wsgi.server(listener, app, log_output=False)
+
     return Lib(
         "eventlet",
         eventlet.__version__,
@@ -144,6 +230,8 @@ def _load_eventlet() -> Lib:
         new_event,
         queue,
         eventlet.monkey_patch,
+        stream_server=stream_server,
+        wsgi_server=wsgi_server,
     )
 
 
@@ -317,6 +405,31 @@ def _announce(lib: Lib, port: int) -> None:
     print(json.dumps(info), flush=True)
 
 
+def _echo(conn: Any, address: Any = None) -> None:
+    """Send back everything received on ``conn`` until the client leaves; then close it."""
+    with conn:
+        recv, sendall = conn.recv, conn.sendall
+        try:
+            while True:
+                data = recv(4096)
+                if not data:
+                    return
+                sendall(data)
+        except ConnectionError:
+            return  # a client that leaves with a message in flight resets the connection
+
+
+def _outlive_peer(lib: Lib) -> None:
+    """End this server's process should its peer die without ending it."""
+
+    def give_up() -> None:
+        lib.sleep(ECHO_SERVER_LIFETIME)
+        print("server: nobody ended this process; giving up", file=sys.stderr, flush=True)
+        os._exit(1)
+
+    lib.spawn(give_up)
+
+
 def echo_server(lib: Lib, n: int, port: int) -> NoReturn:
     """A TCP echo server on blocking sockets, one task per connection, serving until ended.
 
@@ -324,32 +437,52 @@ def echo_server(lib: Lib, n: int, port: int) -> NoReturn:
     """
     import socket
 
-    def handle(conn: socket.socket) -> None:
-        with conn:
-            recv, sendall = conn.recv, conn.sendall
-            try:
-                while True:
-                    data = recv(4096)
-                    if not data:
-                        return
-                    sendall(data)
-            except ConnectionError:
-                return  # a client that leaves with a message in flight resets the connection
-
-    def outlive_peer() -> None:
-        lib.sleep(ECHO_SERVER_LIFETIME)
-        print("echo server: nobody ended this process; giving up", file=sys.stderr, flush=True)
-        os._exit(1)
-
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", port))
-    listener.listen(1024)
-    lib.spawn(outlive_peer)
+    listener.listen(BACKLOG)
+    _outlive_peer(lib)
     _announce(lib, listener.getsockname()[1])
     spawn, accept = lib.spawn, listener.accept
     while True:
         conn, _ = accept()
-        spawn(handle, conn)
+        spawn(_echo, conn)
+
+
+def stream_echo_server(lib: Lib, n: int, port: int) -> NoReturn:
+    """The same echo handler, served by the library's own server class (StreamServer)."""
+    bound, serve_forever = lib.stream_server(_echo, port)
+    _outlive_peer(lib)
+    _announce(lib, bound)
+    serve_forever()
+    raise RuntimeError("the stream server stopped")
+
+
+def hello_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """The WSGI application of the WSGI benchmarks: a fixed 13-byte answer."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(HTTP_BODY)))])
+    return [HTTP_BODY]
+
+
+def _serve_wsgi(lib: Lib, port: int, nodelay: bool) -> NoReturn:
+    bound, serve_forever = lib.wsgi_server(hello_app, port, nodelay)
+    _outlive_peer(lib)
+    _announce(lib, bound)
+    serve_forever()
+    raise RuntimeError("the WSGI server stopped")
+
+
+def wsgi_server(lib: Lib, n: int, port: int) -> NoReturn:
+    """The library's WSGI server as shipped (access log off) answering ``hello_app``, until ended."""
+    _serve_wsgi(lib, port, nodelay=False)
+
+
+def wsgi_server_nodelay(lib: Lib, n: int, port: int) -> NoReturn:
+    """The same with TCP_NODELAY set on every connection, for a server that leaves Nagle on."""
+    _serve_wsgi(lib, port, nodelay=True)
+
+
+def _run_by_peer(lib: Lib, n: int, port: int) -> NoReturn:
+    raise RuntimeError("this benchmark's server is started by peers.py, not by a worker")
 
 
 def http_client(lib: Lib, n: int, port: int) -> int:
@@ -395,11 +528,23 @@ class Benchmark:
     (bytes per task), where lower is better.
 
     A network benchmark names its ``peer``, the role ``peers.py`` plays at the
-    other end: ``"echo-load"`` drives a server and measures it itself
-    (``n`` is then the measured milliseconds), ``"http-server"`` answers a
-    client measured here.  Its ``func`` takes the peer's port as well, runs
-    under the library's monkey patching, and its rate is per wall-clock
-    second, since the work includes waiting for the other process.
+    other end: ``"echo-load"`` and ``"http-load"`` drive a server and measure
+    it themselves (``n`` is then the measured milliseconds),
+    ``"gunicorn-http-load"`` does the same to a gunicorn it starts itself,
+    ``"http-server"`` answers a client measured here.  Its ``func`` takes the
+    peer's port as well, runs under the library's monkey patching, and its
+    rate is per wall-clock second, since the work includes waiting for the
+    other process.
+
+    A few rows are not measured on their own:
+
+    - ``source`` names the benchmark whose samples also carry this row's
+      figure, under the name ``metric`` (the p99 latency of a load test).
+    - ``libs`` limits the libraries measured (a variant of one rival's
+      server); ``corun_from`` then names the benchmark whose corun figure the
+      row is compared with, corun not being measured again.
+    - ``requires`` lists modules the benchmark cannot run without; it is
+      skipped, with a note, where one of them is missing.
     """
 
     key: str
@@ -410,6 +555,11 @@ class Benchmark:
     quick_n: int
     higher_is_better: bool = True
     peer: str | None = None
+    source: str | None = None
+    metric: str | None = None
+    libs: tuple[str, ...] = LIBRARIES
+    corun_from: str | None = None
+    requires: tuple[str, ...] = ()
 
 
 BENCHMARKS: tuple[Benchmark, ...] = (
@@ -424,7 +574,95 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     ),
     Benchmark("echo", "echo server, 100 clients", "messages/s", echo_server, 3_000, 300, peer="echo-load"),
     Benchmark("http", "requests.get, 100 tasks", "requests/s", http_client, 2_000, 200, peer="http-server"),
+    Benchmark(
+        "stream_echo",
+        "echo on StreamServer, 100 clients",
+        "messages/s",
+        stream_echo_server,
+        3_000,
+        300,
+        peer="echo-load",
+    ),
+    # corun.wsgi, gevent.pywsgi, eventlet.wsgi; corun.wsgi is built on httptools.
+    Benchmark(
+        "wsgi",
+        "hello WSGI, 50 keep-alive conns",
+        "requests/s",
+        wsgi_server,
+        3_000,
+        300,
+        peer="http-load",
+        requires=("httptools",),
+    ),
+    Benchmark(
+        "wsgi_p99",
+        "hello WSGI, p99 latency",
+        "ms",
+        _run_by_peer,
+        0,
+        0,
+        higher_is_better=False,
+        source="wsgi",
+        metric="p99_ms",
+        requires=("httptools",),
+    ),
+    # pywsgi leaves Nagle's algorithm on: a keep-alive client can wait for a
+    # delayed ACK.  The same server with it off, compared with corun.wsgi.
+    Benchmark(
+        "wsgi_nodelay",
+        "hello WSGI: pywsgi + TCP_NODELAY",
+        "requests/s",
+        wsgi_server_nodelay,
+        3_000,
+        300,
+        peer="http-load",
+        libs=("gevent",),
+        corun_from="wsgi",
+    ),
+    Benchmark(
+        "wsgi_nodelay_p99",
+        "pywsgi + TCP_NODELAY, p99 latency",
+        "ms",
+        _run_by_peer,
+        0,
+        0,
+        higher_is_better=False,
+        source="wsgi_nodelay",
+        metric="p99_ms",
+        libs=("gevent",),
+        corun_from="wsgi_p99",
+    ),
+    Benchmark(
+        "wsgi_gunicorn",
+        "hello WSGI: gunicorn -k gevent -w 1",
+        "requests/s",
+        _run_by_peer,
+        3_000,
+        300,
+        peer="gunicorn-http-load",
+        libs=("gevent",),
+        corun_from="wsgi",
+        requires=("gunicorn",),
+    ),
+    Benchmark(
+        "wsgi_gunicorn_p99",
+        "gunicorn -k gevent, p99 latency",
+        "ms",
+        _run_by_peer,
+        0,
+        0,
+        higher_is_better=False,
+        source="wsgi_gunicorn",
+        metric="p99_ms",
+        libs=("gevent",),
+        corun_from="wsgi_p99",
+        requires=("gunicorn",),
+    ),
 )
+
+# The roles of peers that drive a server in the worker (or one they start
+# themselves) and measure it: the worker's side never returns.
+SERVER_ROLES = frozenset({"echo-load", "http-load", "gunicorn-http-load"})
 
 # Rates are computed from the process's CPU time by default: every workload
 # is one thread computing without waiting on anything, so CPU time is the
@@ -454,7 +692,7 @@ def run_networked(lib_name: str, key: str, n: int, port: int) -> dict[str, Any]:
     # Before the workload imports anything that uses sockets.
     lib.patch_all()
     func: Callable[..., float] = bench.func
-    if bench.peer == "echo-load":
+    if bench.peer in SERVER_ROLES:
         func(lib, n, port)
     return _measure(lib, bench, n, "wall", lambda n: func(lib, n, port))
 

@@ -25,9 +25,12 @@ EXPECTED = {
     "memory_traced": "idle task memory (tracemalloc)",
     "echo": "echo server, 100 clients",
     "http": "requests.get, 100 tasks",
+    "stream_echo": "echo on StreamServer, 100 clients",
+    "wsgi": "hello WSGI, 50 keep-alive conns",
+    "wsgi_p99": "hello WSGI, p99 latency",
 }
 # The benchmarks whose other end is a separate process.
-NETWORK = {"echo", "http"}
+NETWORK = {"echo", "http", "stream_echo", "wsgi"}
 # The echo server's CPU time is read from /proc by its load generator.
 HAVE_PROC = Path("/proc/self/stat").exists()
 
@@ -86,3 +89,27 @@ def test_quick_run_reports_every_benchmark_for_corun(tmp_path):
             ((wall, cpu),) = corun["wall_cpu_seconds"]
             assert wall > 0, key
             assert cpu > 0 or not HAVE_PROC, key
+
+
+def test_a_benchmark_brings_its_latency_row_and_derived_keys_are_not_selectable(tmp_path):
+    run = [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "corun"]
+    refused = subprocess.run(
+        [*run, "--bench", "wsgi_p99"], capture_output=True, text=True, timeout=30, cwd=ROOT
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert "unknown benchmark 'wsgi_p99'" in refused.stderr
+
+    out = tmp_path / "results.json"
+    proc = subprocess.run(
+        [*run, "--bench", "wsgi", "--json", str(out)], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = {r["key"]: r for r in json.loads(out.read_text())["results"]}
+    # gevent's variants are not measured without gevent: only corun.wsgi's rows.
+    assert set(results) == {"wsgi", "wsgi_p99"}
+    assert results["wsgi_p99"]["source"] == "wsgi"
+    (p99,) = results["wsgi_p99"]["libs"]["corun"]["samples"]
+    # A p99 latency in milliseconds, read from the same sample as the rate.
+    assert 0 < p99 < 5000
+    assert "hello WSGI, p99 latency" in proc.stdout
+    assert "Nagle" in proc.stdout

@@ -32,7 +32,10 @@ MAX_SECONDS = 15
 # The demo in a smaller configuration than a user sees: 10 pages answered in 0.1 s each.
 PAGES = 10
 DELAY = 0.1
-EXAMPLE_ARGS = {"demo.py": ["--pages", str(PAGES), "--delay", str(DELAY)]}
+EXAMPLE_ARGS = {
+    "demo.py": ["--pages", str(PAGES), "--delay", str(DELAY)],
+    "slow_fast_demo.py": ["--slow", "1"],
+}
 # These fetch from a web server; the test gives them the demo's slow server, and the page count.
 CRAWLERS = {"legacy_crawler.py", "crawl_with_tasks.py"}
 
@@ -396,3 +399,28 @@ def check_chat_server(out: str) -> None:
         "  * bye",
         "chat server: stopped; 0 clients left connected",
     ]
+
+
+@checks("slow_fast_demo.py")
+def check_slow_fast_demo(out: str) -> None:
+    lines = [line for line in out.splitlines() if re.match(r"[123]\. ", line)]
+    assert len(lines) == 3
+    for line in lines:
+        if "skipped: gunicorn is not installed" in line:
+            continue
+        assert "while /slow was still sleeping" in line
+        assert number(r"/fast answered in ([\d.]+) s", line) < 1.0
+        assert number(r"/slow answered in ([\d.]+) s", line) >= 0.9
+    assert re.search(r"^every server answered /fast while /slow was sleeping: yes", out, re.MULTILINE)
+
+
+@checks("slow_fast_app.py")
+def check_slow_fast_app(out: str) -> None:
+    assert "/fast answered while /slow was still sleeping: yes" in out
+    assert number(r"GET /fast .* after ([\d.]+) s", out) < number(r"GET /slow .* after ([\d.]+) s", out)
+
+
+@checks("slow_fast_serve.py")
+def check_slow_fast_serve(out: str) -> None:
+    # Run without corun, it explains how to run it.
+    assert "python -m corun examples/slow_fast_serve.py" in out

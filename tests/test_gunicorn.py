@@ -1,0 +1,397 @@
+"""corun.gunicorn's workers under a real gunicorn master, started as a subprocess on 127.0.0.1.
+
+Each test starts ``python -m gunicorn -k <worker>`` on a free port with an
+application from examples/ or a small one written for the test, talks to it
+with http.client and raw sockets, and stops it.  Application code never
+mentions corun: its ``time.sleep`` only suspends its own task because the
+worker patched the process before the application was imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+gunicorn = pytest.importorskip("gunicorn")
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+WORKERS = ["corun.gunicorn.Worker", "corun.gunicorn.WSGIWorker"]
+
+pytestmark = pytest.mark.timeout(30)
+
+# A plain WSGI application with the endpoints the tests need.  It imports
+# ssl names at import time, which only an early patch can make cooperative.
+TEST_APP = """
+import json
+import os
+import sys
+import time
+from ssl import SSLContext, SSLSocket
+
+IMPORTED_IN = os.getpid()
+SLOW_SECONDS = float(os.environ.get("SLOW_SECONDS", "2"))
+running = 0
+most_running = 0
+
+
+def app(environ, start_response):
+    global running, most_running
+    path = environ["PATH_INFO"]
+    if path == "/slow":
+        running += 1
+        most_running = max(most_running, running)
+        print("slow request started", flush=True)
+        try:
+            time.sleep(SLOW_SECONDS)
+        finally:
+            running -= 1
+        body = {"slept": SLOW_SECONDS, "most_running": most_running}
+    elif path == "/spin":
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # holds the hub: no task runs, not even the heartbeat
+            pass
+        body = {}
+    elif path == "/ssl":
+        from corun import monkey
+
+        body = {
+            "imported_in": IMPORTED_IN,
+            "pid": os.getpid(),
+            "ssl_patched": monkey.is_module_patched("ssl"),
+            "SSLSocket": SSLSocket.__module__,
+            "SSLContext.sslsocket_class": SSLContext.sslsocket_class.__module__,
+        }
+    else:
+        body = {"pid": os.getpid()}
+    data = json.dumps(body).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gunicorn:
+    """A gunicorn master running in a subprocess, and ways to talk to it."""
+
+    def __init__(self, proc: subprocess.Popen[str], port: int, log: Path) -> None:
+        self.proc = proc
+        self.port = port
+        self.log = log
+
+    def connection(self, timeout: float = 15) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def get(self, path: str, timeout: float = 15) -> tuple[int, bytes]:
+        conn = self.connection(timeout)
+        try:
+            conn.request("GET", path, headers={"Connection": "close"})
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def get_json(self, path: str) -> dict:
+        status, body = self.get(path)
+        assert status == 200, body
+        return json.loads(body)
+
+    def wait_for_line(self, text: str, timeout: float = 10) -> None:
+        """Wait until the application printed ``text`` on gunicorn's stdout."""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            assert left > 0, f"the application never printed {text!r}\n{self.log.read_text()}"
+            ready, _, _ = select.select([self.proc.stdout], [], [], left)
+            if ready:
+                line = self.proc.stdout.readline()
+                assert line, f"gunicorn closed its stdout\n{self.log.read_text()}"
+                if text in line:
+                    return
+
+
+def _gunicorn_flags() -> list[str]:
+    from gunicorn.config import KNOWN_SETTINGS
+
+    names = {setting.name for setting in KNOWN_SETTINGS}
+    # Newer gunicorns open a control socket at a fixed path shared by all of them.
+    return ["--no-control-socket"] if "control_socket_disable" in names else []
+
+
+@contextlib.contextmanager
+def run_gunicorn(
+    tmp_path: Path,
+    worker: str,
+    *options: str,
+    app: str = "test_app:app",
+    slow: float = 2.0,
+) -> Iterator[Gunicorn]:
+    """Start gunicorn with ``worker`` on a free port; yield once a worker answers; stop it after."""
+    (tmp_path / "test_app.py").write_text(TEST_APP)
+    port = free_port()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(tmp_path), str(EXAMPLES), env.get("PYTHONPATH", "")])
+    env["SLOW_SECONDS"] = str(slow)
+    env["PYTHONUNBUFFERED"] = "1"
+    log = tmp_path / f"gunicorn-{port}.log"
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-k",
+        worker,
+        "-b",
+        f"127.0.0.1:{port}",
+        *_gunicorn_flags(),
+        *options,
+        app,
+    ]
+    with open(log, "w") as stderr:
+        proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=tmp_path
+        )
+    server = Gunicorn(proc, port, log)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            assert proc.poll() is None, f"gunicorn exited with {proc.returncode}:\n{log.read_text()}"
+            try:
+                if server.get("/fast", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"gunicorn did not answer in time:\n{log.read_text()}"
+            time.sleep(0.1)
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGQUIT)  # quick shutdown
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+class Request(threading.Thread):
+    """One GET in a thread of the test process; ``done_at`` is when its response was read."""
+
+    def __init__(self, server: Gunicorn, path: str) -> None:
+        super().__init__(daemon=True)
+        self.server = server
+        self.path = path
+        self.status = 0
+        self.body = b""
+        self.done_at = 0.0
+        self.error: BaseException | None = None
+        self.sent = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        conn = self.server.connection()
+        try:
+            conn.request("GET", self.path, headers={"Connection": "close"})
+            self.sent.set()
+            response = conn.getresponse()
+            self.status, self.body = response.status, response.read()
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            conn.close()
+        self.done_at = time.monotonic()
+
+    def result(self) -> tuple[int, bytes]:
+        self.join(20)
+        assert not self.is_alive(), f"GET {self.path} did not finish"
+        if self.error is not None:
+            raise self.error
+        return self.status, self.body
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_flask_slow_and_fast_answered_concurrently(tmp_path: Path, worker: str) -> None:
+    # The example's Flask application, as in examples/slow_fast_demo.py, with a 2 s /slow.
+    with run_gunicorn(tmp_path, worker, app="slow_fast_app:app", slow=2.0) as server:
+        started = time.monotonic()
+        slow = Request(server, "/slow")
+        # Sent before /fast's connection is made: a server taking one request at
+        # a time would take /slow first and keep /fast waiting for 2 s.
+        assert slow.sent.wait(10)
+        fast_times = []
+        for _ in range(3):
+            sent = time.monotonic()
+            status, body = server.get("/fast")
+            fast_times.append(time.monotonic() - sent)
+            assert (status, body) == (200, b"fast: answered at once\n")
+        fast_done = time.monotonic()
+        assert slow.result() == (200, b"slow: slept 2 s\n")
+        assert max(fast_times) < 1.0
+        # /fast was answered three times while /slow was still sleeping.
+        assert fast_done < slow.done_at
+        assert slow.done_at - started >= 1.9
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_keepalive_reuses_the_connection_then_closes_it_when_idle(tmp_path: Path, worker: str) -> None:
+    with run_gunicorn(tmp_path, worker, "--keep-alive", "1") as server:
+        conn = server.connection()
+        conn.connect()
+        sock = conn.sock
+        assert sock is not None
+        local = sock.getsockname()
+        pids = set()
+        for _ in range(3):
+            conn.request("GET", "/pid")
+            response = conn.getresponse()
+            assert response.status == 200
+            assert (response.getheader("Connection") or "").lower() != "close"
+            pids.add(json.loads(response.read())["pid"])
+            # The same connection carried each one (http.client reconnects after a close).
+            assert conn.sock is sock and sock.getsockname() == local
+        assert len(pids) == 1
+        # Left idle, the connection is closed by the server after about a second.
+        idle_since = time.monotonic()
+        sock.settimeout(10)
+        assert sock.recv(1) == b""
+        idle = time.monotonic() - idle_since
+        assert 0.5 < idle < 5
+        conn.close()
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_max_requests_restarts_the_worker(tmp_path: Path, worker: str) -> None:
+    with run_gunicorn(tmp_path, worker, "--max-requests", "4") as server:
+        # The readiness check was the first request; three more end this worker.
+        first = [server.get_json("/pid")["pid"] for _ in range(3)]
+        assert len(set(first)) == 1
+        # The next connection waits in the backlog until the master started a new worker.
+        after = server.get_json("/pid")["pid"]
+        assert after != first[0]
+        assert server.get_json("/pid")["pid"] == after
+        with pytest.raises(ProcessLookupError):
+            os.kill(first[0], 0)  # the old worker exited (and the master reaped it)
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_sigterm_stops_accepting_and_lets_the_request_in_flight_finish(tmp_path: Path, worker: str) -> None:
+    with run_gunicorn(tmp_path, worker, "--graceful-timeout", "10", slow=2.0) as server:
+        slow = Request(server, "/slow")
+        server.wait_for_line("slow request started")
+        server.proc.send_signal(signal.SIGTERM)
+        # New connections are refused soon after, while /slow is still sleeping.
+        deadline = time.monotonic() + 1.5
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", server.port), timeout=1):
+                    pass
+            except ConnectionRefusedError:
+                break
+            assert time.monotonic() < deadline, "still accepting after SIGTERM"
+            time.sleep(0.05)
+        assert slow.is_alive()
+        status, body = slow.result()
+        assert status == 200 and json.loads(body)["slept"] == 2.0
+        assert server.proc.wait(timeout=10) == 0
+
+
+def test_graceful_timeout_ends_requests_that_take_too_long(tmp_path: Path) -> None:
+    with run_gunicorn(tmp_path, WORKERS[0], "--graceful-timeout", "1", slow=10.0) as server:
+        slow = Request(server, "/slow")
+        server.wait_for_line("slow request started")
+        stop_sent = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=8) == 0
+        assert time.monotonic() - stop_sent < 6  # not the 10 s the request wanted
+        slow.join(5)
+        assert slow.error is not None  # the connection was dropped, no half answer
+
+
+def test_preload_imports_the_application_after_patching(tmp_path: Path) -> None:
+    with run_gunicorn(tmp_path, WORKERS[0], "--preload") as server:
+        info = server.get_json("/ssl")
+    # Imported once, in the master, before the fork...
+    assert info["imported_in"] != info["pid"]
+    assert info["imported_in"] == server.proc.pid
+    # ...and still the `from ssl import ...` names it captured are the cooperative ones.
+    assert info["ssl_patched"] is True
+    assert info["SSLSocket"] == "corun.patches.ssl"
+    assert info["SSLContext.sslsocket_class"] == "corun.patches.ssl"
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_worker_connections_limits_concurrency(tmp_path: Path, worker: str) -> None:
+    slow = 1.5
+    with run_gunicorn(tmp_path, worker, "--worker-connections", "2", slow=slow) as server:
+        started = time.monotonic()
+        requests = [Request(server, "/slow") for _ in range(4)]
+        results = [r.result() for r in requests]
+        done = sorted(r.done_at - started for r in requests)
+    assert all(status == 200 for status, _ in results)
+    assert max(json.loads(body)["most_running"] for _, body in results) == 2
+    # Two at a time: two waves, not four at once and not one after another.
+    assert done[1] < 2 * slow - 0.2
+    assert done[2] >= 2 * slow - 0.05
+    assert done[3] < 4 * slow - 0.5
+
+
+def test_timeout_replaces_a_worker_whose_hub_is_held(tmp_path: Path) -> None:
+    with run_gunicorn(tmp_path, WORKERS[0], "--timeout", "2", slow=3.0) as server:
+        # Sleeping longer than the timeout is fine: the heartbeat task goes on meanwhile.
+        before = server.get_json("/pid")["pid"]
+        assert server.get_json("/slow")["slept"] == 3.0
+        assert server.get_json("/pid")["pid"] == before
+        # Spinning holds the hub, the heartbeat stops, and the master replaces the worker.
+        spun = time.monotonic()
+        with pytest.raises((http.client.HTTPException, OSError)):
+            server.get("/spin", timeout=15)
+        assert time.monotonic() - spun < 10
+        assert server.get_json("/pid")["pid"] != before
+
+
+def test_wsgi_settings_follow_gunicorn_config() -> None:
+    from gunicorn.config import Config
+
+    from corun.gunicorn import _wsgi_settings
+    from corun.wsgi import WSGISettings
+
+    cfg = Config()
+    cfg.set("keepalive", 7)
+    cfg.set("limit_request_line", 1000)
+    cfg.set("limit_request_fields", 20)
+    cfg.set("limit_request_field_size", 500)
+    settings = WSGISettings(**_wsgi_settings(cfg, None))
+    assert settings.keepalive_timeout == 7.0
+    assert settings.max_request_line == 1000
+    assert settings.max_header_count == 20
+    assert settings.max_header_size == 20 * 500
+    assert settings.access_log is None  # gunicorn logs no access by default
+
+    # 0 means "as much as gunicorn allows" for the limits, and no keep-alive.
+    for name in ("keepalive", "limit_request_line", "limit_request_fields", "limit_request_field_size"):
+        cfg.set(name, 0)
+    settings = WSGISettings(**_wsgi_settings(cfg, None))
+    assert settings.keepalive_timeout == WSGISettings.timeout
+    assert settings.max_request_line == 1 << 20
+    assert settings.max_header_count == 32768
+    assert settings.max_header_size == 32768 * 8190
