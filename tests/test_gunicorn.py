@@ -109,8 +109,8 @@ class Gunicorn:
         finally:
             conn.close()
 
-    def get_json(self, path: str) -> dict:
-        status, body = self.get(path)
+    def get_json(self, path: str, timeout: float = 15) -> dict:
+        status, body = self.get(path, timeout)
         assert status == 200, body
         return json.loads(body)
 
@@ -285,8 +285,9 @@ def test_max_requests_restarts_the_worker(tmp_path: Path, worker: str) -> None:
         # The readiness check was the first request; three more end this worker.
         first = [server.get_json("/pid")["pid"] for _ in range(3)]
         assert len(set(first)) == 1
-        # The next connection waits in the backlog until the master started a new worker.
-        after = server.get_json("/pid")["pid"]
+        # The next connection waits in the backlog until the master started a
+        # new worker, which imports the application first: slow on a loaded machine.
+        after = server.get_json("/pid", timeout=45)["pid"]
         assert after != first[0]
         assert server.get_json("/pid")["pid"] == after
         with pytest.raises(ProcessLookupError):
