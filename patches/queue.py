@@ -83,9 +83,9 @@ class SimpleQueue:
             pass
         if not block:
             raise self._Empty
-        if timeout is not None:
-            deadline = get_hub().clock() + timeout
         hub = get_hub()
+        if timeout is not None:
+            deadline = hub.clock() + timeout
         while True:
             waiter = Waiter(hub, self)
             self._getters.append(waiter)

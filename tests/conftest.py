@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,10 +51,30 @@ def run_python(
     )
 
 
+def ticker(period: float) -> str:
+    """Source of a task adding one to ``ticks[0]`` every ``period`` s: shows other tasks keep running."""
+    return f"""
+import corun
+ticks = [0]
+def _tick():
+    while True:
+        corun.sleep({period})
+        ticks[0] += 1
+ticker = corun.spawn(_tick)
+"""
+
+
+def run_json(source: str, *, timeout: float = 30) -> Any:
+    """Run ``source`` in a fresh interpreter; return the JSON it printed on its last line."""
+    proc = run_python(source, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def run_patched(source: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run ``source`` in a fresh interpreter after ``corun.monkey.patch_all()``."""
     prologue = "from corun import monkey; monkey.patch_all()\n"
     return run_python(prologue + textwrap.dedent(source), *args, timeout=timeout)
 
 
-__all__ = ["ROOT", "corun", "run_patched", "run_python"]
+__all__ = ["ROOT", "corun", "run_json", "run_patched", "run_python", "ticker"]

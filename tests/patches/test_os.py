@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ..conftest import run_patched, run_python
+from ..conftest import run_json, run_patched, run_python, ticker
 
 ALONE = "from corun import monkey\nfor _m in ('os', 'socket', 'time'): monkey.patch_module(_m)\n"
 ALL = "from corun import monkey; monkey.patch_all()\n"
@@ -21,22 +21,12 @@ ALL = "from corun import monkey; monkey.patch_all()\n"
 both = pytest.mark.parametrize("prologue", [ALONE, ALL], ids=["os-socket-time", "patch_all"])
 
 # A task that counts every 20 ms, to see that other tasks keep running.
-TICKER = """
-import corun
-ticks = [0]
-def _tick():
-    while True:
-        corun.sleep(0.02)
-        ticks[0] += 1
-ticker = corun.spawn(_tick)
-"""
+TICKER = ticker(0.02)
 
 
 def run(prologue: str, body: str, *, timeout: float = 30) -> Any:
     """Run ``body`` after ``prologue``; return the JSON it printed on its last line."""
-    proc = run_python(prologue + TICKER + textwrap.dedent(body), timeout=timeout)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_json(prologue + TICKER + textwrap.dedent(body), timeout=timeout)
 
 
 @both

@@ -6,13 +6,12 @@ patched either with the areas it needs or with ``patch_all()``.
 
 from __future__ import annotations
 
-import json
 import textwrap
 from typing import Any
 
 import pytest
 
-from ..conftest import run_patched, run_python
+from ..conftest import run_json, run_patched, ticker
 
 ALONE = "from corun import monkey\nfor _m in ('signal', 'os', 'time'): monkey.patch_module(_m)\n"
 ALL = "from corun import monkey; monkey.patch_all()\n"
@@ -21,15 +20,7 @@ NONE = "from corun import monkey\n"
 both = pytest.mark.parametrize("prologue", [ALONE, ALL], ids=["signal-os-time", "patch_all"])
 
 # A task that counts every 20 ms, to see that other tasks keep running.
-TICKER = """
-import corun
-ticks = [0]
-def _tick():
-    while True:
-        corun.sleep(0.02)
-        ticks[0] += 1
-ticker = corun.spawn(_tick)
-"""
+TICKER = ticker(0.02)
 
 # Sends a signal to this process from another process after a delay.
 SEND_LATER = """
@@ -41,9 +32,7 @@ def send_later(signame, delay):
 
 def run(prologue: str, body: str, *, timeout: float = 30) -> Any:
     """Run ``body`` after ``prologue``; return the JSON it printed on its last line."""
-    proc = run_python(prologue + TICKER + SEND_LATER + textwrap.dedent(body), timeout=timeout)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_json(prologue + TICKER + SEND_LATER + textwrap.dedent(body), timeout=timeout)
 
 
 @both

@@ -6,13 +6,12 @@ alone or with ``patch_all()``.
 
 from __future__ import annotations
 
-import json
 import textwrap
 from typing import Any
 
 import pytest
 
-from ..conftest import run_python
+from ..conftest import run_json, ticker
 
 ALONE = "from corun import monkey; monkey.patch_module('subprocess')\n"
 ALL = "from corun import monkey; monkey.patch_all()\n"
@@ -20,22 +19,12 @@ ALL = "from corun import monkey; monkey.patch_all()\n"
 both = pytest.mark.parametrize("prologue", [ALONE, ALL], ids=["subprocess-alone", "patch_all"])
 
 # A task that counts every 50 ms, to see that other tasks keep running.
-TICKER = """
-import corun
-ticks = [0]
-def _tick():
-    while True:
-        corun.sleep(0.05)
-        ticks[0] += 1
-ticker = corun.spawn(_tick)
-"""
+TICKER = ticker(0.05)
 
 
 def run(prologue: str, body: str, *, timeout: float = 30) -> Any:
     """Run ``body`` after ``prologue``; return the JSON it printed on its last line."""
-    proc = run_python(prologue + TICKER + textwrap.dedent(body), timeout=timeout)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_json(prologue + TICKER + textwrap.dedent(body), timeout=timeout)
 
 
 @both
