@@ -90,7 +90,9 @@ def test_parent_tasks_do_not_run_in_the_child(prologue: str) -> None:
             lock, event = corun.Lock(), corun.Event()
             lock.acquire()
             def report(what):
-                print(what, os.getpid(), flush=True)
+                # One write per line: parent and child share the pipe, and a
+                # print may write a line in pieces that interleave.
+                os.write(1, f"{what} {os.getpid()}\\n".encode())
             def on_lock():
                 with lock:
                     report("lock")
