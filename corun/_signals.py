@@ -11,9 +11,14 @@ Facts this module relies on:
   handler runs in the hub, the hub is woken through its wake-up fd
   (``run_callback_threadsafe``).
 - The hub must never block.  A handler that arrives while the hub runs is
-  therefore run in a new task; one that arrives while a task runs is run
-  right there, as the stdlib would (a task busy computing may be exactly
-  what the handler is meant to interrupt or inform).
+  therefore run in a task of its own, which runs before the next task the
+  hub resumes goes on (``Hub.call_urgent``).  Merely scheduling that task
+  was not enough: the main task could resume first and block in C
+  (gunicorn's master waits on a ``queue.SimpleQueue`` made before
+  patching) with the handler, the only thing that would wake it, still
+  queued behind it.  A handler that arrives while a task runs is run right
+  there, as the stdlib would (a task busy computing may be exactly what the
+  handler is meant to interrupt or inform).
 - The stdlib raises a handler's exception in the main thread.  The main
   thread's code is the root greenlet (the main task), so an exception a
   handler raises anywhere else is delivered there instead of killing an
@@ -100,9 +105,7 @@ def _run_program_handler(handler: Callable[..., Any], signum: int, frame: FrameT
         handler._spawn()
         _wake_pausers()
     elif current is hub:
-        from .greenlet import Greenlet
-
-        Greenlet(_handler_task, hub, handler, signum, frame).start()
+        hub.call_urgent(lambda: _handler_task(hub, handler, signum, frame))
     else:
         _handler_task(hub, handler, signum, frame)
     if current is hub:

@@ -72,15 +72,20 @@ class Waiter:
         self.greenlet = current
         if timeout is None:
             try:
-                return hub.switch()
+                value = hub.switch()
             finally:
                 self.greenlet = None
-        timer = hub.call_later(timeout, self.switch, TIMED_OUT)
-        try:
-            return hub.switch()
-        finally:
-            self.greenlet = None
-            timer.cancel()
+        else:
+            timer = hub.call_later(timeout, self.switch, TIMED_OUT)
+            try:
+                value = hub.switch()
+            finally:
+                self.greenlet = None
+                timer.cancel()
+        if hub._urgent:
+            # Signal handlers that interrupted the hub run before this task goes on.
+            hub.run_urgent()
+        return value
 
     def switch(self, value: Any = None) -> None:
         """Resume the parked task with ``value``; hub only; no-op once it left."""

@@ -11,7 +11,12 @@ Facts this module relies on:
   timers and I/O wake-ups run.
 - CPython runs signal handlers in the main thread, in whichever greenlet is
   executing; a ``KeyboardInterrupt`` raised while the hub polls surfaces in
-  ``_run_once`` and is re-thrown into the root greenlet.
+  ``_run_once`` and is re-thrown into the root greenlet.  Work a handler
+  must not do inside the hub goes to ``call_urgent``: it runs in a task of
+  its own before the next task the hub resumes takes another step.  That
+  task might otherwise block the OS thread in C code (an object made
+  before patching) with the call, which the stdlib would have run by
+  then, still queued.
 - ``os.fork`` copies the hub with file descriptors that are now shared with
   the parent (epoll, wake-up fd); the child must get new ones before it
   touches them, which ``reinit`` does from an at-fork hook.
@@ -207,6 +212,8 @@ class Hub(RawGreenlet):
         self.pending = 0
         self._threadpool: ThreadPool | None = None
         self.destroyed = False
+        # Calls for the next task to resume (see call_urgent).
+        self._urgent: list[Callable[[], Any]] = []
 
     def __repr__(self) -> str:
         return (
@@ -228,6 +235,42 @@ class Hub(RawGreenlet):
         self._threadsafe.append((cb._fire, ()))
         self._waker.wake()
         return cb
+
+    def call_urgent(self, func: Callable[[], Any]) -> None:
+        """Run ``func()`` in a task of its own before the next task the hub resumes goes on.
+
+        Safe from a signal handler that interrupted the hub anywhere: it only
+        appends to a list and to the ready queue.  The task that resumes
+        next first lets ``func`` run until it ends or waits; a task of its
+        own is scheduled too, in case none resumes soon.  ``func`` reports
+        its own errors.
+        """
+        urgent = self._urgent
+        urgent.append(func)
+        if len(urgent) == 1:
+            runner = RawGreenlet(self._drain_urgent, parent=self)
+            self._ready.append((runner.switch, ()))
+
+    def _drain_urgent(self) -> None:
+        urgent = self._urgent
+        while urgent:
+            urgent.pop(0)()
+
+    def run_urgent(self) -> None:
+        """In a task just resumed: let the urgent calls run first, then go on once the hub comes back."""
+        # A fresh runner: the scheduled one may be parked in an urgent call,
+        # and only its own ready entry may ever resume it.
+        runner = RawGreenlet(self._drain_urgent, parent=self)
+        back = (getcurrent().switch, ())
+        self._ready.append(back)
+        try:
+            runner.switch()
+        except BaseException:
+            try:
+                self._ready.remove(back)
+            except ValueError:
+                pass
+            raise
 
     def wake(self, waiter: Waiter, value: Any = None) -> None:
         """Reschedule a parked task: it resumes with ``value`` on the next pass.
@@ -519,8 +562,9 @@ class Hub(RawGreenlet):
         Returns what was dropped; the caller keeps it referenced so that
         collecting it never runs a parent task's ``finally`` in the child.
         """
-        dropped: list[Any] = [list(self._ready)]
+        dropped: list[Any] = [list(self._ready), list(self._urgent)]
         self._ready.clear()
+        self._urgent.clear()
         for timer in self._timers:
             timer[4] = None  # out of the heap: a later cancel() must not count it
         dropped.append(self._timers)
@@ -624,6 +668,8 @@ def sleep(seconds: float = 0) -> None:
         except ValueError:
             pass
         raise
+    if hub._urgent:
+        hub.run_urgent()
 
 
 def idle() -> None:
