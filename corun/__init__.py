@@ -6,7 +6,10 @@ Layers, each depending only on the ones before it:
   and the synchronisation primitives built on one way to block;
 - ``corun.patches``: cooperative twins of blocking stdlib modules, built on
   the core;
-- ``corun.monkey``: installs ``corun.patches`` into the running interpreter.
+- ``corun.monkey``: installs ``corun.patches`` into the running interpreter;
+- the servers (``corun.server``, ``corun.wsgi``, ``corun.gunicorn``): they
+  serve through the cooperative socket and ssl classes of ``corun.patches``,
+  so they sit above them, as gevent's servers sit above its socket module.
 
 Nothing in the core imports ``patches`` or ``monkey``.
 """

@@ -16,6 +16,7 @@ import os
 import select
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 
 gunicorn = pytest.importorskip("gunicorn")
 
@@ -92,12 +94,17 @@ def free_port() -> int:
 class Gunicorn:
     """A gunicorn master running in a subprocess, and ways to talk to it."""
 
-    def __init__(self, proc: subprocess.Popen[str], port: int, log: Path) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[str], port: int, log: Path, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.proc = proc
         self.port = port
         self.log = log
+        self.tls = tls  # the client side's context when gunicorn serves TLS
 
     def connection(self, timeout: float = 15) -> http.client.HTTPConnection:
+        if self.tls is not None:
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=self.tls)
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
     def get(self, path: str, timeout: float = 15) -> tuple[int, bytes]:
@@ -144,6 +151,7 @@ def run_gunicorn(
     *options: str,
     app: str = "test_app:app",
     slow: float = 2.0,
+    tls: ssl.SSLContext | None = None,
 ) -> Iterator[Gunicorn]:
     """Start gunicorn with ``worker`` on a free port; yield once a worker answers; stop it after."""
     (tmp_path / "test_app.py").write_text(TEST_APP)
@@ -169,7 +177,7 @@ def run_gunicorn(
         proc = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=tmp_path
         )
-    server = Gunicorn(proc, port, log)
+    server = Gunicorn(proc, port, log, tls)
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -277,6 +285,37 @@ def test_keepalive_reuses_the_connection_then_closes_it_when_idle(tmp_path: Path
         idle = time.monotonic() - idle_since
         assert 0.5 < idle < 5
         conn.close()
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_tls_with_certfile_and_keyfile(tmp_path: Path, worker: str) -> None:
+    # gunicorn's own TLS options; the handshake runs in each connection's task,
+    # so a slow TLS request does not hold up a fast one.
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.cert_chain_pems[0].write_to_path(str(certfile))
+    cert.private_key_pem.write_to_path(str(keyfile))
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    options = ("--certfile", str(certfile), "--keyfile", str(keyfile))
+    with run_gunicorn(tmp_path, worker, *options, tls=client, slow=2.0) as server:
+        started = time.monotonic()
+        slow = Request(server, "/slow")
+        server.wait_for_line("slow request started")
+        assert server.get_json("/pid")["pid"] > 0
+        fast_done = time.monotonic()
+        status, body = slow.result()
+        assert status == 200 and json.loads(body)["slept"] == 2.0
+        assert fast_done - started < 1.8  # answered while /slow slept
+        # Plain HTTP on the TLS port gets no HTTP answer.
+        with pytest.raises((http.client.HTTPException, OSError)):
+            plain = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+            try:
+                plain.request("GET", "/pid")
+                plain.getresponse().read()
+            finally:
+                plain.close()
 
 
 @pytest.mark.parametrize("worker", WORKERS)
