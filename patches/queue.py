@@ -181,10 +181,10 @@ class _CooperativeQueueLoader:
         )
 
 
-def _after_patch(target: Any) -> None:
-    """Put the cooperative ``SimpleQueue`` in ``_queue`` too, now and on any fresh import."""
-    import _queue
+def _after_patch(target: Any) -> list[tuple[str, str, Any]]:
+    """Put the cooperative ``SimpleQueue`` in ``_queue`` too (``monkey`` sets it), and on any fresh import."""
+    import _queue  # noqa: F401 - imported so that its attribute can be replaced
 
-    _queue.SimpleQueue = SimpleQueue  # type: ignore[misc,assignment]
     if _CooperativeQueueFinder not in sys.meta_path:
         sys.meta_path.insert(0, _CooperativeQueueFinder)
+    return [("_queue", "SimpleQueue", SimpleQueue)]

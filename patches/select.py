@@ -435,8 +435,9 @@ __all__ = list(__implements__)
 __removes__ = [name for name in ("devpoll", "kqueue") if hasattr(_select, name)]
 
 
-def _after_patch(target: Any) -> None:
-    """Fix the stdlib modules that copied ``select.select`` when imported."""
+def _after_patch(target: Any) -> list[tuple[str, str, Any]]:
+    """The stdlib modules that copied ``select.select`` when imported, and the fix (for ``monkey`` to set)."""
     pty = sys.modules.get("pty")
     if pty is not None and getattr(pty, "select", None) is _original_select:
-        setattr(pty, "select", select)  # noqa: B010 - a module typing cannot see into
+        return [("pty", "select", select)]
+    return []

@@ -87,12 +87,14 @@ _CAPTURES = (
 )
 
 
-def _after_patch(target: Any) -> None:
-    """Point the selector classes other stdlib modules copied at import at the cooperative ones."""
+def _after_patch(target: Any) -> list[tuple[str, str, Any]]:
+    """The selector classes other stdlib modules copied at import, with their cooperative ones."""
+    changes = []
     for module_name, attr in _CAPTURES:
         module = sys.modules.get(module_name)
         if module is None:
             continue
         replacement = _COOPERATIVE.get(getattr(module, attr, None))  # type: ignore[arg-type]
         if replacement is not None:
-            setattr(module, attr, replacement)
+            changes.append((module_name, attr, replacement))
+    return changes

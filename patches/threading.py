@@ -79,12 +79,13 @@ class _DummyThread(_threading._DummyThread):
             self._corun_watch = weakref.ref(current, forget)
 
 
-def _after_patch(target: Any) -> None:
-    """Point the stdlib's remaining thread-local captures at task-local ones."""
-    import _threading_local
+def _after_patch(target: Any) -> list[tuple[str, str, Any]]:
+    """The stdlib's remaining thread-local captures, pointed at task-local ones (for ``monkey`` to set)."""
+    import _threading_local  # noqa: F401 - imported so that its attribute can be replaced
 
-    _threading_local.local = _thread_twin._local  # type: ignore[misc,assignment]
+    changes: list[tuple[str, str, Any]] = [("_threading_local", "local", _thread_twin._local)]
     # 3.13 tracks dummy threads through a thread-local made at import; a
     # task-local one lets each task's tracker go when that task ends.
     if hasattr(target, "_thread_local_info"):
-        target._thread_local_info = _thread_twin._local()
+        changes.append((target.__name__, "_thread_local_info", _thread_twin._local()))
+    return changes

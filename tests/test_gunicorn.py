@@ -61,7 +61,7 @@ def app(environ, start_response):
             time.sleep(SLOW_SECONDS)
         finally:
             running -= 1
-        body = {"slept": SLOW_SECONDS, "most_running": most_running}
+        body = {"slept": SLOW_SECONDS, "most_running": most_running, "pid": os.getpid()}
     elif path == "/spin":
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # holds the hub: no task runs, not even the heartbeat
@@ -405,6 +405,21 @@ def test_worker_connections_limits_concurrency(tmp_path: Path, worker: str) -> N
     assert done[1] < 2 * slow - 0.2
     assert done[2] >= 2 * slow - 0.05
     assert done[3] < 4 * slow - 0.5
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_several_workers_share_the_listener(tmp_path: Path, worker: str) -> None:
+    # Two workers, one connection each at a time: two slow requests at once
+    # are served side by side, one by each worker.
+    options = ("--workers", "2", "--worker-connections", "1")
+    with run_gunicorn(tmp_path, worker, *options, slow=1.5) as server:
+        started = time.monotonic()
+        slow = [Request(server, "/slow") for _ in range(2)]
+        bodies = [json.loads(request.result()[1]) for request in slow]
+        elapsed = max(request.done_at for request in slow) - started
+    assert len({body["pid"] for body in bodies}) == 2, bodies
+    assert all(body["most_running"] == 1 for body in bodies)
+    assert elapsed < 2.8  # side by side: about 1.5 s, not 3
 
 
 def test_timeout_replaces_a_worker_whose_hub_is_held(tmp_path: Path) -> None:

@@ -128,6 +128,28 @@ def test_get_original_of_a_missing_name_raises_attribute_error() -> None:
     )
 
 
+def test_copies_other_modules_took_at_import_are_replaced_and_recorded() -> None:
+    out = check(
+        """
+        import _queue, _threading_local, pty, selectors, socketserver
+        originals = {"selector": socketserver._ServerSelector, "queue": _queue.SimpleQueue}
+        from corun import monkey
+        monkey.patch_all()
+        import corun.patches.queue, corun.patches.select, corun.patches.selectors
+        assert socketserver._ServerSelector is corun.patches.selectors.PollSelector
+        assert monkey.get_original("socketserver", "_ServerSelector") is originals["selector"]
+        assert _queue.SimpleQueue is corun.patches.queue.SimpleQueue
+        assert monkey.get_original("_queue", "SimpleQueue") is originals["queue"]
+        assert pty.select is corun.patches.select.select
+        assert monkey.is_object_patched("pty", "select")
+        assert monkey.is_object_patched("_threading_local", "local")
+        patched = monkey.is_object_patched("socketserver", "_ServerSelector")
+        print(monkey.is_module_patched("socketserver"), patched)
+        """
+    )
+    assert out.split() == ["True", "True"]
+
+
 def test_patched_sleep_lets_tasks_sleep_together() -> None:
     out = check(
         """

@@ -5,7 +5,9 @@ module: it names that module in ``__target__`` and the attributes it replaces
 in ``__implements__``.  Patching sets those attributes on the module object
 that is already imported (so ``import socket`` done earlier sees the new
 ones), records every original in ``saved``, then calls the twin's optional
-``_after_patch(target)`` for captures other stdlib modules made at import.
+``_after_patch(target)``, which may do more set-up and returns the copies
+other stdlib modules took at import as ``(module name, attribute,
+replacement)``; those are replaced and recorded in ``saved`` too.
 
 Imports here stay inside the functions: a module-level ``import socket``
 would run before patching and could capture a name that is about to change.
@@ -288,7 +290,12 @@ def _install(names: Iterable[str], strict: bool) -> None:
                 setattr(plan.target, attr, replacement)
         after_patch = getattr(plan.patches, "_after_patch", None)
         if after_patch is not None:
-            after_patch(plan.target)
+            # Copies of originals that other modules took at import: replaced
+            # and recorded like the target's own attributes.
+            for module_name, attr, replacement in after_patch(plan.target) or ():
+                module = sys.modules[module_name]
+                saved.setdefault(module_name, {}).setdefault(attr, getattr(module, attr))
+                setattr(module, attr, replacement)
         _installed.append(plan.name)
 
 

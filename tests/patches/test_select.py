@@ -30,7 +30,9 @@ import corun
 import corun.patches.select as coselect
 for name in coselect.__implements__:
     setattr(select, name, getattr(coselect, name))
-coselect._after_patch(select)
+import sys
+for _module, _attr, _value in coselect._after_patch(select):
+    setattr(sys.modules[_module], _attr, _value)
 """
 
 

@@ -26,9 +26,10 @@ CLASSES = [
 ]
 
 # Installs the select, selectors and time twins by hand in a fresh interpreter,
-# the way corun.monkey does: replace the attributes, then call _after_patch.
+# the way corun.monkey does: replace the attributes, then make the changes
+# _after_patch returns.
 PATCH_BY_HAND = """
-import select, selectors, time
+import select, selectors, sys, time
 import corun
 import corun.patches.select, corun.patches.selectors, corun.patches.time
 for target, twin in (
@@ -40,7 +41,8 @@ for target, twin in (
         setattr(target, name, getattr(twin, name))
     for name in getattr(twin, "__removes__", []):
         delattr(target, name)
-    getattr(twin, "_after_patch", lambda module: None)(target)
+    for module, attr, value in getattr(twin, "_after_patch", lambda module: [])(target) or []:
+        setattr(sys.modules[module], attr, value)
 """
 
 
