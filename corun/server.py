@@ -450,11 +450,17 @@ class StreamServer(BaseServer):
         backlog: the listen backlog for a listener this server creates or
             starts listening on (default ``socket.SOMAXCONN``).
         ssl_context: an ``ssl.SSLContext`` to serve TLS: each connection's
-            handshake runs in its own handler task, and a failed handshake is
-            logged and drops that connection only.
+            handshake runs in its own handler task, and a failed or timed-out
+            handshake (``handshake_timeout``) is logged and drops that
+            connection only.
     """
 
     socket_type = _stdsocket.SOCK_STREAM
+    #: With ``ssl_context``: how long a client may take over its TLS handshake
+    #: before its connection is dropped (None: as long as it likes).  A
+    #: client that connects and says nothing would otherwise hold a place in
+    #: the pool for as long as it stays connected.
+    handshake_timeout: float | None = 60.0
 
     def __init__(
         self,
@@ -515,7 +521,14 @@ class StreamServer(BaseServer):
             tls = SSLSocket._create(
                 sock, server_side=True, do_handshake_on_connect=False, context=self.ssl_context
             )
-            tls.do_handshake()
+            limit = self.handshake_timeout
+            if limit is None:
+                tls.do_handshake()
+            else:
+                timeout = tls.gettimeout()
+                tls.settimeout(limit)
+                tls.do_handshake()
+                tls.settimeout(timeout)
         except (OSError, ValueError) as exc:
             logger.warning("%r: TLS handshake with %s failed: %s", self, _describe(address), exc)
             if tls is not None:

@@ -554,6 +554,44 @@ def test_tls_clients_are_served_and_a_bad_handshake_only_drops_its_connection(
         silent.close()
 
 
+def test_a_silent_tls_client_is_dropped_after_the_handshake_timeout(
+    ca: trustme.CA, caplog: pytest.LogCaptureFixture
+) -> None:
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+
+    def handle(sock: Any, address: Any) -> None:
+        sock.sendall(b"secure " + sock.recv(100))
+
+    def tls_client(port: int) -> bytes:
+        with (
+            stdsocket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            client_context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            tls.sendall(b"hello")
+            return tls.recv(100)
+
+    # One handler at a time: the silent client holds the only place until
+    # its handshake times out; then the real client is served.
+    server = StreamServer(LOCAL, handle, spawn=1, ssl_context=server_context)
+    server.handshake_timeout = 0.5
+    with caplog.at_level(logging.WARNING, logger="corun.server"), serving(server):
+        silent = stdsocket.create_connection(("127.0.0.1", server.server_port))
+        corun.sleep(0.1)  # taken first
+        started = time.monotonic()
+        good = corun.get_hub().threadpool.spawn(tls_client, server.server_port)
+        assert good.get(timeout=10) == b"secure hello"
+        waited = time.monotonic() - started
+        silent.settimeout(5)
+        assert silent.recv(10) == b""  # dropped by the server
+        silent.close()
+    assert 0.2 < waited < 5
+    [timed_out] = [r for r in caplog.records if "handshake" in r.getMessage()]
+    assert "timed out" in timed_out.getMessage()
+
+
 # -- datagrams -------------------------------------------------------------------
 
 
