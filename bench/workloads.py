@@ -485,11 +485,10 @@ def _run_by_peer(lib: Lib, n: int, port: int) -> NoReturn:
     raise RuntimeError("this benchmark's server is started by peers.py, not by a worker")
 
 
-def http_client(lib: Lib, n: int, port: int) -> int:
-    """n requests.get calls from 100 tasks, each with its own Session, to the peer's server: requests.
+def _requests_load(lib: Lib, n: int, port: int, fetch: Callable[[str, int], int]) -> int:
+    """n GETs from 100 tasks, each task calling ``fetch(url, count)``; two ``/mark`` requests bracket them.
 
-    Two requests to ``/mark`` bracket the measured part, so that the server
-    can tell how busy it was meanwhile.
+    The marks let the server tell how busy it was during the measured part.
     """
     import requests
 
@@ -497,26 +496,53 @@ def http_client(lib: Lib, n: int, port: int) -> int:
     tasks = min(HTTP_CONCURRENCY, n)
     done = 0
 
-    def fetch(count: int) -> None:
+    def task(count: int) -> None:
         nonlocal done
+        fetched = fetch(url, count)  # switches: `done` is read only once it returns
+        done += fetched
+
+    requests.get(url + "mark").raise_for_status()
+    lib.joinall([lib.spawn(task, n // tasks + (i < n % tasks)) for i in range(tasks)])
+    requests.get(url + "mark").raise_for_status()
+    if done != n:
+        # Not every library's joinall raises a task's error; this does.
+        raise RuntimeError(f"only {done} of {n} requests succeeded")
+    return n
+
+
+def _check(response: Any) -> None:
+    if response.status_code != 200 or response.content != HTTP_BODY:
+        raise RuntimeError(f"unexpected response: {response.status_code} {response.content!r}")
+
+
+def http_client(lib: Lib, n: int, port: int) -> int:
+    """n ``requests.get(url)`` calls from 100 tasks: each call makes its Session and its connection."""
+    import requests
+
+    def fetch(url: str, count: int) -> int:
+        get = requests.get
+        for _ in range(count):
+            _check(get(url))
+        return count
+
+    return _requests_load(lib, n, port, fetch)
+
+
+def http_session_client(lib: Lib, n: int, port: int) -> int:
+    """n ``Session.get`` calls from 100 tasks, each task with one keep-alive Session."""
+    import requests
+
+    def fetch(url: str, count: int) -> int:
         with requests.Session() as session:
             # No proxy or netrc look-ups: they scan the environment on every
             # request, a cost of the machine's environment, not of the library.
             session.trust_env = False
             get = session.get
             for _ in range(count):
-                response = get(url)
-                if response.status_code != 200 or response.content != HTTP_BODY:
-                    raise RuntimeError(f"unexpected response: {response.status_code} {response.content!r}")
-                done += 1
+                _check(get(url))
+        return count
 
-    requests.get(url + "mark").raise_for_status()
-    lib.joinall([lib.spawn(fetch, n // tasks + (i < n % tasks)) for i in range(tasks)])
-    requests.get(url + "mark").raise_for_status()
-    if done != n:
-        # Not every library's joinall raises a task's error; this does.
-        raise RuntimeError(f"only {done} of {n} requests succeeded")
-    return n
+    return _requests_load(lib, n, port, fetch)
 
 
 @dataclass(frozen=True)
@@ -574,6 +600,15 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     ),
     Benchmark("echo", "echo server, 100 clients", "messages/s", echo_server, 3_000, 300, peer="echo-load"),
     Benchmark("http", "requests.get, 100 tasks", "requests/s", http_client, 2_000, 200, peer="http-server"),
+    Benchmark(
+        "http_session",
+        "Session.get (keep-alive), 100 tasks",
+        "requests/s",
+        http_session_client,
+        2_000,
+        200,
+        peer="http-server",
+    ),
     Benchmark(
         "stream_echo",
         "echo on StreamServer, 100 clients",

@@ -25,12 +25,13 @@ EXPECTED = {
     "memory_traced": "idle task memory (tracemalloc)",
     "echo": "echo server, 100 clients",
     "http": "requests.get, 100 tasks",
+    "http_session": "Session.get (keep-alive), 100 tasks",
     "stream_echo": "echo on StreamServer, 100 clients",
     "wsgi": "hello WSGI, 50 keep-alive conns",
     "wsgi_p99": "hello WSGI, p99 latency",
 }
 # The benchmarks whose other end is a separate process.
-NETWORK = {"echo", "http", "stream_echo", "wsgi"}
+NETWORK = {"echo", "http", "http_session", "stream_echo", "wsgi"}
 # The echo server's CPU time is read from /proc by its load generator.
 HAVE_PROC = Path("/proc/self/stat").exists()
 
