@@ -144,6 +144,18 @@ class _CorunWorker(_GunicornWorker):
         return _gunicorn_sock.ssl_context(self.cfg) if self.cfg.is_ssl else None
 
     def _start_servers(self) -> list[StreamServer]:
+        """One started server per listener, at most ``worker_connections`` connections each."""
+        servers = []
+        for listener in self.sockets:
+            server = self._make_server(listener, Pool(self.worker_connections), self._ssl_context())
+            if self.cfg.workers > 1:
+                # Take one connection per wake-up so that the other workers get their share.
+                server.max_accept = 1
+            server.start()
+            servers.append(server)
+        return servers
+
+    def _make_server(self, listener: Any, pool: Pool, ssl_context: Any) -> StreamServer:
         raise NotImplementedError
 
     def _stop_servers(self, servers: tuple[StreamServer, ...]) -> None:
@@ -177,21 +189,8 @@ class _ListenerName:
 class Worker(_CorunWorker, _AsyncWorker):
     """gunicorn's HTTP handling, one corun task per connection, ``worker_connections`` at most at once."""
 
-    def _start_servers(self) -> list[StreamServer]:
-        servers = []
-        for listener in self.sockets:
-            server = StreamServer(
-                listener,
-                self._connection_handler(listener),
-                spawn=Pool(self.worker_connections),
-                ssl_context=self._ssl_context(),
-            )
-            if self.cfg.workers > 1:
-                # Take one connection per wake-up so that the other workers get their share.
-                server.max_accept = 1
-            server.start()
-            servers.append(server)
-        return servers
+    def _make_server(self, listener: Any, pool: Pool, ssl_context: Any) -> StreamServer:
+        return StreamServer(listener, self._connection_handler(listener), spawn=pool, ssl_context=ssl_context)
 
     def _connection_handler(self, listener: Any) -> Any:
         name = _ListenerName(listener)
@@ -226,23 +225,11 @@ class WSGIWorker(_CorunWorker):
         super().__init__(*args, **kwargs)
         self.worker_connections = self.cfg.worker_connections
 
-    def _start_servers(self) -> list[StreamServer]:
+    def _make_server(self, listener: Any, pool: Pool, ssl_context: Any) -> StreamServer:
         from .wsgi import WSGIServer
 
-        servers: list[StreamServer] = []
-        for listener in self.sockets:
-            server = WSGIServer(
-                listener,
-                self._application,
-                spawn=Pool(self.worker_connections),
-                ssl_context=self._ssl_context(),
-                **_wsgi_settings(self.cfg, self.log),
-            )
-            if self.cfg.workers > 1:
-                server.max_accept = 1
-            server.start()
-            servers.append(server)
-        return servers
+        settings = _wsgi_settings(self.cfg, self.log)
+        return WSGIServer(listener, self._application, spawn=pool, ssl_context=ssl_context, **settings)
 
     def _application(self, environ: dict[str, Any], start_response: Any) -> Any:
         """The application, counting requests for ``max_requests`` and closing when the worker stops."""

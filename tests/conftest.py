@@ -32,6 +32,16 @@ def hub() -> Iterator[Hub]:
     gc.collect()
 
 
+def recv_all(sock: Any) -> bytes:
+    """Everything ``sock`` receives until the peer closes the connection."""
+    chunks = []
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
 def run_python(
     source: str, *args: str, timeout: float = 60, cwd: str | Path | None = None, env: dict | None = None
 ) -> subprocess.CompletedProcess[str]:

@@ -31,7 +31,7 @@ from corun.greenlet import GreenletExit
 from corun.pool import Pool
 from corun.server import DatagramServer, StreamServer
 
-from .conftest import run_patched, run_python
+from .conftest import recv_all, run_patched, run_python
 
 LOCAL = ("127.0.0.1", 0)
 
@@ -42,15 +42,6 @@ def echo(sock: Any, address: Any) -> None:
         if not data:
             return
         sock.sendall(data)
-
-
-def recv_all(sock: Any) -> bytes:
-    chunks = []
-    while True:
-        data = sock.recv(65536)
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
 
 
 def connect(address: Any) -> Any:
@@ -75,13 +66,7 @@ def exchange(address: Any, payload: bytes) -> bytes:
 def ask(sock: Any, line: bytes) -> bytes:
     """Send one line and read one line back on an open connection."""
     sock.sendall(line + b"\n")
-    reply = b""
-    while not reply.endswith(b"\n"):
-        data = sock.recv(4096)
-        if not data:
-            break
-        reply += data
-    return reply
+    return read_line(sock)
 
 
 def read_line(sock: Any) -> bytes:

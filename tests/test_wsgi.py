@@ -29,7 +29,7 @@ import corun
 from corun.hub import get_hub
 from corun.wsgi import FileWrapper, WSGIServer
 
-from .conftest import run_python
+from .conftest import recv_all, run_python
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -127,15 +127,6 @@ def read_response(rfile: Any) -> tuple[int, dict[str, str], bytes]:
     else:
         body = rfile.read()
     return status, headers, body
-
-
-def read_to_close(sock: socket.socket) -> bytes:
-    chunks = []
-    while True:
-        data = sock.recv(65536)
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
 
 
 def hello(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
@@ -257,7 +248,7 @@ def test_streamed_response_is_chunked_on_http11_and_close_delimited_on_http10() 
                 assert headers["transfer-encoding"] == "chunked" and body == expected
         with served.connect() as sock:
             sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
-            raw = read_to_close(sock)
+            raw = recv_all(sock)
             head, _, body = raw.partition(b"\r\n\r\n")
             assert b"chunked" not in head and b"Connection: close" in head and body == expected
         assert requests.get(served.url).content == expected
@@ -291,7 +282,7 @@ def test_expect_100_continue_is_sent_only_when_the_body_is_read() -> None:
 
     with serving(no_body) as served, served.connect() as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
-        raw = read_to_close(sock)  # the body never came: the connection cannot be reused
+        raw = recv_all(sock)  # the body never came: the connection cannot be reused
         assert raw.startswith(b"HTTP/1.1 403 Forbidden\r\n") and b"100 Continue" not in raw
 
 
@@ -368,7 +359,7 @@ def test_a_slow_client_does_not_hold_up_a_fast_one() -> None:
             for byte in request:
                 sock.sendall(bytes([byte]))
                 time.sleep(0.05)
-            assert read_to_close(sock).endswith(b"hello /slow")
+            assert recv_all(sock).endswith(b"hello /slow")
         finished["slow"] = time.monotonic()
 
     with serving(hello) as served:
@@ -402,7 +393,7 @@ def test_idle_connections_time_out() -> None:
 def test_a_request_head_arriving_too_slowly_gets_408() -> None:
     with serving(hello, timeout=0.3) as served, served.connect() as sock:
         sock.sendall(b"GET / HTTP/1.1\r\n")
-        assert read_to_close(sock).startswith(b"HTTP/1.1 408 ")
+        assert recv_all(sock).startswith(b"HTTP/1.1 408 ")
 
 
 def test_request_timeout_answers_503() -> None:
@@ -467,7 +458,7 @@ def test_ambiguous_framing_is_rejected_with_400_and_close(request_bytes: bytes) 
 
     with serving(app) as served, served.connect() as sock:
         sock.sendall(request_bytes)
-        raw = read_to_close(sock)
+        raw = recv_all(sock)
     assert raw.startswith(b"HTTP/1.1 400 Bad Request\r\n"), raw
     assert raw.count(b"HTTP/1.1") == 1 and b"Connection: close" in raw
     assert "/smuggled" not in calls
@@ -571,7 +562,7 @@ def test_application_error_after_the_head_cuts_the_connection(caplog: pytest.Log
         served.connect() as sock,
     ):
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        raw = read_to_close(sock)
+        raw = recv_all(sock)
     assert raw.startswith(b"HTTP/1.1 200 OK") and raw.endswith(b"7\r\npartial\r\n")  # no final chunk
     assert "midway" in caplog.text
 
@@ -604,7 +595,7 @@ def test_start_response_with_exc_info_replaces_the_head_or_reraises() -> None:
         )
         with served.connect() as sock:
             sock.sendall(b"GET /late HTTP/1.1\r\nHost: x\r\n\r\n")
-            raw = read_to_close(sock)
+            raw = recv_all(sock)
         assert (
             raw.startswith(b"HTTP/1.1 502 Bad Gateway") and b"4\r\nsent\r\n" in raw and b"replaced" not in raw
         )
@@ -657,7 +648,7 @@ def test_connection_close_from_the_application_closes_after_the_answer() -> None
 
     with serving(app) as served, served.connect() as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /never HTTP/1.1\r\nHost: x\r\n\r\n")
-        raw = read_to_close(sock)
+        raw = recv_all(sock)
     assert raw.count(b"HTTP/1.1 200") == 1 and raw.endswith(b"bye")
 
 
@@ -731,7 +722,7 @@ def test_stop_lets_requests_in_flight_finish_and_closes_idle_connections() -> No
     start = time.monotonic()
     served.stop(timeout=3)
     assert time.monotonic() - start < 2  # not the whole timeout: the in-flight request finished
-    raw = read_to_close(busy)
+    raw = recv_all(busy)
     assert raw.startswith(b"HTTP/1.1 200") and b"Connection: close" in raw and raw.endswith(b"finished")
     assert idle.recv(10) == b""
     with pytest.raises(ConnectionRefusedError):
