@@ -22,7 +22,9 @@ CPU the library's process and the peer used meanwhile; a peer well below
 100% was not what set the pace.  The WSGI load test also reports its p99
 latency, in a row of its own; its variants of gevent's servers (pywsgi with
 TCP_NODELAY, gunicorn's gevent worker) are compared with corun.wsgi's figures
-from the first row.  ``--bench wsgi`` selects those rows too.
+from the first row.  ``--bench wsgi`` selects those rows too.  The requests
+clients are also run in plain unpatched Python, one call after another (the
+``plain`` column): the cost of the HTTP stack with no runtime under it.
 
 The last columns compare corun with gevent and with eventlet so that 1.0 or
 more always means corun is at least as good: corun/other for rates,
@@ -372,7 +374,7 @@ class _Run:
     def footer(self) -> str:
         """Where and how the figures were taken: interpreter, versions, method."""
         args = self.args
-        names = [*self.libs, "greenlet", "gunicorn"]
+        names = [*(lib for lib in self.libs if lib != "plain"), "greenlet", "gunicorn"]
         lines = [
             f"Python {platform.python_version()} ({platform.python_implementation()}, "
             f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs); "
@@ -390,6 +392,12 @@ class _Run:
                 " under its own monkey patching, against a plain-Python peer in another process"
             )
         method += "."
+        if any("plain" in b.libs for b in network) and "plain" in self.libs:
+            method += (
+                " plain: the same client code in unpatched Python with no runtime, its 100 tasks run one"
+                " after another; its CPU time per request is what the HTTP stack itself costs, the floor"
+                " a runtime adds its own cost to."
+            )
         rivals = [lib for lib in RIVALS if lib in self.libs] if "corun" in self.libs else []
         if rivals:
             method += (

@@ -38,6 +38,7 @@ __all__ = [
     "ECHO_SIZE",
     "HTTP_BODY",
     "LIBRARIES",
+    "RUNTIMES",
     "SERVER_ROLES",
     "Benchmark",
     "Lib",
@@ -48,7 +49,12 @@ __all__ = [
     "run_one",
 ]
 
-LIBRARIES = ("corun", "gevent", "eventlet")
+# The runtimes compared, each under its own monkey patching.
+RUNTIMES = ("corun", "gevent", "eventlet")
+# Plus a reference without any runtime: the same calls, one after another, in
+# plain unpatched Python.  It runs only the rows that name it (the requests
+# clients), where it shows what the HTTP stack costs on its own.
+LIBRARIES = (*RUNTIMES, "plain")
 
 # A worker exits with this status when the library is not installed, so the
 # driver can drop that column instead of reporting a failure.
@@ -235,10 +241,38 @@ def _load_eventlet() -> Lib:
     )
 
 
+def _load_plain() -> Lib:
+    def spawn(func: Callable[..., Any], *args: Any) -> None:
+        func(*args)  # no runtime: each "task" runs to its end before the next starts
+
+    def joinall(tasks: list[Any]) -> None:
+        pass  # every task has already ended
+
+    def unsupported(*args: Any) -> NoReturn:
+        raise ValueError("plain Python is measured only as a client, one call after another")
+
+    def patch_all() -> None:
+        pass  # the reference is the unpatched interpreter
+
+    return Lib(
+        "plain",
+        platform.python_version(),
+        time.sleep,
+        spawn,
+        joinall,
+        unsupported,
+        unsupported,
+        patch_all,
+        stream_server=unsupported,
+        wsgi_server=unsupported,
+    )
+
+
 _LOADERS: dict[str, Callable[[], Lib]] = {
     "corun": _load_corun,
     "gevent": _load_gevent,
     "eventlet": _load_eventlet,
+    "plain": _load_plain,
 }
 
 
@@ -562,13 +596,16 @@ class Benchmark:
     rate is per wall-clock second, since the work includes waiting for the
     other process.
 
+    ``libs`` names the libraries measured: the three runtimes, unless a row
+    adds the ``plain`` reference (the requests clients) or keeps to one rival
+    (a variant of its server).
+
     A few rows are not measured on their own:
 
     - ``source`` names the benchmark whose samples also carry this row's
       figure, under the name ``metric`` (the p99 latency of a load test).
-    - ``libs`` limits the libraries measured (a variant of one rival's
-      server); ``corun_from`` then names the benchmark whose corun figure the
-      row is compared with, corun not being measured again.
+    - A variant row's ``corun_from`` names the benchmark whose corun figure
+      the row is compared with, corun not being measured again.
     - ``requires`` lists modules the benchmark cannot run without; it is
       skipped, with a note, where one of them is missing.
     """
@@ -583,7 +620,7 @@ class Benchmark:
     peer: str | None = None
     source: str | None = None
     metric: str | None = None
-    libs: tuple[str, ...] = LIBRARIES
+    libs: tuple[str, ...] = RUNTIMES
     corun_from: str | None = None
     requires: tuple[str, ...] = ()
 
@@ -599,7 +636,16 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "memory_traced", "idle task memory (tracemalloc)", "bytes/task", memory_traced, 10_000, 2_000, False
     ),
     Benchmark("echo", "echo server, 100 clients", "messages/s", echo_server, 3_000, 300, peer="echo-load"),
-    Benchmark("http", "requests.get, 100 tasks", "requests/s", http_client, 2_000, 200, peer="http-server"),
+    Benchmark(
+        "http",
+        "requests.get, 100 tasks",
+        "requests/s",
+        http_client,
+        2_000,
+        200,
+        peer="http-server",
+        libs=LIBRARIES,
+    ),
     Benchmark(
         "http_session",
         "Session.get (keep-alive), 100 tasks",
@@ -608,6 +654,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         2_000,
         200,
         peer="http-server",
+        libs=LIBRARIES,
     ),
     Benchmark(
         "stream_echo",

@@ -114,3 +114,29 @@ def test_a_benchmark_brings_its_latency_row_and_derived_keys_are_not_selectable(
     assert 0 < p99 < 5000
     assert "hello WSGI, p99 latency" in proc.stdout
     assert "Nagle" in proc.stdout
+
+
+def test_the_plain_reference_measures_only_the_requests_clients(tmp_path):
+    out = tmp_path / "results.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "plain", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    header = next(line for line in proc.stdout.splitlines() if line.startswith("benchmark"))
+    assert header.split() == ["benchmark", "unit", "plain"]
+    results = {r["key"]: r for r in json.loads(out.read_text())["results"]}
+    # Unpatched Python has no tasks to switch: only the client rows run there.
+    assert set(results) == {"http", "http_session"}
+    for key, result in results.items():
+        plain = result["libs"]["plain"]
+        assert plain["error"] is None, (key, plain["error"])
+        assert plain["median"] > 0, key
+        assert result["corun_vs_gevent"] is None, key
+    assert "unpatched Python with no runtime" in proc.stdout
+    if HAVE_PROC:
+        line = next(line for line in proc.stdout.splitlines() if line.startswith("http: CPU use"))
+        assert re.search(r"plain \d+% = [0-9.]+ us per request", line), line
