@@ -13,6 +13,10 @@ time of each:
    runner. It is still a sequential program, so it takes as long as (1), with
    the same output and exit status: patching alone changes nothing a program
    relies on; tasks are what make the waits overlap.
+4. examples/legacy_threaded_crawler.py, which starts one thread per page,
+   plainly and under the runner: the waits overlap both times, on one OS
+   thread per page plainly and on a single OS thread under the runner, where
+   each of its threads is a corun task.
 
 Run it:  python examples/demo.py   (or: make demo)
          python examples/demo.py --pages 10 --delay 0.1   (a quicker run)
@@ -97,9 +101,14 @@ def start_server(delay: float) -> tuple[subprocess.Popen[str], str]:
 # -- the three runs --------------------------------------------------------------
 
 
-def crawl(heading: str, command: list[str]) -> tuple[str, float, int]:
-    """Run ``python <command>`` in examples/, show its output; return its result line, time, status."""
-    print(heading)
+def crawl(heading: str | None, command: list[str]) -> tuple[str, float, int, str]:
+    """Run ``python <command>`` in examples/ and show its output.
+
+    Returns:
+        Its result line, its time, its exit status and all of its output.
+    """
+    if heading is not None:
+        print(heading)
     print("   $ python " + " ".join(command), flush=True)
     proc = subprocess.run([sys.executable, *command], capture_output=True, text=True, cwd=EXAMPLES)
     for line in proc.stdout.splitlines():
@@ -110,7 +119,14 @@ def crawl(heading: str, command: list[str]) -> tuple[str, float, int]:
     took = re.search(r"^took ([\d.]+) s$", proc.stdout, re.MULTILINE)
     assert took is not None, proc.stdout
     print(flush=True)
-    return result, float(took.group(1)), proc.returncode
+    return result, float(took.group(1)), proc.returncode, proc.stdout
+
+
+def os_threads(output: str) -> str:
+    """How many OS threads the threaded crawler reported running on."""
+    match = re.search(r"^\d+ threads ran on (\S+) OS thread", output, re.MULTILINE)
+    assert match is not None, output
+    return match.group(1)
 
 
 def main() -> None:
@@ -130,17 +146,24 @@ def main() -> None:
         print(f"server that takes {args.delay} s to answer each one ({url})")
         print()
         crawler = ["--pages", str(args.pages), url]
-        plain, plain_time, plain_status = crawl(
+        plain, plain_time, plain_status, _ = crawl(
             "1. plain python: the legacy crawler, one page after another",
             ["legacy_crawler.py", *crawler],
         )
-        tasks, tasks_time, _ = crawl(
+        tasks, tasks_time, _, _ = crawl(
             "2. monkey.patch_all(), then the crawler's own fetch() in one corun task per page",
             ["crawl_with_tasks.py", *crawler],
         )
-        runner, _, runner_status = crawl(
+        runner, _, runner_status, _ = crawl(
             "3. the unmodified crawler under the runner",
             ["-m", "corun", "legacy_crawler.py", *crawler],
+        )
+        threaded, threaded_time, _, threaded_out = crawl(
+            "4. a legacy crawler that starts one thread per page, plainly and under the runner",
+            ["legacy_threaded_crawler.py", *crawler],
+        )
+        as_tasks, as_tasks_time, _, as_tasks_out = crawl(
+            None, ["-m", "corun", "legacy_threaded_crawler.py", *crawler]
         )
     finally:
         server.terminate()
@@ -148,15 +171,18 @@ def main() -> None:
         assert server.stdout is not None
         server.stdout.close()
 
-    if tasks != plain or runner != plain or runner_status != plain_status:
-        sys.exit("the three runs did not fetch the same pages; see above")
+    if any(run != plain for run in (tasks, runner, threaded, as_tasks)) or runner_status != plain_status:
+        sys.exit("the runs did not fetch the same pages; see above")
     speed_up = plain_time / tasks_time
-    print(f"all three runs {plain}")
+    print(f"all five runs {plain}")
     print(f"1 -> 2: {plain_time:.2f} s became {tasks_time:.2f} s, about {speed_up:.0f}x faster,")
     print("        on one thread, with the crawler's fetch() unchanged")
     print("3: unchanged: still one page after another, so as slow as 1; under the runner it")
     print(f"   printed the same result and exited with the same status ({runner_status}).")
     print("   Patching changes no behaviour; tasks are what overlap the waits.")
+    plain_threads, runner_threads = os_threads(threaded_out), os_threads(as_tasks_out)
+    print(f"4: threads overlap the waits plainly too: {threaded_time:.2f} s on {plain_threads} OS threads;")
+    print(f"   under the runner the threads are tasks: {as_tasks_time:.2f} s on {runner_threads} OS thread.")
 
 
 if __name__ == "__main__":

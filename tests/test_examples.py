@@ -37,7 +37,9 @@ EXAMPLE_ARGS = {
     "slow_fast_demo.py": ["--slow", "1"],
 }
 # These fetch from a web server; the test gives them the demo's slow server, and the page count.
-CRAWLERS = {"legacy_crawler.py", "crawl_with_tasks.py"}
+CRAWLERS = {"legacy_crawler.py", "crawl_with_tasks.py", "legacy_threaded_crawler.py"}
+# The kernel's thread count, which the threaded crawler reports, is read from /proc.
+HAVE_PROC = Path("/proc/self/status").exists()
 
 Checker = Callable[[str], None]
 CHECKS: dict[str, Checker] = {}
@@ -325,20 +327,31 @@ def check_crawl_with_tasks(out: str) -> None:
     assert number(r"^took ([\d.]+) s$", out) < PAGES * DELAY / 2  # the waits overlapped
 
 
+@checks("legacy_threaded_crawler.py")
+def check_legacy_threaded_crawler(out: str) -> None:
+    assert out.splitlines()[0] == expected_pages(PAGES)
+    assert number(r"^took ([\d.]+) s$", out) < PAGES * DELAY / 2  # plain threads overlap too
+    if HAVE_PROC:
+        # Plain Python: every page on an OS thread of its own, besides the main one.
+        assert number(rf"^{PAGES} threads ran on (\d+) OS threads$", out) >= 2
+
+
 @checks("demo.py")
 def check_demo(out: str) -> None:
     fetched = expected_pages(PAGES)
     assert f"fetches {PAGES} pages" in out and f"takes {DELAY} s to answer each one" in out
     plain = section(out, "1. plain python", "2. monkey.patch_all()")
     tasks = section(out, "2. monkey.patch_all()", "3. the unmodified crawler under the runner")
-    runner = section(out, "3. the unmodified crawler under the runner", "all three runs")
+    runner = section(out, "3. the unmodified crawler under the runner", "4. a legacy crawler")
+    threaded = section(out, "4. a legacy crawler", "   $ python -m corun legacy_threaded_crawler.py")
+    as_tasks = section(out, "   $ python -m corun legacy_threaded_crawler.py", "all five runs")
     assert f"$ python legacy_crawler.py --pages {PAGES} http://127.0.0.1:" in plain
     assert f"$ python crawl_with_tasks.py --pages {PAGES} http://127.0.0.1:" in tasks
     assert f"$ python -m corun legacy_crawler.py --pages {PAGES} http://127.0.0.1:" in runner
     # Every run got the same pages, and the right ones.
-    for part in (plain, tasks, runner):
+    for part in (plain, tasks, runner, threaded, as_tasks):
         assert f"   {fetched}\n" in part
-    assert f"all three runs {fetched}\n" in out
+    assert f"all five runs {fetched}\n" in out
 
     plain_time = number(r"^   took ([\d.]+) s$", plain)
     tasks_time = number(r"^   took ([\d.]+) s$", tasks)
@@ -349,6 +362,14 @@ def check_demo(out: str) -> None:
     assert f"1 -> 2: {plain_time:.2f} s became {tasks_time:.2f} s" in out
     assert number(r"about (\d+)x faster", out) >= 2
     assert "3: unchanged" in out and "exited with the same status (0)" in out
+
+    # Threads overlap with or without the runner; under it they are tasks on the one OS thread.
+    assert number(r"^   took ([\d.]+) s$", threaded) < PAGES * DELAY / 2
+    assert number(r"^   took ([\d.]+) s$", as_tasks) < PAGES * DELAY / 2
+    if HAVE_PROC:
+        assert number(rf"^   {PAGES} threads ran on (\d+) OS threads$", threaded) >= 2
+        assert f"   {PAGES} threads ran on 1 OS thread\n" in as_tasks
+        assert "under the runner the threads are tasks:" in out and "s on 1 OS thread." in out
 
 
 @checks("echo_server.py")
