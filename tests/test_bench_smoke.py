@@ -45,15 +45,15 @@ def _figure(cell: str) -> float:
     return float(m.group(1)) * scale
 
 
+def quick_run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``bench/run.py --quick`` with ``args``, from the repository root."""
+    command = [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
 def test_quick_run_reports_every_benchmark_for_corun(tmp_path):
     out = tmp_path / "results.json"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "corun", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    proc = quick_run("--only", "corun", "--json", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     # The printed table: columns are separated by at least two spaces.
@@ -93,17 +93,12 @@ def test_quick_run_reports_every_benchmark_for_corun(tmp_path):
 
 
 def test_a_benchmark_brings_its_latency_row_and_derived_keys_are_not_selectable(tmp_path):
-    run = [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "corun"]
-    refused = subprocess.run(
-        [*run, "--bench", "wsgi_p99"], capture_output=True, text=True, timeout=30, cwd=ROOT
-    )
+    refused = quick_run("--only", "corun", "--bench", "wsgi_p99", timeout=30)
     assert refused.returncode == 2, refused.stderr
     assert "unknown benchmark 'wsgi_p99'" in refused.stderr
 
     out = tmp_path / "results.json"
-    proc = subprocess.run(
-        [*run, "--bench", "wsgi", "--json", str(out)], capture_output=True, text=True, timeout=60, cwd=ROOT
-    )
+    proc = quick_run("--only", "corun", "--bench", "wsgi", "--json", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = {r["key"]: r for r in json.loads(out.read_text())["results"]}
     # gevent's variants are not measured without gevent: only corun.wsgi's rows.
@@ -118,13 +113,7 @@ def test_a_benchmark_brings_its_latency_row_and_derived_keys_are_not_selectable(
 
 def test_the_plain_reference_measures_only_the_requests_clients(tmp_path):
     out = tmp_path / "results.json"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "plain", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    proc = quick_run("--only", "plain", "--json", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     header = next(line for line in proc.stdout.splitlines() if line.startswith("benchmark"))
     assert header.split() == ["benchmark", "unit", "plain"]
