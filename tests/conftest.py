@@ -5,9 +5,11 @@ from __future__ import annotations
 import gc
 import json
 import os
+import select
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,48 @@ def run_python(
         cwd=cwd,
         env=full_env,
     )
+
+
+class PipeLines:
+    """Lines a child process writes to a pipe, each read with a deadline.
+
+    Reads the raw fd itself: a ``select`` on a buffered file followed by
+    ``readline()`` loses lines, because ``readline`` may pull several lines
+    into the file's buffer while the next ``select`` only sees the empty fd.
+    """
+
+    def __init__(self, pipe: Any) -> None:
+        self._fd = pipe.fileno()
+        self._buffer = b""
+        self.closed = False
+
+    def readline(self, timeout: float = 10) -> str:
+        """The next whole line (without its newline); "" once the writer closed the pipe."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            if self.closed:
+                line, self._buffer = self._buffer, b""
+                return line.decode()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no whole line within {timeout} s (have {self._buffer!r})")
+            ready, _, _ = select.select([self._fd], [], [], left)
+            if ready:
+                data = os.read(self._fd, 65536)
+                self._buffer += data
+                self.closed = not data
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode()
+
+    def wait_for(self, text: str, timeout: float = 10) -> str:
+        """Read lines until one contains ``text``; return it (TimeoutError, EOFError otherwise)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.readline(max(0.0, deadline - time.monotonic()))
+            if text in line:
+                return line
+            if self.closed and not self._buffer and not line:
+                raise EOFError(f"the pipe closed before a line with {text!r}")
 
 
 def ticker(period: float) -> str:

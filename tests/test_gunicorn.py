@@ -13,7 +13,6 @@ import contextlib
 import http.client
 import json
 import os
-import select
 import signal
 import socket
 import ssl
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import pytest
 import trustme
+
+from .conftest import PipeLines
 
 gunicorn = pytest.importorskip("gunicorn")
 
@@ -101,6 +102,7 @@ class Gunicorn:
         self.port = port
         self.log = log
         self.tls = tls  # the client side's context when gunicorn serves TLS
+        self.stdout = PipeLines(proc.stdout)
 
     def connection(self, timeout: float = 15) -> http.client.HTTPConnection:
         if self.tls is not None:
@@ -123,17 +125,12 @@ class Gunicorn:
 
     def wait_for_line(self, text: str, timeout: float = 10) -> None:
         """Wait until the application printed ``text`` on gunicorn's stdout."""
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            assert left > 0, f"the application never printed {text!r}\n{self.log.read_text()}"
-            ready, _, _ = select.select([self.proc.stdout], [], [], left)
-            if ready:
-                line = self.proc.stdout.readline()
-                assert line, f"gunicorn closed its stdout\n{self.log.read_text()}"
-                if text in line:
-                    return
+        try:
+            self.stdout.wait_for(text, timeout)
+        except TimeoutError:
+            raise AssertionError(f"the application never printed {text!r}\n{self.log.read_text()}") from None
+        except EOFError:
+            raise AssertionError(f"gunicorn closed its stdout\n{self.log.read_text()}") from None
 
 
 def _gunicorn_flags() -> list[str]:
