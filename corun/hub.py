@@ -24,6 +24,7 @@ Facts this module relies on:
 
 from __future__ import annotations
 
+import errno
 import gc
 import heapq
 import itertools
@@ -38,6 +39,7 @@ from greenlet import GreenletExit, getcurrent
 from greenlet import greenlet as RawGreenlet
 
 from . import _originals
+from ._io_base import READ, WRITE
 from ._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter
 
 if TYPE_CHECKING:
@@ -58,16 +60,16 @@ __all__ = [
     "wait_writable",
 ]
 
-READ = 0x001
-WRITE = 0x004
-
 
 class LoopExit(Exception):
     """Raised in the waiting task when nothing can ever wake it."""
 
 
 class ConcurrentObjectUseError(AssertionError):
-    """Two tasks tried to wait on the same fd in the same direction at once."""
+    """gevent's name for two tasks waiting on one fd; corun allows that, so nothing raises it.
+
+    Kept so that code written for gevent that catches it still imports.
+    """
 
 
 class IOBackend(Protocol):
@@ -75,13 +77,15 @@ class IOBackend(Protocol):
 
     waiting: int
 
-    def waiter_for(self, fd: int, event: int) -> Any: ...
     def add(self, fd: int, event: int, waiter: Any, notifies_close: bool = False) -> None: ...
     def remove(self, fd: int, event: int, waiter: Any) -> None: ...
+    def waiter_count(self, fd: int, event: int) -> int: ...
     def poll(self, timeout: float) -> tuple[list[Any], bool]: ...
     def close_fd(self, fd: int) -> list[Any]: ...
+    def forget_all(self) -> list[Any]: ...
     def close(self) -> None: ...
     def reinit(self, waker_fd: int) -> None: ...
+    def statistics(self) -> dict[str, Any]: ...
 
 
 def _default_backend(waker_fd: int) -> IOBackend:
@@ -305,6 +309,9 @@ class Hub(RawGreenlet):
     def wait_readable(self, fd: int, timeout: float | None = None, *, notifies_close: bool = False) -> None:
         """Park the current task until ``fd`` is readable.
 
+        Any number of tasks may wait on one fd; readiness wakes them all, and
+        each retries its own syscall.
+
         Args:
             notifies_close: the caller promises that ``notify_closing(fd)`` runs
                 before every close of ``fd`` (corun's own sockets do); the hub
@@ -313,7 +320,6 @@ class Hub(RawGreenlet):
         Raises:
             TimeoutError: ``timeout`` seconds passed first.
             OSError: (EBADF) the fd was closed by another task meanwhile.
-            ConcurrentObjectUseError: another task already waits to read it.
         """
         self._wait_fd(fd, READ, timeout, notifies_close)
 
@@ -323,13 +329,6 @@ class Hub(RawGreenlet):
 
     def _wait_fd(self, fd: int, event: int, timeout: float | None, notifies_close: bool = False) -> None:
         io = self.io
-        other = io.waiter_for(fd, event)
-        if other is not None:
-            verb = "read" if event == READ else "written"
-            raise ConcurrentObjectUseError(
-                f"fd {fd} is already being {verb} by {other.greenlet!r}; "
-                f"{getcurrent()!r} cannot wait on it too"
-            )
         w = Waiter(self, ("fd", fd, "readable" if event == READ else "writable"))
         io.add(fd, event, w, notifies_close)
         try:
@@ -339,9 +338,39 @@ class Hub(RawGreenlet):
         if result is TIMED_OUT:
             raise TimeoutError(f"timed out waiting for fd {fd}")
         if result is _CLOSED:
-            import errno
-
             raise OSError(errno.EBADF, f"fd {fd} was closed while this task waited on it")
+
+    def watch_fd(self, fd: int, event: int, waiter: Waiter) -> None:
+        """Wake ``waiter`` when ``fd`` is ready for ``event`` (READ or WRITE); pair with ``unwatch_fd``.
+
+        For a wait on several fds at once (``select``), where one waiter is
+        registered for each; ``wait_readable`` is the one-fd form.
+
+        Raises:
+            OSError: the fd cannot be watched (closed; ``PermissionError`` for a regular file).
+        """
+        self.io.add(fd, event, waiter)
+
+    def unwatch_fd(self, fd: int, event: int, waiter: Waiter) -> None:
+        """Stop waking ``waiter`` for ``fd`` (a no-op if it was woken already)."""
+        self.io.remove(fd, event, waiter)
+
+    def nothing_else_can_run(self) -> bool:
+        """True when no task but the caller could ever run (no callbacks, timers, fd waits, thread work).
+
+        A task about to block the OS thread in a call with no cooperative
+        form (a process-shared semaphore) may then do so without holding up anyone.
+        """
+        return not (
+            self._ready
+            or self._threadsafe
+            or self._urgent
+            or self._idle_waiters
+            or self._joiners
+            or self.io.waiting
+            or self.pending
+            or len(self._timers) > self._cancelled_timers
+        )
 
     def notify_closing(self, fd: int) -> None:
         """Call before closing ``fd``: unregister it and wake its waiters with EBADF."""
@@ -572,9 +601,7 @@ class Hub(RawGreenlet):
         self._cancelled_timers = 0
         self._idle_waiters = []
         self._joiners = []
-        # Both back ends keep their registrations in ``_fds``.
-        for fd in list(getattr(self.io, "_fds", ())):
-            dropped.extend(self.io.close_fd(fd))
+        dropped.extend(self.io.forget_all())
         return dropped
 
     def destroy(self) -> None:

@@ -11,12 +11,12 @@ Facts this module relies on:
 - A task waits for any of several fds by parking on one ``Waiter`` that all
   its registrations share: whichever fd fires first resumes it, and
   ``Waiter.switch`` does nothing to a task that already left the wait.
-- The hub watches one reader and one writer per fd, for readability and
-  writability only.  What it cannot watch for this task (an fd another task
-  already waits on in that direction; ``POLLPRI``, which is select's
-  "exceptional" set; the rarer poll bits) goes into a private epoll set whose
-  own fd the task waits on, since an epoll fd is readable while it holds
-  events.  That set is edge-triggered and drained after each wake-up, so a
+- The hub watches fds for readability and writability only, for any number
+  of tasks at once (a ``select`` in one task beside a ``recv`` in another on
+  the same fd is fine).  What it cannot watch (``POLLPRI``, which is
+  select's "exceptional" set; the rarer poll bits) goes into a private epoll
+  set whose own fd the task waits on, since an epoll fd is readable while it
+  holds events.  That set is edge-triggered and drained after each wake-up, so a
   condition that persists without making the call report anything wakes the
   task once, not in a loop.
 - ``Hub.notify_closing`` wakes the tasks waiting on an fd about to be closed;
@@ -119,16 +119,15 @@ class _MultiWait:
     def wait(self, timeout: float | None) -> None:
         """Park until some fd may be ready, or ``timeout`` passes (no error then)."""
         hub = self.hub
-        io = hub.io
         w = Waiter(hub, self.what)
         added: list[tuple[int, int]] = []
         try:
             for fd, mask in self.wants.items():
                 rest = mask
                 for event, bits in ((READ, _READ_BITS), (WRITE, _WRITE_BITS)):
-                    if mask & bits and io.waiter_for(fd, event) is None:
+                    if mask & bits:
                         try:
-                            io.add(fd, event, w)
+                            hub.watch_fd(fd, event, w)
                         except PermissionError:
                             # Not pollable (a regular file): such an fd is always
                             # ready, so the first look already reported it.
@@ -140,14 +139,14 @@ class _MultiWait:
                     self._watch_privately(fd, rest)
             if self._private is not None:
                 pfd = self._private.fileno()
-                io.add(pfd, READ, w)
+                hub.watch_fd(pfd, READ, w)
                 added.append((pfd, READ))
             elif self._look_again is not None:
                 timeout = self._look_again if timeout is None else min(timeout, self._look_again)
             _park(w, timeout)
         finally:
             for fd, event in added:
-                io.remove(fd, event, w)
+                hub.unwatch_fd(fd, event, w)
         if self._private is not None:
             # Consume what woke us: the fd stays readable until its events are read.
             self._private.poll(0, -1)

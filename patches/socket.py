@@ -165,8 +165,6 @@ class socket(_stdsocket.socket):
         Raises:
             TimeoutError: the timeout passed first.
             OSError: (EBADF) the socket was closed by another task meanwhile.
-            corun.ConcurrentObjectUseError: another task already waits on
-                this socket in the same direction.
         """
         try:
             return func(*args)

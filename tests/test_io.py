@@ -17,7 +17,7 @@ from corun import _originals
 from corun._io_epoll import EpollIO
 from corun._io_selectors import SelectorsIO
 from corun._waiter import Waiter
-from corun.hub import READ, WRITE, ConcurrentObjectUseError, Hub
+from corun.hub import READ, WRITE, Hub
 
 BACKENDS = ["epoll", "selectors"]
 
@@ -257,7 +257,7 @@ def test_timeout_raises_and_leaves_no_registration(io_hub: Hub, pairs: Pairs) ->
         io_hub.wait_readable(fd, timeout=0.05)
     assert _originals.monotonic() - start >= 0.04
     assert io_hub.io.waiting == 0
-    assert io_hub.io.waiter_for(fd, READ) is None
+    assert io_hub.io.waiter_count(fd, READ) == 0
     assert all(t[2] is None for t in io_hub._timers)
     # The next wait on the same fd still works.
     b.send(b"x")
@@ -265,33 +265,114 @@ def test_timeout_raises_and_leaves_no_registration(io_hub: Hub, pairs: Pairs) ->
     assert io_hub.io.waiting == 0
 
 
-def test_a_second_reader_raises_an_error_naming_the_fd_and_the_first_task(io_hub: Hub, pairs: Pairs) -> None:
+def test_several_readers_of_one_fd_are_all_woken_and_each_retries(io_hub: Hub, pairs: Pairs) -> None:
+    # As OS threads blocked in recv() on one socket: data wakes every reader;
+    # the one that gets it returns, the others meet EAGAIN and wait again.
     a, b = pairs()
     fd = a.fileno()
-    first = corun.spawn(io_hub.wait_readable, fd)
-    first.name = "first-reader"
+    got: list[tuple[int, bytes]] = []
+
+    def reader(i: int) -> None:
+        while True:
+            io_hub.wait_readable(fd, timeout=5)
+            try:
+                got.append((i, a.recv(1)))
+                return
+            except BlockingIOError:
+                continue
+
+    readers = [corun.spawn(reader, i) for i in range(3)]
     corun.sleep(0)
-    with pytest.raises(ConcurrentObjectUseError) as info:
-        io_hub.wait_readable(fd)
-    msg = str(info.value)
-    assert f"fd {fd} is already being read by {first!r}" in msg, msg
-    assert io_hub.io.waiting == 1
-    # The first reader is undisturbed.
-    b.send(b"x")
-    first.get(timeout=2)
+    assert io_hub.io.waiting == 3
+    assert io_hub.io.waiter_count(fd, READ) == 3
+    for n in range(3):
+        b.send(b"abc"[n : n + 1])
+        corun.sleep(0.05)
+        assert len(got) == n + 1, got
+        assert io_hub.io.waiting == 2 - n  # the others went back to waiting
+    corun.joinall(readers, timeout=5, raise_error=True)
+    assert sorted(data for _, data in got) == [b"a", b"b", b"c"]
+    assert sorted(i for i, _ in got) == [0, 1, 2]
     assert io_hub.io.waiting == 0
 
 
-def test_a_second_writer_raises_too(io_hub: Hub, pairs: Pairs) -> None:
-    a, _ = pairs()
+def test_several_writers_of_one_fd_are_all_woken(io_hub: Hub, pairs: Pairs) -> None:
+    a, b = pairs()
+    fd = a.fileno()
     fill(a)
-    first = corun.spawn(io_hub.wait_writable, a.fileno())
-    first.name = "first-writer"
+    writers = [corun.spawn(io_hub.wait_writable, fd, 5) for _ in range(3)]
     corun.sleep(0)
-    with pytest.raises(ConcurrentObjectUseError, match=f"fd {a.fileno()} is already being written by"):
-        io_hub.wait_writable(a.fileno())
-    first.kill()
+    assert io_hub.io.waiter_count(fd, WRITE) == 3
+    drain(b)
+    corun.joinall(writers, timeout=5, raise_error=True)
+    assert all(w.successful() for w in writers)
     assert io_hub.io.waiting == 0
+
+
+def test_readers_and_writers_of_one_fd_wait_side_by_side(io_hub: Hub, pairs: Pairs) -> None:
+    a, b = pairs()
+    fd = a.fileno()
+    fill(a)
+    readers = [corun.spawn(io_hub.wait_readable, fd, 5) for _ in range(2)]
+    writers = [corun.spawn(io_hub.wait_writable, fd, 5) for _ in range(2)]
+    corun.sleep(0)
+    assert (io_hub.io.waiter_count(fd, READ), io_hub.io.waiter_count(fd, WRITE)) == (2, 2)
+    b.send(b"x")
+    corun.joinall(readers, timeout=5, raise_error=True)
+    assert not any(w.ready() for w in writers)  # still full: the writers wait on
+    assert io_hub.io.waiter_count(fd, WRITE) == 2
+    drain(b)
+    corun.joinall(writers, timeout=5, raise_error=True)
+    assert io_hub.io.waiting == 0
+
+
+def test_a_killed_or_timed_out_waiter_leaves_the_others_registered(io_hub: Hub, pairs: Pairs) -> None:
+    a, b = pairs()
+    fd = a.fileno()
+    stays = [corun.spawn(io_hub.wait_readable, fd, 5) for _ in range(2)]
+    killed = corun.spawn(io_hub.wait_readable, fd, 5)
+    corun.sleep(0)
+    killed.kill()
+    with pytest.raises(TimeoutError):
+        io_hub.wait_readable(fd, timeout=0.05)
+    assert io_hub.io.waiter_count(fd, READ) == 2
+    assert io_hub.io.waiting == 2
+    assert kernel_registered(io_hub.io, fd)
+    b.send(b"x")
+    corun.joinall(stays, timeout=5, raise_error=True)
+    assert io_hub.io.waiting == 0
+
+
+def test_notify_closing_wakes_every_waiter_of_the_fd_with_ebadf(io_hub: Hub, pairs: Pairs) -> None:
+    a, _ = pairs()
+    fd = a.fileno()
+    fill(a)
+    waits = [corun.spawn(io_hub.wait_readable, fd) for _ in range(3)]
+    waits += [corun.spawn(io_hub.wait_writable, fd) for _ in range(2)]
+    corun.sleep(0)
+    assert io_hub.io.waiting == 5
+    io_hub.notify_closing(fd)
+    corun.joinall(waits, timeout=5)
+    for w in waits:
+        assert isinstance(w.exception, OSError) and w.exception.errno == errno.EBADF, w.exception
+    assert io_hub.io.waiting == 0
+    assert fd not in io_hub.io._fds
+
+
+def test_statistics_count_fds_waiters_polls_and_events(io_hub: Hub, pairs: Pairs) -> None:
+    a, b = pairs()
+    before = io_hub.io.statistics()
+    assert before["backend"] == ("epoll" if isinstance(io_hub.io, EpollIO) else "selectors")
+    waits = [corun.spawn(io_hub.wait_readable, a.fileno(), 5) for _ in range(2)]
+    corun.sleep(0)
+    during = io_hub.io.statistics()
+    assert during["waiters"] == 2 and during["fds"] == 1
+    b.send(b"x")
+    corun.joinall(waits, timeout=5, raise_error=True)
+    after = io_hub.io.statistics()
+    assert after["waiters"] == 0
+    assert after["polls"] > before["polls"]
+    assert after["events"] >= before["events"] + 1
 
 
 def test_notify_closing_wakes_the_waiters_with_ebadf_and_unregisters(io_hub: Hub, pairs: Pairs) -> None:
@@ -332,7 +413,7 @@ def test_a_killed_waiter_leaves_nothing_registered(io_hub: Hub, pairs: Pairs) ->
     g.kill()
     assert g.dead
     assert io_hub.io.waiting == 0
-    assert io_hub.io.waiter_for(fd, READ) is None
+    assert io_hub.io.waiter_count(fd, READ) == 0
     assert all(t[2] is None for t in io_hub._timers)  # its timeout went with it
     # Another task may now wait on the fd, and is woken.
     g2 = corun.spawn(io_hub.wait_readable, fd)
@@ -464,8 +545,8 @@ def test_an_fd_number_reused_after_a_close_without_notify_still_wakes(io_hub: Hu
 def test_the_waker_fd_is_not_an_io_wait(io_hub: Hub) -> None:
     assert io_hub._waker.read_fd not in io_hub.io._fds
     assert io_hub.io.waiting == 0
-    assert io_hub.io.waiter_for(io_hub._waker.read_fd, READ) is None
-    assert io_hub.io.waiter_for(io_hub._waker.read_fd, WRITE) is None
+    assert io_hub.io.waiter_count(io_hub._waker.read_fd, READ) == 0
+    assert io_hub.io.waiter_count(io_hub._waker.read_fd, WRITE) == 0
 
 
 class _CountingEpoll:

@@ -23,7 +23,7 @@ AREA_MODULES = {
     "dns": ["dns"],
     "time": ["time"],
     "select": ["select", "selectors"],
-    "thread": ["thread", "threading"],
+    "thread": ["thread", "threading", "multiprocessing"],
     "os": ["os"],
     "ssl": ["ssl"],
     "subprocess": ["subprocess"],

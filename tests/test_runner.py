@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -303,3 +304,105 @@ def test_installed_console_script(tmp_path: Path) -> None:
     ours = run([command, "show.py", "a"], tmp_path)
     plain = python("show.py", "a", cwd=tmp_path)
     assert (ours.returncode, ours.stdout, ours.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+
+
+# -- threads that wait on one fd together ------------------------------------------------
+
+POOL_MAP = """\
+import multiprocessing, time
+def sq(x):
+    time.sleep(0.3); return x * x
+if __name__ == "__main__":
+    with multiprocessing.Pool(4) as p:
+        print(sum(p.map(sq, range(16))))
+"""
+
+
+def test_a_multiprocessing_pool_map_as_under_python(tmp_path: Path) -> None:
+    # The pool's worker-handler thread waits in connection.wait() on the result
+    # pipe while its result-handler thread reads that pipe, and closing the pool
+    # takes a process-shared lock the workers hold.
+    script(tmp_path / "pool_map.py", POOL_MAP)
+    started = time.monotonic()
+    proc = same(["pool_map.py"], tmp_path)
+    assert proc.stdout == f"{sum(x * x for x in range(16))}\n"
+    # Both runs together: one after another, sixteen waits of 0.3 s would take 9.6 s;
+    # four workers take about 2.4 s.
+    assert time.monotonic() - started < 7
+
+
+SELECT_BESIDE_RECV = """\
+import select, socket, threading
+a, b = socket.socketpair()
+seen = {}
+def selecting():
+    r, _, _ = select.select([a], [], [])
+    seen["select"] = r == [a]
+def receiving():
+    seen["recv"] = a.recv(100)
+threads = [threading.Thread(target=selecting), threading.Thread(target=receiving)]
+for t in threads:
+    t.start()
+b.sendall(b"hello")
+threads[1].join()
+b.close()  # end of file: readable for good, whoever took the data
+threads[0].join()
+print(sorted(seen.items()))
+"""
+
+TWO_READERS_ONE_PIPE = """\
+import os, threading
+r, w = os.pipe()
+got = []
+def reader():
+    for _ in range(3):
+        got.append(os.read(r, 2))
+readers = [threading.Thread(target=reader) for _ in range(2)]
+for t in readers:
+    t.start()
+for n in range(6):
+    os.write(w, b"m%d" % n)
+for t in readers:
+    t.join()
+print(sorted(got))
+"""
+
+
+@pytest.mark.parametrize(
+    "name, source", [("select_beside_recv", SELECT_BESIDE_RECV), ("two_readers", TWO_READERS_ONE_PIPE)]
+)
+def test_threads_waiting_on_one_fd_as_under_python(tmp_path: Path, name: str, source: str) -> None:
+    script(tmp_path / f"{name}.py", source)
+    proc = same([f"{name}.py"], tmp_path)
+    if name == "two_readers":
+        assert proc.stdout == f"{sorted(b'm%d' % n for n in range(6))}\n"
+    else:
+        assert proc.stdout == "[('recv', b'hello'), ('select', True)]\n"
+
+
+def test_closing_a_socket_wakes_every_thread_waiting_on_it(tmp_path: Path) -> None:
+    # Plain threads would sleep on in recv(); under the runner the close wakes
+    # every one of them with EBADF, as the hub promises.
+    script(
+        tmp_path / "close_wakes.py",
+        """\
+        import errno, socket, threading, time
+        a, b = socket.socketpair()
+        errors = []
+        def receiving():
+            try:
+                a.recv(10)
+            except OSError as exc:
+                errors.append(exc.errno)
+        threads = [threading.Thread(target=receiving) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.2)
+        a.close()
+        for t in threads:
+            t.join()
+        print(errors == [errno.EBADF] * 3)
+        """,
+    )
+    proc = corun("close_wakes.py", cwd=tmp_path)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "True\n", "")

@@ -49,7 +49,7 @@ __all__ = [
 _AREAS: dict[str, tuple[str, ...]] = {
     "os": ("os",),
     "time": ("time",),
-    "thread": ("thread", "threading"),
+    "thread": ("thread", "threading", "multiprocessing"),
     "socket": ("socket",),
     "dns": ("dns",),
     "select": ("select", "selectors"),
