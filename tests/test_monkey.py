@@ -8,28 +8,22 @@ the real ``patches/time.py`` or the whole real ``patch_all()``.
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from corun import monkey
+from corun.monkey import _areas
+
 from .conftest import run_python
 
-AREAS = ["socket", "dns", "time", "select", "thread", "os", "ssl", "subprocess", "signal", "queue"]
-
+# The tests run over the declared areas, so a new area is covered by adding it there.
+AREAS = [area.name for area in _areas.AREAS]
 # Which patches modules each patch_all flag installs.
-AREA_MODULES = {
-    "socket": ["socket"],
-    "dns": ["dns"],
-    "time": ["time"],
-    "select": ["select", "selectors"],
-    "thread": ["thread", "threading"],
-    "os": ["os"],
-    "ssl": ["ssl"],
-    "subprocess": ["subprocess"],
-    "signal": ["signal"],
-    "queue": ["queue"],
-}
+AREA_MODULES = {area.name: list(area.modules) for area in _areas.AREAS}
 ALL_MODULES = [name for names in AREA_MODULES.values() for name in names]
 
 FAKE_TARGET = '''\
@@ -198,6 +192,110 @@ def test_patched_sleep_checks_its_argument_like_time_sleep() -> None:
     )
 
 
+# -- the areas, declared once ------------------------------------------------------
+
+
+def test_patch_all_spells_out_exactly_the_declared_areas() -> None:
+    # Spelled out for readers and IDEs; the declaration is what counts.
+    parameters = list(inspect.signature(monkey.patch_all).parameters.values())
+    areas = [p for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "strict"]
+    assert [p.name for p in areas] == AREAS
+    assert all(p.default is True for p in areas)
+    assert [(p.name, p.default) for p in parameters[len(areas) :]] == [
+        ("strict", False),
+        ("more", inspect.Parameter.empty),
+    ]
+
+
+def test_a_patch_function_per_declared_area_known_to_type_checkers() -> None:
+    made = {name for name in vars(monkey) if name.startswith("patch_")} - {"patch_all", "patch_module"}
+    announced = {name for name in monkey.__annotations__ if name.startswith("patch_")}
+    expected = {f"patch_{name}" for name in AREAS}
+    assert made == announced == expected
+    assert expected <= set(monkey.__all__)
+    for area in _areas.AREAS:
+        patch = getattr(monkey, f"patch_{area.name}")
+        assert patch.__name__ == f"patch_{area.name}"
+        assert area.description in patch.__doc__
+        [strict] = inspect.signature(patch).parameters.values()
+        assert (strict.name, strict.kind, strict.default) == ("strict", strict.KEYWORD_ONLY, False)
+
+
+def test_each_declared_area_is_well_formed() -> None:
+    for area in _areas.AREAS:
+        assert area.name.isidentifier() and area.name not in ("all", "module", "strict", "more"), area
+        assert area.description and "\n" not in area.description and not area.description.endswith(".")
+        assert area.modules, area
+        for name in area.modules:
+            assert importlib.util.find_spec(f"corun.patches.{name}") is not None, (area.name, name)
+    assert len(set(AREAS)) == len(AREAS)
+    assert len(set(ALL_MODULES)) == len(ALL_MODULES)
+
+
+def test_install_order_is_declaration_order_unless_after_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert _areas.install_order(AREAS) == ALL_MODULES
+    assert _areas.install_order(["ssl", "socket"]) == ["socket", "ssl"]
+    Area = _areas.Area
+    monkeypatch.setattr(
+        _areas,
+        "AREAS",
+        (Area("a", ("a1", "a2"), "a", after=("c",)), Area("b", ("b",), "b"), Area("c", ("c",), "c")),
+    )
+    assert _areas.install_order(["a", "b", "c"]) == ["c", "a1", "a2", "b"]
+    assert _areas.install_order(["a", "b"]) == ["a1", "a2", "b"]
+    with pytest.raises(ValueError, match="no such patch area: d"):
+        _areas.install_order(["a", "d"])
+    monkeypatch.setattr(
+        _areas, "AREAS", (Area("a", ("a",), "a", after=("b",)), Area("b", ("b",), "b", after=("a",)))
+    )
+    with pytest.raises(ValueError, match="cycle: a -> b -> a"):
+        _areas.install_order(["a"])
+    monkeypatch.setattr(_areas, "AREAS", (Area("a", ("a",), "a", after=("nope",)),))
+    with pytest.raises(ValueError, match="unknown area 'nope'"):
+        _areas.install_order(["a"])
+
+
+# A new area, declared where the others are and nowhere else.
+NEW_AREA = """
+from corun.monkey import _areas
+_areas.AREAS = (*_areas.AREAS, _areas.Area("widget", ("widget",), "widgets that wait", after=("time",)))
+import importlib
+from corun import monkey
+monkey = importlib.reload(monkey)  # its patch_<area> functions are made at import
+"""
+
+
+def test_a_new_area_needs_only_its_declaration(tmp_path: Path) -> None:
+    prelude = fakes(tmp_path, [*ALL_MODULES, "widget"]) + NEW_AREA
+    out = check(
+        """
+        assert "widgets that wait" in monkey.patch_widget.__doc__
+        assert "patch_widget" in monkey.__all__
+        try:
+            monkey.patch_all(gadget=True)
+        except TypeError as exc:
+            assert "widget" in str(exc).split("valid")[1], exc
+        else:
+            raise AssertionError("gadget accepted")
+        monkey.patch_all(widget=False, time=False)
+        print([name for name, target in fake_log.calls])
+        monkey.patch_all()
+        print([name for name, target in fake_log.calls])
+        del fake_log.calls[:]
+        monkey.patch_widget()
+        print(fake_log.calls)
+        """,
+        prelude=prelude,
+    )
+    first, second, third = (eval(line) for line in out.splitlines())
+    assert first == [name for name in ALL_MODULES if name != "time"]
+    # widget after time, which patch_all() installs now too.
+    assert second[len(first) :] == ["time", "widget"]
+    assert third == []  # installed already
+
+
 # -- patch_all: flags, areas, idempotence ---------------------------------------
 
 
@@ -256,26 +354,18 @@ def test_patch_all_installs_every_area_in_a_safe_order(tmp_path: Path) -> None:
     assert order.index("thread") < order.index("threading")
 
 
-def test_individual_patch_functions(tmp_path: Path) -> None:
+@pytest.mark.parametrize("area", AREAS)
+def test_each_patch_function_installs_its_patches_modules(tmp_path: Path, area: str) -> None:
     prelude = fakes(tmp_path)
     out = check(
-        """
+        f"""
         from corun import monkey
-        for patch in (monkey.patch_socket, monkey.patch_dns, monkey.patch_ssl,
-                      monkey.patch_select, monkey.patch_time):
-            patch()
-            print([name for name, target in fake_log.calls])
-            del fake_log.calls[:]
+        monkey.patch_{area}()
+        print([name for name, target in fake_log.calls])
         """,
         prelude=prelude,
     )
-    assert [eval(line) for line in out.splitlines()] == [
-        ["socket"],
-        ["dns"],
-        ["ssl"],
-        ["select", "selectors"],
-        ["time"],
-    ]
+    assert eval(out) == AREA_MODULES[area]
 
 
 def test_an_area_without_a_patches_module_is_skipped(tmp_path: Path) -> None:

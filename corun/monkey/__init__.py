@@ -9,6 +9,8 @@ ones), records every original in ``saved``, then calls the twin's optional
 other stdlib modules took at import as ``(module name, attribute,
 replacement)``; those are replaced and recorded in ``saved`` too.
 
+Which twins each ``patch_all`` keyword installs is declared once, in ``_areas``.
+
 Imports here stay inside the functions: a module-level ``import socket``
 would run before patching and could capture a name that is about to change.
 """
@@ -16,7 +18,9 @@ would run before patching and could capture a name that is about to change.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from . import _areas
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -29,35 +33,10 @@ __all__ = [
     "is_module_patched",
     "is_object_patched",
     "patch_all",
-    "patch_dns",
     "patch_module",
-    "patch_os",
-    "patch_queue",
-    "patch_select",
-    "patch_signal",
-    "patch_socket",
-    "patch_ssl",
-    "patch_subprocess",
-    "patch_thread",
-    "patch_time",
     "saved",
+    # and patch_<area> for each declared area, added below
 ]
-
-# The areas ``patch_all`` knows, in the order it patches them, each with the
-# ``corun.patches`` modules that make it up.  An area whose modules do not
-# exist yet is skipped, so adding a patches module is all it takes to enable it.
-_AREAS: dict[str, tuple[str, ...]] = {
-    "os": ("os",),
-    "time": ("time",),
-    "thread": ("thread", "threading"),
-    "socket": ("socket",),
-    "dns": ("dns",),
-    "select": ("select", "selectors"),
-    "ssl": ("ssl",),
-    "subprocess": ("subprocess",),
-    "signal": ("signal",),
-    "queue": ("queue",),
-}
 
 #: Every attribute replaced so far: ``saved[module_name][attribute] = original``.
 #: Read it; do not change it.
@@ -137,12 +116,13 @@ def patch_all(
     signal: bool = True,
     queue: bool = True,
     strict: bool = False,
-    **unknown: Any,
+    **more: Any,
 ) -> None:
     """Make the blocking parts of the stdlib cooperative; call it before any other import.
 
-    Each flag turns one area on or off.  An area corun has no cooperative
-    version of yet is accepted and left alone.
+    Each flag turns one area on or off (``python -m corun --help`` says what
+    each covers).  An area corun has no cooperative version of yet is
+    accepted and left alone.
 
     Args:
         strict: raise ``LatePatchError`` (patching nothing) instead of warning
@@ -152,74 +132,55 @@ def patch_all(
         TypeError: an unknown keyword; the message lists the valid ones.
         LatePatchError: with ``strict=True``, when patching comes too late.
     """
+    # The keywords above are the declared areas, spelled out for readers and
+    # IDEs (a test holds them equal to the declaration); they are read back
+    # by name here, and an area declared but not spelled out comes in ``more``.
+    given = {name: value for name, value in locals().items() if name not in ("strict", "more")}
+    area_names = _areas.names()
+    unknown = [name for name in more if name not in area_names]
     if unknown:
-        valid = ", ".join([*_AREAS, "strict"])
-        bad = ", ".join(repr(k) for k in unknown)
+        valid = ", ".join([*area_names, "strict"])
+        bad = ", ".join(repr(name) for name in unknown)
         raise TypeError(f"patch_all() got unexpected keyword argument(s) {bad}; valid keywords are: {valid}")
-    flags = {
-        "socket": socket,
-        "dns": dns,
-        "time": time,
-        "select": select,
-        "thread": thread,
-        "os": os,
-        "ssl": ssl,
-        "subprocess": subprocess,
-        "signal": signal,
-        "queue": queue,
-    }
-    names = [name for area, modules in _AREAS.items() if flags[area] for name in modules]
-    _install(names, strict)
+    flags = {**given, **more}
+    _install(_areas.install_order(name for name in area_names if flags.get(name, True)), strict)
 
 
-def patch_socket(*, strict: bool = False) -> None:
-    """Make ``socket.socket`` and its helpers cooperative."""
-    _install(_AREAS["socket"], strict)
+class _AreaPatcher(Protocol):
+    """A ``patch_<area>`` function: installs one area's ``corun.patches`` modules."""
+
+    def __call__(self, *, strict: bool = False) -> None: ...
 
 
-def patch_dns(*, strict: bool = False) -> None:
-    """Make name resolution (``socket.getaddrinfo``, ``gethostbyname``...) cooperative."""
-    _install(_AREAS["dns"], strict)
+def _area_patcher(area: _areas.Area) -> _AreaPatcher:
+    """The ``patch_<area>`` function of ``area``."""
+    name = area.name
+
+    def patch(*, strict: bool = False) -> None:
+        _install(_areas.install_order([name]), strict)
+
+    patch.__name__ = patch.__qualname__ = f"patch_{name}"
+    patch.__doc__ = f"Make the {name} area cooperative: {area.description}."
+    return patch
 
 
-def patch_ssl(*, strict: bool = False) -> None:
-    """Make ``ssl`` sockets cooperative."""
-    _install(_AREAS["ssl"], strict)
-
-
-def patch_select(*, strict: bool = False) -> None:
-    """Make ``select`` and ``selectors`` cooperative."""
-    _install(_AREAS["select"], strict)
-
-
-def patch_time(*, strict: bool = False) -> None:
-    """Make ``time.sleep`` cooperative."""
-    _install(_AREAS["time"], strict)
-
-
-def patch_thread(*, strict: bool = False) -> None:
-    """Make ``_thread`` and ``threading`` start tasks and use cooperative locks."""
-    _install(_AREAS["thread"], strict)
-
-
-def patch_queue(*, strict: bool = False) -> None:
-    """Make ``queue.SimpleQueue`` cooperative (the other queues follow the thread area)."""
-    _install(_AREAS["queue"], strict)
-
-
-def patch_os(*, strict: bool = False) -> None:
-    """Make ``os.fork`` and ``os.waitpid`` cooperative."""
-    _install(_AREAS["os"], strict)
-
-
-def patch_subprocess(*, strict: bool = False) -> None:
-    """Make ``subprocess`` waits and pipes cooperative."""
-    _install(_AREAS["subprocess"], strict)
-
-
-def patch_signal(*, strict: bool = False) -> None:
-    """Make ``signal`` handlers run promptly while the hub waits."""
-    _install(_AREAS["signal"], strict)
+# One function per declared area, made here from the declaration.  The
+# annotations tell type checkers and IDEs, which cannot see them being made,
+# that they exist; a test holds them equal to the declaration.
+patch_socket: _AreaPatcher
+patch_dns: _AreaPatcher
+patch_time: _AreaPatcher
+patch_select: _AreaPatcher
+patch_thread: _AreaPatcher
+patch_os: _AreaPatcher
+patch_ssl: _AreaPatcher
+patch_subprocess: _AreaPatcher
+patch_signal: _AreaPatcher
+patch_queue: _AreaPatcher
+for _area in _areas.AREAS:
+    globals()[f"patch_{_area.name}"] = _area_patcher(_area)
+    __all__.append(f"patch_{_area.name}")
+del _area
 
 
 def patch_module(name: str, *, strict: bool = False) -> bool:
