@@ -491,6 +491,169 @@ def test_a_name_the_target_lacks_is_not_added(tmp_path: Path) -> None:
     )
 
 
+# -- every change patching makes is recorded -------------------------------------------
+
+# Everything patching could change: the namespace of every module imported
+# before it, the attributes of every class defined there, the signal handlers.
+SNAPSHOT = """
+import signal, sys, types
+
+def snapshot(getsignal):
+    namespaces, contents = {}, {}
+    for module_name, module in list(sys.modules.items()):
+        # The program itself (multiprocessing names it __mp_main__ too) is not patched.
+        if module_name in ("__main__", "__mp_main__") or not isinstance(module, types.ModuleType):
+            continue
+        namespace = dict(vars(module))
+        namespaces[module_name, ""] = (module, namespace)
+        for attr, value in namespace.items():
+            if isinstance(value, type) and value.__module__ == module_name:
+                namespaces[module_name, attr + "."] = (value, dict(vars(value)))
+            elif type(value) is list:
+                contents[module_name, attr] = list(value)
+    handlers = {}
+    for signum in signal.valid_signals():
+        try:
+            handlers[signum] = getsignal(signum)
+        except (OSError, ValueError):
+            pass
+    return namespaces, contents, handlers
+
+def changes(before, getsignal):
+    # What changed since before, each with the value it had then.
+    namespaces, contents, handlers = before
+    found = {}
+    for (module_name, prefix), (owner, namespace) in namespaces.items():
+        now = vars(owner)
+        for attr in set(namespace) | set(now):
+            old, new = namespace.get(attr), now.get(attr)
+            # A submodule imported meanwhile is bound in its package.
+            if old is not new and not (old is None and isinstance(new, types.ModuleType)):
+                found[module_name, prefix + attr] = old
+    for (module_name, attr), items in contents.items():
+        now = vars(sys.modules[module_name]).get(attr)
+        if now is namespaces[module_name, ""][1][attr] and now != items:  # a list changed in place
+            found[module_name, attr] = now
+    for signum, handler in handlers.items():
+        if getsignal(signum) is not handler:
+            found["signal", f"handler({signal.Signals(signum).name})"] = handler
+    return found
+"""
+
+
+def test_every_change_patch_all_makes_is_recorded_with_its_original() -> None:
+    out = check(
+        """
+        import _queue, _threading_local, pty, queue, selectors, socketserver, ssl, subprocess, threading
+        import multiprocessing.connection
+        # Importing corun is not patching (on 3.10 its exceptiongroup backport sets sys.excepthook).
+        import corun
+        before = snapshot(signal.getsignal)
+        from corun import monkey
+        monkey.patch_all()
+        made = changes(before, monkey.get_original("signal", "getsignal"))
+        recorded = {(module, key): original for module, originals in monkey.saved.items()
+                    for key, original in originals.items()}
+        print(sorted(set(made) - set(recorded)))
+        print(sorted(set(recorded) - set(made)))
+        for (module, key), original in made.items():
+            assert monkey.get_original(module, key) is original, (module, key)
+        print(len(recorded))
+        """,
+        prelude=SNAPSHOT,
+    )
+    unrecorded, unmade, count = out.splitlines()
+    assert unrecorded == "[]"
+    assert unmade == "[]"
+    assert int(count) > 40
+
+
+def test_contexts_made_before_patching_make_cooperative_sockets_and_that_is_recorded() -> None:
+    check(
+        """
+        import ssl
+        original_context_class, original_socket_class = ssl.SSLContext, ssl.SSLSocket
+        before = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        from corun import monkey
+        # Read through the original SSLContext, also before patching.
+        assert monkey.get_original("ssl", "SSLContext.sslsocket_class") is original_socket_class
+        monkey.patch_all()
+        import corun.patches.ssl
+        assert before.sslsocket_class is corun.patches.ssl.SSLSocket
+        assert original_context_class.sslsocket_class is corun.patches.ssl.SSLSocket
+        assert monkey.is_object_patched("ssl", "SSLContext.sslsocket_class")
+        assert monkey.get_original("ssl", "SSLContext.sslsocket_class") is original_socket_class
+        print("ok")
+        """
+    )
+
+
+def test_the_queue_finder_is_a_new_meta_path_and_the_original_is_recorded() -> None:
+    check(
+        """
+        import sys
+        original = sys.meta_path
+        entries = list(original)
+        from corun import monkey
+        monkey.patch_all()
+        import corun.patches.queue
+        finder = corun.patches.queue._CooperativeQueueFinder
+        assert sys.meta_path == [finder, *entries]
+        assert monkey.is_object_patched("sys", "meta_path")
+        assert monkey.get_original("sys", "meta_path") is original
+        assert original == entries  # left as it was
+        from test.support.import_helper import import_fresh_module
+        fresh = import_fresh_module("queue", fresh=["_queue"])
+        assert issubclass(fresh.SimpleQueue, corun.patches.queue.SimpleQueue)
+        monkey.patch_queue()
+        assert sys.meta_path.count(finder) == 1
+        print("ok")
+        """
+    )
+
+
+def test_the_sigint_wrapper_is_recorded_with_the_default_handler() -> None:
+    check(
+        """
+        import signal
+        from corun import monkey
+        monkey.patch_all()
+        assert monkey.is_object_patched("signal", "handler(SIGINT)")
+        assert monkey.get_original("signal", "handler(SIGINT)") is signal.default_int_handler
+        # The program still sees the default handler; the OS-level one is corun's.
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        installed = monkey.get_original("signal", "getsignal")(signal.SIGINT)
+        assert installed is not signal.default_int_handler and installed.handler is signal.default_int_handler
+        print("ok")
+        """
+    )
+
+
+@pytest.mark.parametrize("where", ["own handler", "other thread"])
+def test_sigint_left_alone_is_not_recorded(where: str) -> None:
+    out = check(
+        f"""
+        import signal, threading
+        mine = lambda signum, frame: None
+        if {where!r} == "own handler":
+            signal.signal(signal.SIGINT, mine)
+        from corun import monkey
+        if {where!r} == "other thread":
+            thread = threading.Thread(target=monkey.patch_signal)
+            thread.start()
+            thread.join()
+            expected = signal.default_int_handler
+        else:
+            monkey.patch_signal()
+            expected = mine
+        assert monkey.is_module_patched("signal")
+        assert monkey.get_original("signal", "getsignal")(signal.SIGINT) is expected
+        print(monkey.is_object_patched("signal", "handler(SIGINT)"))
+        """
+    )
+    assert out == "False\n"
+
+
 # -- what patching must not do ----------------------------------------------------
 
 

@@ -5,9 +5,18 @@ module: it names that module in ``__target__`` and the attributes it replaces
 in ``__implements__``.  Patching sets those attributes on the module object
 that is already imported (so ``import socket`` done earlier sees the new
 ones), records every original in ``saved``, then calls the twin's optional
-``_after_patch(target)``, which may do more set-up and returns the copies
-other stdlib modules took at import as ``(module name, attribute,
-replacement)``; those are replaced and recorded in ``saved`` too.
+``_after_patch(target)``.  That returns every other change patching needs,
+for this module to make and record in ``saved`` with its original, so that
+``get_original`` and ``is_object_patched`` know of each one:
+
+- ``(module name, attribute, replacement)``: a copy of an original that
+  another module took at import (``socketserver._ServerSelector``).  The
+  attribute may be a dotted path through an original object
+  (``("ssl", "SSLContext.sslsocket_class", ...)`` is the attribute of the
+  original ``ssl.SSLContext``, which contexts made before patching still use).
+- ``(module name, key, original, apply)``: state that is no attribute (the
+  handler of a signal): ``apply()`` makes the change, and ``original`` is
+  recorded under ``key``, a name saying what it is (``"handler(SIGINT)"``).
 
 Which twins each ``patch_all`` keyword installs is declared once, in ``_areas``.
 
@@ -38,7 +47,8 @@ __all__ = [
     # and patch_<area> for each declared area, added below
 ]
 
-#: Every attribute replaced so far: ``saved[module_name][attribute] = original``.
+#: Every change made so far: ``saved[module_name][attribute] = original``, the
+#: attribute possibly a dotted path or a key naming other state (see above).
 #: Read it; do not change it.
 saved: dict[str, dict[str, Any]] = {}
 
@@ -72,7 +82,8 @@ def get_original(module_name: str, name: str | Sequence[str]) -> Any:
 
     Args:
         module_name: a module name, imported if it is not yet.
-        name: one attribute name, or a list of them for a list of objects.
+        name: one attribute name (or dotted path, or key of other state
+            recorded in ``saved``), or a list of them for a list of objects.
 
     Raises:
         AttributeError: the module has no such attribute and never had.
@@ -86,6 +97,10 @@ def _original(module_name: str, name: str) -> Any:
     recorded = saved.get(module_name, {})
     if name in recorded:
         return recorded[name]
+    owner_path, _, attr = name.rpartition(".")
+    if owner_path:
+        # An attribute of an object as it was before patching.
+        return getattr(_original(module_name, owner_path), attr)
     import importlib
 
     return getattr(importlib.import_module(module_name), name)
@@ -251,13 +266,24 @@ def _install(names: Iterable[str], strict: bool) -> None:
                 setattr(plan.target, attr, replacement)
         after_patch = getattr(plan.patches, "_after_patch", None)
         if after_patch is not None:
-            # Copies of originals that other modules took at import: replaced
-            # and recorded like the target's own attributes.
-            for module_name, attr, replacement in after_patch(plan.target) or ():
-                module = sys.modules[module_name]
-                saved.setdefault(module_name, {}).setdefault(attr, getattr(module, attr))
-                setattr(module, attr, replacement)
+            for change in after_patch(plan.target) or ():
+                _make_change(change)
         _installed.append(plan.name)
+
+
+def _make_change(change: tuple[Any, ...]) -> None:
+    """Make one change an ``_after_patch`` asked for, and record its original in ``saved``."""
+    if len(change) == 4:
+        module_name, key, original, apply = change
+        apply()
+        saved.setdefault(module_name, {}).setdefault(key, original)
+        return
+    module_name, path, replacement = change
+    owner_path, _, attr = path.rpartition(".")
+    # An attribute of the module, or of an original object reached from it.
+    owner = _original(module_name, owner_path) if owner_path else sys.modules[module_name]
+    saved.setdefault(module_name, {}).setdefault(path, getattr(owner, attr))
+    setattr(owner, attr, replacement)
 
 
 def _plan(name: str, patches: ModuleType) -> _Plan:
