@@ -182,9 +182,11 @@ class _CooperativeQueueLoader:
 
 
 def _after_patch(target: Any) -> list[tuple[str, str, Any]]:
-    """Put the cooperative ``SimpleQueue`` in ``_queue`` too (``monkey`` sets it), and on any fresh import."""
+    """Put the cooperative ``SimpleQueue`` in ``_queue`` and in its fresh imports (for ``monkey`` to set)."""
     import _queue  # noqa: F401 - imported so that its attribute can be replaced
 
+    changes: list[tuple[str, str, Any]] = [("_queue", "SimpleQueue", SimpleQueue)]
     if _CooperativeQueueFinder not in sys.meta_path:
-        sys.meta_path.insert(0, _CooperativeQueueFinder)
-    return [("_queue", "SimpleQueue", SimpleQueue)]
+        # A new list rather than an insert, so that the original stays as it was.
+        changes.append(("sys", "meta_path", [_CooperativeQueueFinder, *sys.meta_path]))
+    return changes

@@ -11,9 +11,10 @@ number, handler, main thread) are the original ``signal.signal``'s own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from corun import _signals
+from corun import _originals, _signals
 
 __target__ = "signal"
 __implements__ = ["getsignal", "pause", "signal"]
@@ -41,13 +42,22 @@ def pause() -> None:
     _signals.pause()
 
 
-def _after_patch(target: Any) -> None:
-    """Route Ctrl-C through corun too, so that it reaches the main task from any task."""
-    if target.getsignal(target.SIGINT) is target.default_int_handler:
-        try:
-            _signals.set_handler(target.SIGINT, target.default_int_handler)
-        except ValueError:
-            pass  # patched outside the main thread: signals cannot be set here
+def _after_patch(target: Any) -> list[tuple[str, str, Any, Callable[[], object]]]:
+    """Route Ctrl-C through corun too, so that it reaches the main task from any task (``monkey`` does it)."""
+    if target.getsignal(target.SIGINT) is not target.default_int_handler or not _in_main_thread():
+        # A handler of the program's own is wrapped when the program sets it
+        # through the patched signal.signal; and outside the main thread no
+        # handler can be set at all.
+        return []
+    default = target.default_int_handler
+    return [(__target__, "handler(SIGINT)", default, lambda: _signals.set_handler(target.SIGINT, default))]
+
+
+def _in_main_thread() -> bool:
+    """Whether this is the OS thread where signal handlers can be set."""
+    import threading
+
+    return _originals.get_ident() == threading.main_thread().ident
 
 
 # Installed in ``signal``, they are its functions, and say so (pydoc lists a

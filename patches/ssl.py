@@ -370,11 +370,11 @@ if hasattr(_ssl_module, "wrap_socket"):  # removed in 3.12
     __implements__ += ["wrap_socket"]
 
 
-def _after_patch(target: ModuleType) -> None:
-    """Make contexts created before patching wrap sockets cooperatively too.
+def _after_patch(target: ModuleType) -> list[tuple[str, str, Any]]:
+    """Make contexts created before patching wrap sockets cooperatively too (``monkey`` sets it).
 
     Their class is the original ``SSLContext``, whose ``wrap_socket`` builds a
     ``sslsocket_class``; the original ``SSLSocket._create`` would now name our
     class through the patched module global and fail, so it builds ours.
     """
-    _original_SSLContext.sslsocket_class = SSLSocket
+    return [(target.__name__, "SSLContext.sslsocket_class", SSLSocket)]

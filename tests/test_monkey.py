@@ -8,28 +8,22 @@ the real ``patches/time.py`` or the whole real ``patch_all()``.
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from corun import monkey
+from corun.monkey import _areas
+
 from .conftest import run_python
 
-AREAS = ["socket", "dns", "time", "select", "thread", "os", "ssl", "subprocess", "signal", "queue"]
-
+# The tests run over the declared areas, so a new area is covered by adding it there.
+AREAS = [area.name for area in _areas.AREAS]
 # Which patches modules each patch_all flag installs.
-AREA_MODULES = {
-    "socket": ["socket"],
-    "dns": ["dns"],
-    "time": ["time"],
-    "select": ["select", "selectors"],
-    "thread": ["thread", "threading", "multiprocessing"],
-    "os": ["os"],
-    "ssl": ["ssl"],
-    "subprocess": ["subprocess"],
-    "signal": ["signal"],
-    "queue": ["queue"],
-}
+AREA_MODULES = {area.name: list(area.modules) for area in _areas.AREAS}
 ALL_MODULES = [name for names in AREA_MODULES.values() for name in names]
 
 FAKE_TARGET = '''\
@@ -198,6 +192,110 @@ def test_patched_sleep_checks_its_argument_like_time_sleep() -> None:
     )
 
 
+# -- the areas, declared once ------------------------------------------------------
+
+
+def test_patch_all_spells_out_exactly_the_declared_areas() -> None:
+    # Spelled out for readers and IDEs; the declaration is what counts.
+    parameters = list(inspect.signature(monkey.patch_all).parameters.values())
+    areas = [p for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "strict"]
+    assert [p.name for p in areas] == AREAS
+    assert all(p.default is True for p in areas)
+    assert [(p.name, p.default) for p in parameters[len(areas) :]] == [
+        ("strict", False),
+        ("more", inspect.Parameter.empty),
+    ]
+
+
+def test_a_patch_function_per_declared_area_known_to_type_checkers() -> None:
+    made = {name for name in vars(monkey) if name.startswith("patch_")} - {"patch_all", "patch_module"}
+    announced = {name for name in monkey.__annotations__ if name.startswith("patch_")}
+    expected = {f"patch_{name}" for name in AREAS}
+    assert made == announced == expected
+    assert expected <= set(monkey.__all__)
+    for area in _areas.AREAS:
+        patch = getattr(monkey, f"patch_{area.name}")
+        assert patch.__name__ == f"patch_{area.name}"
+        assert area.description in patch.__doc__
+        [strict] = inspect.signature(patch).parameters.values()
+        assert (strict.name, strict.kind, strict.default) == ("strict", strict.KEYWORD_ONLY, False)
+
+
+def test_each_declared_area_is_well_formed() -> None:
+    for area in _areas.AREAS:
+        assert area.name.isidentifier() and area.name not in ("all", "module", "strict", "more"), area
+        assert area.description and "\n" not in area.description and not area.description.endswith(".")
+        assert area.modules, area
+        for name in area.modules:
+            assert importlib.util.find_spec(f"corun.patches.{name}") is not None, (area.name, name)
+    assert len(set(AREAS)) == len(AREAS)
+    assert len(set(ALL_MODULES)) == len(ALL_MODULES)
+
+
+def test_install_order_is_declaration_order_unless_after_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert _areas.install_order(AREAS) == ALL_MODULES
+    assert _areas.install_order(["ssl", "socket"]) == ["socket", "ssl"]
+    Area = _areas.Area
+    monkeypatch.setattr(
+        _areas,
+        "AREAS",
+        (Area("a", ("a1", "a2"), "a", after=("c",)), Area("b", ("b",), "b"), Area("c", ("c",), "c")),
+    )
+    assert _areas.install_order(["a", "b", "c"]) == ["c", "a1", "a2", "b"]
+    assert _areas.install_order(["a", "b"]) == ["a1", "a2", "b"]
+    with pytest.raises(ValueError, match="no such patch area: d"):
+        _areas.install_order(["a", "d"])
+    monkeypatch.setattr(
+        _areas, "AREAS", (Area("a", ("a",), "a", after=("b",)), Area("b", ("b",), "b", after=("a",)))
+    )
+    with pytest.raises(ValueError, match="cycle: a -> b -> a"):
+        _areas.install_order(["a"])
+    monkeypatch.setattr(_areas, "AREAS", (Area("a", ("a",), "a", after=("nope",)),))
+    with pytest.raises(ValueError, match="unknown area 'nope'"):
+        _areas.install_order(["a"])
+
+
+# A new area, declared where the others are and nowhere else.
+NEW_AREA = """
+from corun.monkey import _areas
+_areas.AREAS = (*_areas.AREAS, _areas.Area("widget", ("widget",), "widgets that wait", after=("time",)))
+import importlib
+from corun import monkey
+monkey = importlib.reload(monkey)  # its patch_<area> functions are made at import
+"""
+
+
+def test_a_new_area_needs_only_its_declaration(tmp_path: Path) -> None:
+    prelude = fakes(tmp_path, [*ALL_MODULES, "widget"]) + NEW_AREA
+    out = check(
+        """
+        assert "widgets that wait" in monkey.patch_widget.__doc__
+        assert "patch_widget" in monkey.__all__
+        try:
+            monkey.patch_all(gadget=True)
+        except TypeError as exc:
+            assert "widget" in str(exc).split("valid")[1], exc
+        else:
+            raise AssertionError("gadget accepted")
+        monkey.patch_all(widget=False, time=False)
+        print([name for name, target in fake_log.calls])
+        monkey.patch_all()
+        print([name for name, target in fake_log.calls])
+        del fake_log.calls[:]
+        monkey.patch_widget()
+        print(fake_log.calls)
+        """,
+        prelude=prelude,
+    )
+    first, second, third = (eval(line) for line in out.splitlines())
+    assert first == [name for name in ALL_MODULES if name != "time"]
+    # widget after time, which patch_all() installs now too.
+    assert second[len(first) :] == ["time", "widget"]
+    assert third == []  # installed already
+
+
 # -- patch_all: flags, areas, idempotence ---------------------------------------
 
 
@@ -256,26 +354,18 @@ def test_patch_all_installs_every_area_in_a_safe_order(tmp_path: Path) -> None:
     assert order.index("thread") < order.index("threading")
 
 
-def test_individual_patch_functions(tmp_path: Path) -> None:
+@pytest.mark.parametrize("area", AREAS)
+def test_each_patch_function_installs_its_patches_modules(tmp_path: Path, area: str) -> None:
     prelude = fakes(tmp_path)
     out = check(
-        """
+        f"""
         from corun import monkey
-        for patch in (monkey.patch_socket, monkey.patch_dns, monkey.patch_ssl,
-                      monkey.patch_select, monkey.patch_time):
-            patch()
-            print([name for name, target in fake_log.calls])
-            del fake_log.calls[:]
+        monkey.patch_{area}()
+        print([name for name, target in fake_log.calls])
         """,
         prelude=prelude,
     )
-    assert [eval(line) for line in out.splitlines()] == [
-        ["socket"],
-        ["dns"],
-        ["ssl"],
-        ["select", "selectors"],
-        ["time"],
-    ]
+    assert eval(out) == AREA_MODULES[area]
 
 
 def test_an_area_without_a_patches_module_is_skipped(tmp_path: Path) -> None:
@@ -399,6 +489,169 @@ def test_a_name_the_target_lacks_is_not_added(tmp_path: Path) -> None:
         """,
         prelude=prelude,
     )
+
+
+# -- every change patching makes is recorded -------------------------------------------
+
+# Everything patching could change: the namespace of every module imported
+# before it, the attributes of every class defined there, the signal handlers.
+SNAPSHOT = """
+import signal, sys, types
+
+def snapshot(getsignal):
+    namespaces, contents = {}, {}
+    for module_name, module in list(sys.modules.items()):
+        # The program itself (multiprocessing names it __mp_main__ too) is not patched.
+        if module_name in ("__main__", "__mp_main__") or not isinstance(module, types.ModuleType):
+            continue
+        namespace = dict(vars(module))
+        namespaces[module_name, ""] = (module, namespace)
+        for attr, value in namespace.items():
+            if isinstance(value, type) and value.__module__ == module_name:
+                namespaces[module_name, attr + "."] = (value, dict(vars(value)))
+            elif type(value) is list:
+                contents[module_name, attr] = list(value)
+    handlers = {}
+    for signum in signal.valid_signals():
+        try:
+            handlers[signum] = getsignal(signum)
+        except (OSError, ValueError):
+            pass
+    return namespaces, contents, handlers
+
+def changes(before, getsignal):
+    # What changed since before, each with the value it had then.
+    namespaces, contents, handlers = before
+    found = {}
+    for (module_name, prefix), (owner, namespace) in namespaces.items():
+        now = vars(owner)
+        for attr in set(namespace) | set(now):
+            old, new = namespace.get(attr), now.get(attr)
+            # A submodule imported meanwhile is bound in its package.
+            if old is not new and not (old is None and isinstance(new, types.ModuleType)):
+                found[module_name, prefix + attr] = old
+    for (module_name, attr), items in contents.items():
+        now = vars(sys.modules[module_name]).get(attr)
+        if now is namespaces[module_name, ""][1][attr] and now != items:  # a list changed in place
+            found[module_name, attr] = now
+    for signum, handler in handlers.items():
+        if getsignal(signum) is not handler:
+            found["signal", f"handler({signal.Signals(signum).name})"] = handler
+    return found
+"""
+
+
+def test_every_change_patch_all_makes_is_recorded_with_its_original() -> None:
+    out = check(
+        """
+        import _queue, _threading_local, pty, queue, selectors, socketserver, ssl, subprocess, threading
+        import multiprocessing.connection
+        # Importing corun is not patching (on 3.10 its exceptiongroup backport sets sys.excepthook).
+        import corun
+        before = snapshot(signal.getsignal)
+        from corun import monkey
+        monkey.patch_all()
+        made = changes(before, monkey.get_original("signal", "getsignal"))
+        recorded = {(module, key): original for module, originals in monkey.saved.items()
+                    for key, original in originals.items()}
+        print(sorted(set(made) - set(recorded)))
+        print(sorted(set(recorded) - set(made)))
+        for (module, key), original in made.items():
+            assert monkey.get_original(module, key) is original, (module, key)
+        print(len(recorded))
+        """,
+        prelude=SNAPSHOT,
+    )
+    unrecorded, unmade, count = out.splitlines()
+    assert unrecorded == "[]"
+    assert unmade == "[]"
+    assert int(count) > 40
+
+
+def test_contexts_made_before_patching_make_cooperative_sockets_and_that_is_recorded() -> None:
+    check(
+        """
+        import ssl
+        original_context_class, original_socket_class = ssl.SSLContext, ssl.SSLSocket
+        before = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        from corun import monkey
+        # Read through the original SSLContext, also before patching.
+        assert monkey.get_original("ssl", "SSLContext.sslsocket_class") is original_socket_class
+        monkey.patch_all()
+        import corun.patches.ssl
+        assert before.sslsocket_class is corun.patches.ssl.SSLSocket
+        assert original_context_class.sslsocket_class is corun.patches.ssl.SSLSocket
+        assert monkey.is_object_patched("ssl", "SSLContext.sslsocket_class")
+        assert monkey.get_original("ssl", "SSLContext.sslsocket_class") is original_socket_class
+        print("ok")
+        """
+    )
+
+
+def test_the_queue_finder_is_a_new_meta_path_and_the_original_is_recorded() -> None:
+    check(
+        """
+        import sys
+        original = sys.meta_path
+        entries = list(original)
+        from corun import monkey
+        monkey.patch_all()
+        import corun.patches.queue
+        finder = corun.patches.queue._CooperativeQueueFinder
+        assert sys.meta_path == [finder, *entries]
+        assert monkey.is_object_patched("sys", "meta_path")
+        assert monkey.get_original("sys", "meta_path") is original
+        assert original == entries  # left as it was
+        from test.support.import_helper import import_fresh_module
+        fresh = import_fresh_module("queue", fresh=["_queue"])
+        assert issubclass(fresh.SimpleQueue, corun.patches.queue.SimpleQueue)
+        monkey.patch_queue()
+        assert sys.meta_path.count(finder) == 1
+        print("ok")
+        """
+    )
+
+
+def test_the_sigint_wrapper_is_recorded_with_the_default_handler() -> None:
+    check(
+        """
+        import signal
+        from corun import monkey
+        monkey.patch_all()
+        assert monkey.is_object_patched("signal", "handler(SIGINT)")
+        assert monkey.get_original("signal", "handler(SIGINT)") is signal.default_int_handler
+        # The program still sees the default handler; the OS-level one is corun's.
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        installed = monkey.get_original("signal", "getsignal")(signal.SIGINT)
+        assert installed is not signal.default_int_handler and installed.handler is signal.default_int_handler
+        print("ok")
+        """
+    )
+
+
+@pytest.mark.parametrize("where", ["own handler", "other thread"])
+def test_sigint_left_alone_is_not_recorded(where: str) -> None:
+    out = check(
+        f"""
+        import signal, threading
+        mine = lambda signum, frame: None
+        if {where!r} == "own handler":
+            signal.signal(signal.SIGINT, mine)
+        from corun import monkey
+        if {where!r} == "other thread":
+            thread = threading.Thread(target=monkey.patch_signal)
+            thread.start()
+            thread.join()
+            expected = signal.default_int_handler
+        else:
+            monkey.patch_signal()
+            expected = mine
+        assert monkey.is_module_patched("signal")
+        assert monkey.get_original("signal", "getsignal")(signal.SIGINT) is expected
+        print(monkey.is_object_patched("signal", "handler(SIGINT)"))
+        """
+    )
+    assert out == "False\n"
 
 
 # -- what patching must not do ----------------------------------------------------

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from corun.monkey import _areas
+
 from .conftest import ROOT
 
-AREAS = ["socket", "dns", "time", "select", "ssl", "thread", "os", "subprocess", "signal", "queue"]
+AREAS = [area.name for area in _areas.AREAS]
 
 # Prints what a script can see of how it was started.
 SHOW_START = """\
@@ -263,8 +265,59 @@ def test_help(tmp_path: Path, flag: str) -> None:
     proc = corun(flag, cwd=tmp_path)
     assert (proc.returncode, proc.stderr) == (0, "")
     assert proc.stdout.startswith("usage: python -m corun")
-    for option in [*(f"--no-{area}" for area in AREAS), "--strict", "--verbose", "-m module"]:
+    for option in ["--strict", "--verbose", "-m module"]:
         assert option in proc.stdout
+    lines = proc.stdout.splitlines()
+    for area in _areas.AREAS:
+        # One line per area: its option, then what it covers.
+        [line] = [line for line in lines if line.split()[:1] == [f"--no-{area.name}"]]
+        assert line.endswith(area.description)
+
+
+# A runner that knows one more area, declared where the others are and nowhere else.
+RUNNER_WITH_NEW_AREA = """\
+import sys
+sys.path.insert(0, {here!r})
+import corun.patches
+corun.patches.__path__.insert(0, {fakes!r})
+from corun.monkey import _areas
+_areas.AREAS = (*_areas.AREAS, _areas.Area("widget", ("widget",), "widgets that wait"))
+from corun.monkey.runner import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("options", [(), ("--no-widget",)])
+def test_a_new_area_gets_its_option_and_help_from_its_declaration(
+    tmp_path: Path, options: tuple[str, ...]
+) -> None:
+    script(tmp_path / "widgetlib.py", "def wait():\n    return 'blocking'\n")
+    script(
+        tmp_path / "fakes" / "widget.py",
+        """
+        __target__ = "widgetlib"
+        __implements__ = ["wait"]
+        def wait():
+            return "cooperative"
+        """,
+    )
+    script(tmp_path / "show.py", "import time, widgetlib\nprint(widgetlib.wait(), time.sleep.__module__)\n")
+    runner = script(
+        tmp_path / "runner.py", RUNNER_WITH_NEW_AREA.format(here=str(tmp_path), fakes=str(tmp_path / "fakes"))
+    )
+    helped = run([sys.executable, str(runner), "--help"], tmp_path)
+    assert "--no-widget" in helped.stdout
+    assert [line.split(None, 1) for line in helped.stdout.splitlines() if "widget" in line] == [
+        ["--no-widget", "widgets that wait"]
+    ]
+    proc = run([sys.executable, str(runner), "--verbose", *options, "show.py"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    if options:
+        assert proc.stdout == "blocking corun.patches.time\n"
+        assert "corun: left alone: widget" in proc.stderr
+    else:
+        assert proc.stdout == "cooperative corun.patches.time\n"
+        assert "corun: patched widgetlib: wait" in proc.stderr
 
 
 @pytest.mark.parametrize(

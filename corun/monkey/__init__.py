@@ -5,9 +5,20 @@ module: it names that module in ``__target__`` and the attributes it replaces
 in ``__implements__``.  Patching sets those attributes on the module object
 that is already imported (so ``import socket`` done earlier sees the new
 ones), records every original in ``saved``, then calls the twin's optional
-``_after_patch(target)``, which may do more set-up and returns the copies
-other stdlib modules took at import as ``(module name, attribute,
-replacement)``; those are replaced and recorded in ``saved`` too.
+``_after_patch(target)``.  That returns every other change patching needs,
+for this module to make and record in ``saved`` with its original, so that
+``get_original`` and ``is_object_patched`` know of each one:
+
+- ``(module name, attribute, replacement)``: a copy of an original that
+  another module took at import (``socketserver._ServerSelector``).  The
+  attribute may be a dotted path through an original object
+  (``("ssl", "SSLContext.sslsocket_class", ...)`` is the attribute of the
+  original ``ssl.SSLContext``, which contexts made before patching still use).
+- ``(module name, key, original, apply)``: state that is no attribute (the
+  handler of a signal): ``apply()`` makes the change, and ``original`` is
+  recorded under ``key``, a name saying what it is (``"handler(SIGINT)"``).
+
+Which twins each ``patch_all`` keyword installs is declared once, in ``_areas``.
 
 Imports here stay inside the functions: a module-level ``import socket``
 would run before patching and could capture a name that is about to change.
@@ -16,7 +27,9 @@ would run before patching and could capture a name that is about to change.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from . import _areas
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -29,37 +42,13 @@ __all__ = [
     "is_module_patched",
     "is_object_patched",
     "patch_all",
-    "patch_dns",
     "patch_module",
-    "patch_os",
-    "patch_queue",
-    "patch_select",
-    "patch_signal",
-    "patch_socket",
-    "patch_ssl",
-    "patch_subprocess",
-    "patch_thread",
-    "patch_time",
     "saved",
+    # and patch_<area> for each declared area, added below
 ]
 
-# The areas ``patch_all`` knows, in the order it patches them, each with the
-# ``corun.patches`` modules that make it up.  An area whose modules do not
-# exist yet is skipped, so adding a patches module is all it takes to enable it.
-_AREAS: dict[str, tuple[str, ...]] = {
-    "os": ("os",),
-    "time": ("time",),
-    "thread": ("thread", "threading", "multiprocessing"),
-    "socket": ("socket",),
-    "dns": ("dns",),
-    "select": ("select", "selectors"),
-    "ssl": ("ssl",),
-    "subprocess": ("subprocess",),
-    "signal": ("signal",),
-    "queue": ("queue",),
-}
-
-#: Every attribute replaced so far: ``saved[module_name][attribute] = original``.
+#: Every change made so far: ``saved[module_name][attribute] = original``, the
+#: attribute possibly a dotted path or a key naming other state (see above).
 #: Read it; do not change it.
 saved: dict[str, dict[str, Any]] = {}
 
@@ -93,7 +82,8 @@ def get_original(module_name: str, name: str | Sequence[str]) -> Any:
 
     Args:
         module_name: a module name, imported if it is not yet.
-        name: one attribute name, or a list of them for a list of objects.
+        name: one attribute name (or dotted path, or key of other state
+            recorded in ``saved``), or a list of them for a list of objects.
 
     Raises:
         AttributeError: the module has no such attribute and never had.
@@ -107,6 +97,10 @@ def _original(module_name: str, name: str) -> Any:
     recorded = saved.get(module_name, {})
     if name in recorded:
         return recorded[name]
+    owner_path, _, attr = name.rpartition(".")
+    if owner_path:
+        # An attribute of an object as it was before patching.
+        return getattr(_original(module_name, owner_path), attr)
     import importlib
 
     return getattr(importlib.import_module(module_name), name)
@@ -137,12 +131,13 @@ def patch_all(
     signal: bool = True,
     queue: bool = True,
     strict: bool = False,
-    **unknown: Any,
+    **more: Any,
 ) -> None:
     """Make the blocking parts of the stdlib cooperative; call it before any other import.
 
-    Each flag turns one area on or off.  An area corun has no cooperative
-    version of yet is accepted and left alone.
+    Each flag turns one area on or off (``python -m corun --help`` says what
+    each covers).  An area corun has no cooperative version of yet is
+    accepted and left alone.
 
     Args:
         strict: raise ``LatePatchError`` (patching nothing) instead of warning
@@ -152,74 +147,55 @@ def patch_all(
         TypeError: an unknown keyword; the message lists the valid ones.
         LatePatchError: with ``strict=True``, when patching comes too late.
     """
+    # The keywords above are the declared areas, spelled out for readers and
+    # IDEs (a test holds them equal to the declaration); they are read back
+    # by name here, and an area declared but not spelled out comes in ``more``.
+    given = {name: value for name, value in locals().items() if name not in ("strict", "more")}
+    area_names = _areas.names()
+    unknown = [name for name in more if name not in area_names]
     if unknown:
-        valid = ", ".join([*_AREAS, "strict"])
-        bad = ", ".join(repr(k) for k in unknown)
+        valid = ", ".join([*area_names, "strict"])
+        bad = ", ".join(repr(name) for name in unknown)
         raise TypeError(f"patch_all() got unexpected keyword argument(s) {bad}; valid keywords are: {valid}")
-    flags = {
-        "socket": socket,
-        "dns": dns,
-        "time": time,
-        "select": select,
-        "thread": thread,
-        "os": os,
-        "ssl": ssl,
-        "subprocess": subprocess,
-        "signal": signal,
-        "queue": queue,
-    }
-    names = [name for area, modules in _AREAS.items() if flags[area] for name in modules]
-    _install(names, strict)
+    flags = {**given, **more}
+    _install(_areas.install_order(name for name in area_names if flags.get(name, True)), strict)
 
 
-def patch_socket(*, strict: bool = False) -> None:
-    """Make ``socket.socket`` and its helpers cooperative."""
-    _install(_AREAS["socket"], strict)
+class _AreaPatcher(Protocol):
+    """A ``patch_<area>`` function: installs one area's ``corun.patches`` modules."""
+
+    def __call__(self, *, strict: bool = False) -> None: ...
 
 
-def patch_dns(*, strict: bool = False) -> None:
-    """Make name resolution (``socket.getaddrinfo``, ``gethostbyname``...) cooperative."""
-    _install(_AREAS["dns"], strict)
+def _area_patcher(area: _areas.Area) -> _AreaPatcher:
+    """The ``patch_<area>`` function of ``area``."""
+    name = area.name
+
+    def patch(*, strict: bool = False) -> None:
+        _install(_areas.install_order([name]), strict)
+
+    patch.__name__ = patch.__qualname__ = f"patch_{name}"
+    patch.__doc__ = f"Make the {name} area cooperative: {area.description}."
+    return patch
 
 
-def patch_ssl(*, strict: bool = False) -> None:
-    """Make ``ssl`` sockets cooperative."""
-    _install(_AREAS["ssl"], strict)
-
-
-def patch_select(*, strict: bool = False) -> None:
-    """Make ``select`` and ``selectors`` cooperative."""
-    _install(_AREAS["select"], strict)
-
-
-def patch_time(*, strict: bool = False) -> None:
-    """Make ``time.sleep`` cooperative."""
-    _install(_AREAS["time"], strict)
-
-
-def patch_thread(*, strict: bool = False) -> None:
-    """Make ``_thread`` and ``threading`` start tasks and use cooperative locks."""
-    _install(_AREAS["thread"], strict)
-
-
-def patch_queue(*, strict: bool = False) -> None:
-    """Make ``queue.SimpleQueue`` cooperative (the other queues follow the thread area)."""
-    _install(_AREAS["queue"], strict)
-
-
-def patch_os(*, strict: bool = False) -> None:
-    """Make ``os.fork`` and ``os.waitpid`` cooperative."""
-    _install(_AREAS["os"], strict)
-
-
-def patch_subprocess(*, strict: bool = False) -> None:
-    """Make ``subprocess`` waits and pipes cooperative."""
-    _install(_AREAS["subprocess"], strict)
-
-
-def patch_signal(*, strict: bool = False) -> None:
-    """Make ``signal`` handlers run promptly while the hub waits."""
-    _install(_AREAS["signal"], strict)
+# One function per declared area, made here from the declaration.  The
+# annotations tell type checkers and IDEs, which cannot see them being made,
+# that they exist; a test holds them equal to the declaration.
+patch_socket: _AreaPatcher
+patch_dns: _AreaPatcher
+patch_time: _AreaPatcher
+patch_select: _AreaPatcher
+patch_thread: _AreaPatcher
+patch_os: _AreaPatcher
+patch_ssl: _AreaPatcher
+patch_subprocess: _AreaPatcher
+patch_signal: _AreaPatcher
+patch_queue: _AreaPatcher
+for _area in _areas.AREAS:
+    globals()[f"patch_{_area.name}"] = _area_patcher(_area)
+    __all__.append(f"patch_{_area.name}")
+del _area
 
 
 def patch_module(name: str, *, strict: bool = False) -> bool:
@@ -290,13 +266,24 @@ def _install(names: Iterable[str], strict: bool) -> None:
                 setattr(plan.target, attr, replacement)
         after_patch = getattr(plan.patches, "_after_patch", None)
         if after_patch is not None:
-            # Copies of originals that other modules took at import: replaced
-            # and recorded like the target's own attributes.
-            for module_name, attr, replacement in after_patch(plan.target) or ():
-                module = sys.modules[module_name]
-                saved.setdefault(module_name, {}).setdefault(attr, getattr(module, attr))
-                setattr(module, attr, replacement)
+            for change in after_patch(plan.target) or ():
+                _make_change(change)
         _installed.append(plan.name)
+
+
+def _make_change(change: tuple[Any, ...]) -> None:
+    """Make one change an ``_after_patch`` asked for, and record its original in ``saved``."""
+    if len(change) == 4:
+        module_name, key, original, apply = change
+        apply()
+        saved.setdefault(module_name, {}).setdefault(key, original)
+        return
+    module_name, path, replacement = change
+    owner_path, _, attr = path.rpartition(".")
+    # An attribute of the module, or of an original object reached from it.
+    owner = _original(module_name, owner_path) if owner_path else sys.modules[module_name]
+    saved.setdefault(module_name, {}).setdefault(path, getattr(owner, attr))
+    setattr(owner, attr, replacement)
 
 
 def _plan(name: str, patches: ModuleType) -> _Plan:

@@ -13,28 +13,41 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from types import CodeType, ModuleType, TracebackType
 
 __all__ = ["main"]
 
-_AREAS = ("socket", "dns", "time", "select", "ssl", "thread", "os", "subprocess", "signal", "queue")
-
-USAGE = """\
+_USAGE = """\
 usage: python -m corun [options] script.py [args...]
        python -m corun [options] -m module [args...]
 
 Make the standard library cooperative (corun.monkey.patch_all), then run the
 script or module exactly as `python script.py` or `python -m module` would.
 
+areas of the standard library, each patched unless its --no- option is given:
+{areas}
 options:
-  --no-socket, --no-dns, --no-time, --no-select, --no-ssl, --no-thread,
-  --no-os, --no-subprocess, --no-signal, --no-queue
-                 leave that part of the standard library alone
-  --strict       refuse to run if patching comes too late (instead of warning)
-  --verbose      print what was patched to stderr
-  -h, --help     show this help and exit
-"""
+{options}"""
+
+_OPTIONS = (
+    ("--strict", "refuse to run if patching comes too late (instead of warning)"),
+    ("--verbose", "print what was patched to stderr"),
+    ("-h, --help", "show this help and exit"),
+)
+
+
+def _usage() -> str:
+    """The --help text, with one ``--no-<area>`` option per declared area."""
+    from ._areas import AREAS
+
+    areas = [(f"--no-{area.name}", area.description) for area in AREAS]
+    width = max(len(option) for option, _ in [*areas, *_OPTIONS]) + 2
+
+    def lines(options: Iterable[tuple[str, str]]) -> str:
+        return "".join(f"  {option:<{width}}{text}\n" for option, text in options)
+
+    return _USAGE.format(areas=lines(areas), options=lines(_OPTIONS))
 
 
 class _UsageError(Exception):
@@ -65,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"corun: {exc}\nTry 'python -m corun --help' for more information.", file=sys.stderr)
         return 2
     if command is None:
-        print(USAGE, end="")
+        print(_usage(), end="")
         return 0
 
     from corun import monkey
@@ -85,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parse(argv: list[str]) -> _CommandLine | None:
     """Read the runner's options, up to the script or ``-m module``; None for --help."""
+    from ._areas import names
+
+    areas = names()
     options = _CommandLine(target="", args=[])
     while argv:
         arg = argv.pop(0)
@@ -94,7 +110,7 @@ def _parse(argv: list[str]) -> _CommandLine | None:
             options.strict = True
         elif arg == "--verbose":
             options.verbose = True
-        elif arg.startswith("--no-") and arg[5:] in _AREAS:
+        elif arg.startswith("--no-") and arg[5:] in areas:
             options.flags[arg[5:]] = False
         elif arg.startswith("-m"):  # also -mpackage.module, as python accepts
             options.module = True
@@ -123,16 +139,18 @@ def _report_patching(flags: dict[str, bool]) -> None:
     """For --verbose: what was patched, what has no cooperative version yet, what was turned off."""
     from corun import monkey
 
+    from ._areas import AREAS
+
     for module_name, originals in monkey.saved.items():
         print(f"corun: patched {module_name}: {', '.join(originals)}", file=sys.stderr)
     missing = [
-        area
-        for area in _AREAS
-        if flags.get(area, True) and not any(monkey._exists(name) for name in monkey._AREAS[area])
+        area.name
+        for area in AREAS
+        if flags.get(area.name, True) and not any(monkey._exists(name) for name in area.modules)
     ]
     if missing:
         print(f"corun: no cooperative version yet of: {', '.join(missing)}", file=sys.stderr)
-    disabled = [area for area in _AREAS if not flags.get(area, True)]
+    disabled = [area.name for area in AREAS if not flags.get(area.name, True)]
     if disabled:
         print(f"corun: left alone: {', '.join(disabled)}", file=sys.stderr)
 
