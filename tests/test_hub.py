@@ -523,6 +523,58 @@ def test_join_returns_when_only_hopeless_waits_are_left(hub: Hub) -> None:
     g.kill()
 
 
+# -- lifecycle hooks --------------------------------------------------------------
+
+
+def test_lifecycle_hooks_hear_of_destroy_while_the_hub_works_and_after_fork_in_the_child() -> None:
+    proc = run_python(
+        """
+        import os, threading
+        import corun
+        from corun.hub import get_hub, register_lifecycle_hooks
+
+        def broken(hub):
+            raise ValueError("a broken hook")
+
+        def on_destroy(hub):
+            # Still whole: a thread's callback reaches it.
+            ev = corun.Event()
+            hub.pending += 1
+            def arrived():
+                hub.pending -= 1
+                ev.set()
+            threading.Thread(target=hub.run_callback_threadsafe, args=(arrived,)).start()
+            print("destroy", hub is first, hub.destroyed, ev.wait(timeout=2), flush=True)
+
+        def after_fork(hub):
+            print("fork", os.getpid() != parent, hub is first, hub.thread_ident == threading.get_ident(),
+                  flush=True)
+
+        register_lifecycle_hooks(on_destroy=broken, after_fork_in_child=broken)
+        register_lifecycle_hooks(on_destroy=on_destroy, after_fork_in_child=after_fork)
+        parent = os.getpid()
+        first = get_hub()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if corun.spawn(lambda: 42).get(timeout=2) == 42 else 1)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        first.destroy()
+        print("destroyed", first.destroyed, get_hub() is not first, flush=True)
+        """,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    # after_fork runs in the child only, destroy once; the broken hook is
+    # reported each time and keeps neither the others nor the hub from going on.
+    assert proc.stdout.splitlines() == [
+        "fork True True True",
+        "destroy True False True",
+        "destroyed True True",
+    ]
+    assert proc.stderr.count("ValueError: a broken hook") == 2, proc.stderr
+    assert "hook" in proc.stderr and "after fork" in proc.stderr and "on destroy" in proc.stderr
+
+
 # -- processes: fork, Ctrl-C, SystemExit ----------------------------------------------
 
 
