@@ -35,6 +35,7 @@ import sys
 import traceback
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from greenlet import GreenletExit, getcurrent
@@ -48,6 +49,7 @@ __all__ = [
     "Callback",
     "ConcurrentObjectUseError",
     "Hub",
+    "HubStatistics",
     "LoopExit",
     "TimerHandle",
     "get_hub",
@@ -187,6 +189,17 @@ class _Waker:
 _CLOSED = object()
 
 
+@dataclass(frozen=True)
+class HubStatistics:
+    """A snapshot of the work a hub holds."""
+
+    ready: int  # callbacks queued for the next pass
+    timers: int  # timers still to fire
+    cancelled_timers: int  # cancelled timers not yet dropped from the heap
+    io_waits: int
+    pending: int  # jobs in other threads whose outcome will come back
+
+
 class Hub(RawGreenlet):
     """The event loop of one OS thread: ready callbacks, timers, I/O, wake-ups."""
 
@@ -212,13 +225,22 @@ class Hub(RawGreenlet):
         # come back through run_callback_threadsafe: not a deadlock yet.
         self.pending = 0
         self.destroyed = False
-        # Calls for the next task to resume (see call_urgent).
-        self._urgent: list[Callable[[], Any]] = []
+        # Calls queued by call_urgent that have not run yet.  A task that
+        # resumes from a wait tests it and then calls run_urgent; a plain
+        # attribute, because that test is made on every wake-up.
+        self.urgent_calls: list[Callable[[], Any]] = []
 
     def __repr__(self) -> str:
         return (
             f"<Hub thread={self.thread_ident} ready={len(self._ready)} "
             f"timers={len(self._timers) - self._cancelled_timers} io_waits={self.io.waiting}>"
+        )
+
+    def statistics(self) -> HubStatistics:
+        """Callbacks ready, timers live and cancelled, fd waits and thread work pending."""
+        cancelled = self._cancelled_timers
+        return HubStatistics(
+            len(self._ready), len(self._timers) - cancelled, cancelled, self.io.waiting, self.pending
         )
 
     # -- scheduling ---------------------------------------------------------
@@ -245,19 +267,22 @@ class Hub(RawGreenlet):
         own is scheduled too, in case none resumes soon.  ``func`` reports
         its own errors.
         """
-        urgent = self._urgent
+        urgent = self.urgent_calls
         urgent.append(func)
         if len(urgent) == 1:
             runner = RawGreenlet(self._drain_urgent, parent=self)
             self._ready.append((runner.switch, ()))
 
     def _drain_urgent(self) -> None:
-        urgent = self._urgent
+        urgent = self.urgent_calls
         while urgent:
             urgent.pop(0)()
 
     def run_urgent(self) -> None:
-        """In a task just resumed: let the urgent calls run first, then go on once the hub comes back."""
+        """In a task just resumed: let the urgent calls run first, then go on once the hub comes back.
+
+        A task that leaves a wait calls it when ``urgent_calls`` is not empty.
+        """
         # A fresh runner: the scheduled one may be parked in an urgent call,
         # and only its own ready entry may ever resume it.
         runner = RawGreenlet(self._drain_urgent, parent=self)
@@ -552,9 +577,9 @@ class Hub(RawGreenlet):
         Returns what was dropped; the caller keeps it referenced so that
         collecting it never runs a parent task's ``finally`` in the child.
         """
-        dropped: list[Any] = [list(self._ready), list(self._urgent)]
+        dropped: list[Any] = [list(self._ready), list(self.urgent_calls)]
         self._ready.clear()
-        self._urgent.clear()
+        self.urgent_calls.clear()
         for timer in self._timers:
             timer[4] = None  # out of the heap: a later cancel() must not count it
         dropped.append(self._timers)
@@ -688,7 +713,7 @@ def sleep(seconds: float = 0) -> None:
         except ValueError:
             pass
         raise
-    if hub._urgent:
+    if hub.urgent_calls:
         hub.run_urgent()
 
 
