@@ -82,7 +82,7 @@ class Waiter:
             finally:
                 self.greenlet = None
                 timer.cancel()
-        if hub._urgent:
+        if hub.urgent_calls:
             # Signal handlers that interrupted the hub run before this task goes on.
             hub.run_urgent()
         return value

@@ -31,6 +31,13 @@ class WaitQueue:
     """FIFO of parked tasks with lazy removal of cancelled entries."""
 
     __slots__ = ("_stale", "_waiters")
+    if TYPE_CHECKING:
+        # Read-only outside this module: the waiters in arrival order, cancelled
+        # ones included until they reach the front.  Hot paths (Queue.put, get)
+        # test it to skip a queue nobody parked in.  It is the ``_waiters`` slot
+        # under a second name (set below the class), so reading it costs no
+        # Python call, as ``__bool__`` or a property would.
+        parked: deque[QueuedWaiter]
 
     def __init__(self) -> None:
         self._waiters: deque[QueuedWaiter] = deque()
@@ -123,3 +130,6 @@ class WaitQueue:
     def live(self) -> list[QueuedWaiter]:
         """The live waiters, front first."""
         return [w for w in self._waiters if w.greenlet is not None and not w.granted]
+
+
+WaitQueue.parked = WaitQueue.__dict__["_waiters"]  # the slot's own descriptor: a plain attribute read

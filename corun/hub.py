@@ -20,6 +20,9 @@ Facts this module relies on:
 - ``os.fork`` copies the hub with file descriptors that are now shared with
   the parent (epoll, wake-up fd); the child must get new ones before it
   touches them, which ``reinit`` does from an at-fork hook.
+- The hub knows nothing built on it.  Modules above it that keep per-hub
+  state (the thread pool) hear of a hub's destroy and of a fork through
+  ``register_lifecycle_hooks``, so no import ever points back at them.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ import sys
 import traceback
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from greenlet import GreenletExit, getcurrent
 from greenlet import greenlet as RawGreenlet
@@ -42,19 +46,18 @@ from . import _originals
 from ._io_base import READ, WRITE
 from ._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter
 
-if TYPE_CHECKING:
-    from .threadpool import ThreadPool
-
 __all__ = [
     "BlockingSwitchOutError",
     "Callback",
     "ConcurrentObjectUseError",
     "Hub",
+    "HubStatistics",
     "LoopExit",
     "TimerHandle",
     "get_hub",
     "idle",
     "notify_closing",
+    "register_lifecycle_hooks",
     "sleep",
     "wait_readable",
     "wait_writable",
@@ -190,6 +193,17 @@ class _Waker:
 _CLOSED = object()
 
 
+@dataclass(frozen=True)
+class HubStatistics:
+    """A snapshot of the work a hub holds."""
+
+    ready: int  # callbacks queued for the next pass
+    timers: int  # timers still to fire
+    cancelled_timers: int  # cancelled timers not yet dropped from the heap
+    io_waits: int
+    pending: int  # jobs in other threads whose outcome will come back
+
+
 class Hub(RawGreenlet):
     """The event loop of one OS thread: ready callbacks, timers, I/O, wake-ups."""
 
@@ -214,15 +228,23 @@ class Hub(RawGreenlet):
         # Work in flight in other threads (thread pool jobs) whose results will
         # come back through run_callback_threadsafe: not a deadlock yet.
         self.pending = 0
-        self._threadpool: ThreadPool | None = None
         self.destroyed = False
-        # Calls for the next task to resume (see call_urgent).
-        self._urgent: list[Callable[[], Any]] = []
+        # Calls queued by call_urgent that have not run yet.  A task that
+        # resumes from a wait tests it and then calls run_urgent; a plain
+        # attribute, because that test is made on every wake-up.
+        self.urgent_calls: list[Callable[[], Any]] = []
 
     def __repr__(self) -> str:
         return (
             f"<Hub thread={self.thread_ident} ready={len(self._ready)} "
             f"timers={len(self._timers) - self._cancelled_timers} io_waits={self.io.waiting}>"
+        )
+
+    def statistics(self) -> HubStatistics:
+        """Callbacks ready, timers live and cancelled, fd waits and thread work pending."""
+        cancelled = self._cancelled_timers
+        return HubStatistics(
+            len(self._ready), len(self._timers) - cancelled, cancelled, self.io.waiting, self.pending
         )
 
     # -- scheduling ---------------------------------------------------------
@@ -249,19 +271,22 @@ class Hub(RawGreenlet):
         own is scheduled too, in case none resumes soon.  ``func`` reports
         its own errors.
         """
-        urgent = self._urgent
+        urgent = self.urgent_calls
         urgent.append(func)
         if len(urgent) == 1:
             runner = RawGreenlet(self._drain_urgent, parent=self)
             self._ready.append((runner.switch, ()))
 
     def _drain_urgent(self) -> None:
-        urgent = self._urgent
+        urgent = self.urgent_calls
         while urgent:
             urgent.pop(0)()
 
     def run_urgent(self) -> None:
-        """In a task just resumed: let the urgent calls run first, then go on once the hub comes back."""
+        """In a task just resumed: let the urgent calls run first, then go on once the hub comes back.
+
+        A task that leaves a wait calls it when ``urgent_calls`` is not empty.
+        """
         # A fresh runner: the scheduled one may be parked in an urgent call,
         # and only its own ready entry may ever resume it.
         runner = RawGreenlet(self._drain_urgent, parent=self)
@@ -534,15 +559,6 @@ class Hub(RawGreenlet):
 
     # -- lifecycle ----------------------------------------------------------
 
-    @property
-    def threadpool(self) -> ThreadPool:
-        """The hub's default pool of real OS threads (created on first use)."""
-        if self._threadpool is None:
-            from .threadpool import ThreadPool
-
-            self._threadpool = ThreadPool(10, hub=self)
-        return self._threadpool
-
     def join(self, timeout: float | None = None) -> bool:
         """Run the loop until it has nothing left to do; False on timeout."""
         w = Waiter(self, "the hub to run out of work")
@@ -575,15 +591,14 @@ class Hub(RawGreenlet):
             self.wake(entry[0], TIMED_OUT)
 
     def reinit(self) -> None:
-        """After fork, in the child: new OS resources, an empty thread pool."""
+        """After fork, in the child: new OS resources, then the ``after_fork_in_child`` hooks."""
         old = self._waker
         self._waker = _Waker()
         old.close()
         self.io.reinit(self._waker.read_fd)
         self.thread_ident = _originals.get_ident()
-        if self._threadpool is not None:
-            self.pending -= self._threadpool._after_fork()
         self._threadsafe.clear()
+        self._run_hooks(_after_fork_hooks, "after fork")
 
     def drop_scheduled_work(self) -> list[Any]:
         """In a forked child: forget every callback, timer and fd wait the parent's tasks left.
@@ -591,9 +606,9 @@ class Hub(RawGreenlet):
         Returns what was dropped; the caller keeps it referenced so that
         collecting it never runs a parent task's ``finally`` in the child.
         """
-        dropped: list[Any] = [list(self._ready), list(self._urgent)]
+        dropped: list[Any] = [list(self._ready), list(self.urgent_calls)]
         self._ready.clear()
-        self._urgent.clear()
+        self.urgent_calls.clear()
         for timer in self._timers:
             timer[4] = None  # out of the heap: a later cancel() must not count it
         dropped.append(self._timers)
@@ -608,9 +623,8 @@ class Hub(RawGreenlet):
         """Stop this hub and release its fds; the thread gets a new one on next use."""
         if self.destroyed:
             return
-        pools = sys.modules.get("corun.threadpool")
-        if pools is not None:  # no pool can exist before that module is imported
-            pools.kill_pools_of(self)
+        # First, while the hub still works: what is built on it may need it to let go.
+        self._run_hooks(_destroy_hooks, "on destroy")
         if self and getcurrent() is not self:
             try:
                 self.throw(GreenletExit)
@@ -628,6 +642,37 @@ class Hub(RawGreenlet):
             self.destroyed = True
             self.io.close()
             self._waker.close()
+
+    def _run_hooks(self, hooks: list[Callable[[Hub], object]], when: str) -> None:
+        for hook in list(hooks):
+            try:
+                hook(self)
+            except Exception as exc:  # one failing hook must not keep the others from running
+                self.handle_error(f"hub hook {hook!r} {when}", type(exc), exc, exc.__traceback__)
+
+
+# What modules built on the hub asked to hear (see register_lifecycle_hooks).
+_destroy_hooks: list[Callable[[Hub], object]] = []
+_after_fork_hooks: list[Callable[[Hub], object]] = []
+
+
+def register_lifecycle_hooks(
+    *,
+    on_destroy: Callable[[Hub], object] | None = None,
+    after_fork_in_child: Callable[[Hub], object] | None = None,
+) -> None:
+    """Have a module built on the hub hear of each hub's end and of a fork.
+
+    Args:
+        on_destroy: called with each hub that is destroyed, before its tasks
+            are ended and its fds closed.
+        after_fork_in_child: called in a forked child with the forking
+            thread's hub, once that hub has its new fds.
+    """
+    if on_destroy is not None:
+        _destroy_hooks.append(on_destroy)
+    if after_fork_in_child is not None:
+        _after_fork_hooks.append(after_fork_in_child)
 
 
 class _ReleaseAtThreadExit:
@@ -695,7 +740,7 @@ def sleep(seconds: float = 0) -> None:
         except ValueError:
             pass
         raise
-    if hub._urgent:
+    if hub.urgent_calls:
         hub.run_urgent()
 
 

@@ -180,7 +180,7 @@ class Queue(HubBound, Generic[T]):
         """
         # (A non-empty waiter deque may hold only cancelled waiters; grant
         # sorts that out. Testing the deque avoids a Python-level __bool__.)
-        if self._getters._waiters:
+        if self._getters.parked:
             # Only when the queue is empty: the item goes straight to a getter.
             self._own_hub()
             if self._getters.grant(item) is not None:
@@ -223,7 +223,7 @@ class Queue(HubBound, Generic[T]):
         """
         if self.queue:
             item = self._get_item()
-            if self._putters._waiters:
+            if self._putters.parked:
                 self._admit_putters()
             return item
         return self._wait_for_item(block, timeout)

@@ -18,6 +18,9 @@ Facts this module relies on:
   returns and drops its outcome, so it never writes to a hub that is gone.
 - After ``fork`` the child has none of the parent's threads: jobs that were in
   flight can never finish there, and are declared lost.
+- The hub knows nothing of thread pools.  This module owns each hub's
+  default pool and hears of a hub's destroy and of a fork through
+  ``corun.hub.register_lifecycle_hooks``.
 """
 
 from __future__ import annotations
@@ -34,14 +37,16 @@ from typing import Any, Generic, TypeVar
 from . import _originals
 from ._waitqueue import WaitQueue
 from .event import AsyncResult
-from .hub import Hub, _peek_hub, get_hub
+from .hub import Hub, get_hub, register_lifecycle_hooks
 
-__all__ = ["ThreadJobLost", "ThreadPool", "ThreadPoolStatistics", "worker_threads"]
+__all__ = ["ThreadJobLost", "ThreadPool", "ThreadPoolStatistics", "get_threadpool", "worker_threads"]
 
 T = TypeVar("T")
 
 # A worker with nothing to do for this long ends its thread.
 IDLE_TIMEOUT = 5.0
+# The most threads a hub's default pool runs at once.
+DEFAULT_MAXSIZE = 10
 
 
 class ThreadJobLost(RuntimeError):
@@ -411,29 +416,53 @@ def _wait_for_exits(exits: list[Any], timeout: float | None) -> bool:
     return True
 
 
-def _reset_pools_after_fork() -> None:
-    # Hub.reinit resets only the hub's default pool; the other pools of the
-    # forking thread's hub would wait for ever on threads the child does not
-    # have.  A second reset of the same pool finds nothing and returns 0, so
-    # the order of the two at-fork hooks does not matter.
-    _workers.clear()  # no worker thread survives a fork
-    hub = _peek_hub()
-    if hub is None or hub.destroyed:
-        return
+def get_threadpool(hub: Hub | None = None) -> ThreadPool:
+    """The default pool of ``hub`` (the calling thread's hub by default), made on first use.
+
+    gevent's programs know it as ``get_hub().threadpool``, which is the same pool.
+
+    Raises:
+        RuntimeError: ``hub`` was destroyed (its pool was killed with it).
+    """
+    if hub is None:
+        hub = get_hub()
+    pool = _default_pools.get(hub)
+    if pool is None:
+        if hub.destroyed:
+            raise RuntimeError(f"{hub!r} was destroyed: it has no thread pool any more")
+        pool = _default_pools[hub] = ThreadPool(DEFAULT_MAXSIZE, hub=hub)
+    return pool
+
+
+# Each hub's default pool, dropped when its hub is destroyed.  Weak keys would
+# not help: the pool refers to its hub.  A hub left behind by an ended thread
+# keeps its entry; one that ran there is never collected anyway (it stays
+# suspended in that thread's last frame, see hub._ReleaseAtThreadExit).
+_default_pools: dict[Hub, ThreadPool] = {}
+
+# ``get_hub().threadpool``, as gevent's hub has it.  The hub itself knows
+# nothing of thread pools (they are built on it), so this module adds the
+# property; it is there whenever corun is imported, which imports this module.
+Hub.threadpool = property(get_threadpool, doc="The hub's default thread pool (``get_threadpool(hub)``).")
+
+
+def _kill_pools_of(hub: Hub) -> None:
+    # Otherwise a worker finishing late would write to the destroyed hub's
+    # wake-up fd, which is closed and may already belong to another file.
+    _default_pools.pop(hub, None)
+    for pool in list(_pools):
+        if pool._hub is hub:
+            pool.kill()
+
+
+def _reset_pools_after_fork(hub: Hub) -> None:
+    # Every pool of the forking thread's hub: jobs in flight there would keep
+    # hub.pending up for ever, waiting on threads the child does not have.
     for pool in list(_pools):
         if pool._hub is hub:
             hub.pending -= pool._after_fork()
 
 
-os.register_at_fork(after_in_child=_reset_pools_after_fork)
-
-
-def kill_pools_of(hub: Hub) -> None:
-    """Kill every pool bound to ``hub`` (called as the hub is destroyed).
-
-    Otherwise a worker finishing late would write to the destroyed hub's
-    wake-up fd, which is closed and may already belong to another file.
-    """
-    for pool in list(_pools):
-        if pool._hub is hub:
-            pool.kill()
+register_lifecycle_hooks(on_destroy=_kill_pools_of, after_fork_in_child=_reset_pools_after_fork)
+# No worker thread of any pool, whatever its hub, survives a fork.
+os.register_at_fork(after_in_child=_workers.clear)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from corun.hub import _peek_hub
+from corun.threadpool import get_threadpool
 
 __target__ = "socket"
 
@@ -65,7 +66,7 @@ def _in_thread(func: Callable[..., T], *args: Any) -> T:
     hub = _peek_hub()
     if hub is None:
         return func(*args)
-    return hub.threadpool.apply(func, args)
+    return get_threadpool(hub).apply(func, args)
 
 
 def _ip_version(host: Any) -> int | None:

@@ -15,12 +15,6 @@ from corun.event import EventStatistics
 from corun.greenlet import joinall, killall, spawn_later
 from corun.hub import Hub
 
-
-def live_timers(hub: Hub) -> int:
-    """Timers still armed in the hub."""
-    return len([t for t in hub._timers if t[2] is not None])
-
-
 # -- Event ------------------------------------------------------------------
 
 
@@ -41,7 +35,7 @@ def test_wait_returns_flag(hub: Hub) -> None:
     assert ev.wait(0.05) is False
     assert time.monotonic() - t0 >= 0.04
     assert ev.statistics().waiters == 0
-    assert live_timers(hub) == 0
+    assert hub.statistics().timers == 0
     ev.set()
     t0 = time.monotonic()
     assert ev.wait() is True
@@ -90,7 +84,7 @@ def test_killed_and_timed_out_waiters_leave_no_trace(hub: Hub) -> None:
     joinall(timed)
     assert [t.value for t in timed] == [False] * 3
     assert ev.statistics().waiters == 0
-    assert live_timers(hub) == 0
+    assert hub.statistics().timers == 0
     # A later set still wakes a new waiter, and no dead one.
     fresh = spawn(ev.wait)
     sleep(0)
@@ -244,7 +238,7 @@ def test_asyncresult_not_ready_raises_timeout(hub: Hub) -> None:
     assert time.monotonic() - t0 >= 0.02
     assert r.wait(0.02) is None
     assert r.statistics().waiters == 0
-    assert live_timers(hub) == 0
+    assert hub.statistics().timers == 0
 
 
 def test_asyncresult_killed_waiters_leave_no_trace() -> None:

@@ -20,11 +20,6 @@ from corun.greenlet import iwait, joinall, kill, killall, spawn_later, wait
 from corun.hub import Hub, wait_readable
 
 
-def live_timers(hub: Hub) -> int:
-    """Timers still armed in the hub (cancelled ones stay in the heap until popped)."""
-    return len([t for t in hub._timers if t[2] is not None])
-
-
 def returns(value: Any) -> Any:
     return value
 
@@ -89,7 +84,7 @@ def test_join_timeout_returns_without_error_and_leaves_nothing_behind(hub: Hub) 
     assert time.monotonic() - t0 >= 0.04
     assert not g.dead
     assert not g._links
-    assert live_timers(hub) == 0
+    assert hub.statistics().timers == 0
     ev.set()
     g.join()
     assert g.dead and g.value is True
@@ -104,7 +99,7 @@ def test_get_raises_timeout_when_not_ready(hub: Hub) -> None:
     with pytest.raises(Timeout):
         g.get(timeout=0.05)
     assert time.monotonic() - t0 >= 0.04
-    assert live_timers(hub) == 0 and not g._links
+    assert hub.statistics().timers == 0 and not g._links
     ev.set()
     assert g.get() is True
     assert g.get(block=False) is True
@@ -188,7 +183,7 @@ def test_kill_blocked_task_cleans_up(kind: str, hub: Hub) -> None:
     assert g.dead and g.successful()
     assert isinstance(g.value, GreenletExit)
     assert g.exception is None
-    assert live_timers(hub) == 0
+    assert hub.statistics().timers == 0
     assert hub.io.waiting == 0
     for target in other:
         assert not target._links
@@ -206,9 +201,9 @@ def test_kill_before_start_never_runs(hub: Hub) -> None:
     assert isinstance(g.value, GreenletExit)
 
     later = spawn_later(5, ran.append, 2)
-    assert live_timers(hub) == 1
+    assert hub.statistics().timers == 1
     later.kill()
-    assert live_timers(hub) == 0
+    assert hub.statistics().timers == 0
     assert later.dead and isinstance(later.value, GreenletExit)
 
     never = Greenlet(ran.append, 3)  # not even started
@@ -635,7 +630,7 @@ def test_killall_kills_every_task_and_runs_finally_blocks(hub: Hub) -> None:
     assert time.monotonic() - t0 < 1
     assert sorted(cleaned) == [0, 1, 2, 3, 4]  # 99 never ran
     assert all(t.dead and isinstance(t.value, GreenletExit) for t in [*tasks, not_started])
-    assert live_timers(hub) == 0
+    assert hub.statistics().timers == 0
 
 
 def test_killall_with_exception_and_no_block() -> None:
@@ -673,7 +668,7 @@ def test_iwait_timeout_and_count(hub: Hub) -> None:
     assert list(iwait(tasks, count=1)) == [tasks[0]]
     assert list(iwait(tasks, count=0)) == []
     killall(tasks)
-    assert live_timers(hub) == 0
+    assert hub.statistics().timers == 0
 
 
 def test_iwait_mixes_tasks_and_events() -> None:

@@ -17,7 +17,7 @@ import pytest
 import corun
 import corun.hub
 from corun import _originals
-from corun.hub import BlockingSwitchOutError, Hub, LoopExit, get_hub
+from corun.hub import BlockingSwitchOutError, Hub, HubStatistics, LoopExit, get_hub
 
 from .conftest import ROOT, run_python
 
@@ -57,6 +57,12 @@ def count_passes(hub: Hub) -> list[int]:
 
     hub._run_once = counting  # type: ignore[method-assign]
     return counter
+
+
+def heap_size(hub: Hub) -> int:
+    """Timers in the hub's heap, cancelled ones not yet dropped included."""
+    stats = hub.statistics()
+    return stats.timers + stats.cancelled_timers
 
 
 def popen_python(source: str) -> subprocess.Popen[str]:
@@ -188,7 +194,7 @@ def test_a_cancelled_timer_never_fires(fake: tuple[Hub, FakeClock]) -> None:
     clock.now += 10
     assert h.join()
     assert log == ["kept"]
-    assert h._cancelled_timers == 0
+    assert h.statistics().cancelled_timers == 0
 
 
 def test_a_timer_cancelled_by_an_earlier_timer_of_the_same_batch_never_fires(
@@ -205,7 +211,7 @@ def test_a_timer_cancelled_by_an_earlier_timer_of_the_same_batch_never_fires(
     assert log == ["fired"]
     assert not fired.pending
     fired.cancel()  # after it fired: a no-op
-    assert h._cancelled_timers == 0
+    assert h.statistics().cancelled_timers == 0
 
 
 def test_cancelled_timer_count_stays_true_when_a_batch_cancel_compacts_the_heap(
@@ -214,7 +220,7 @@ def test_cancelled_timer_count_stays_true_when_a_batch_cancel_compacts_the_heap(
     h, clock = fake
     for t in [h.call_later(3600, print) for _ in range(64)]:
         t.cancel()
-    assert h._cancelled_timers == 64
+    assert h.statistics().cancelled_timers == 64
     later: list[Any] = []
     # This cancel is the 65th: it compacts the heap while the timer it
     # cancels has already left the heap to fire in this batch.
@@ -224,8 +230,9 @@ def test_cancelled_timer_count_stays_true_when_a_batch_cancel_compacts_the_heap(
     clock.now += 10
     corun.idle()
     assert kept.pending
-    in_heap = sum(1 for t in h._timers if t[2] is None)
-    assert h._cancelled_timers == in_heap
+    # Live timers are the heap's size less the count of cancelled ones: a
+    # miscount would show here as other than the one timer left.
+    assert h.statistics().timers == 1
     kept.cancel()
 
 
@@ -234,9 +241,9 @@ def test_many_cancelled_long_timers_do_not_grow_the_heap(hub: Hub) -> None:
     largest = 0
     for _ in range(10_000):
         hub.call_later(3600, print).cancel()
-        largest = max(largest, len(hub._timers))
+        largest = max(largest, heap_size(hub))
     assert largest < 400
-    assert sum(1 for t in hub._timers if t[2] is not None) == 100
+    assert hub.statistics().timers == 100
     for t in live:
         t.cancel()
 
@@ -247,8 +254,22 @@ def test_timed_waits_woken_early_do_not_grow_the_heap(hub: Hub) -> None:
         w = corun.hub.Waiter(hub, "early")
         hub.wake(w, i)
         assert w.get(3600) == i
-        largest = max(largest, len(hub._timers))
+        largest = max(largest, heap_size(hub))
     assert largest < 200
+
+
+def test_statistics_count_what_the_hub_holds(fake: tuple[Hub, FakeClock]) -> None:
+    h, _ = fake
+    assert h.statistics() == HubStatistics(ready=0, timers=0, cancelled_timers=0, io_waits=0, pending=0)
+    h.run_callback(print)
+    h.run_callback(print).cancel()  # still queued: it is skipped when its turn comes
+    h.call_later(10, print)
+    h.call_later(20, print).cancel()
+    h.pending += 1
+    try:
+        assert h.statistics() == HubStatistics(ready=2, timers=1, cancelled_timers=1, io_waits=0, pending=1)
+    finally:
+        h.pending -= 1
 
 
 # -- deadlock reports -----------------------------------------------------------
@@ -523,6 +544,58 @@ def test_join_returns_when_only_hopeless_waits_are_left(hub: Hub) -> None:
     g.kill()
 
 
+# -- lifecycle hooks --------------------------------------------------------------
+
+
+def test_lifecycle_hooks_hear_of_destroy_while_the_hub_works_and_after_fork_in_the_child() -> None:
+    proc = run_python(
+        """
+        import os, threading
+        import corun
+        from corun.hub import get_hub, register_lifecycle_hooks
+
+        def broken(hub):
+            raise ValueError("a broken hook")
+
+        def on_destroy(hub):
+            # Still whole: a thread's callback reaches it.
+            ev = corun.Event()
+            hub.pending += 1
+            def arrived():
+                hub.pending -= 1
+                ev.set()
+            threading.Thread(target=hub.run_callback_threadsafe, args=(arrived,)).start()
+            print("destroy", hub is first, hub.destroyed, ev.wait(timeout=2), flush=True)
+
+        def after_fork(hub):
+            print("fork", os.getpid() != parent, hub is first, hub.thread_ident == threading.get_ident(),
+                  flush=True)
+
+        register_lifecycle_hooks(on_destroy=broken, after_fork_in_child=broken)
+        register_lifecycle_hooks(on_destroy=on_destroy, after_fork_in_child=after_fork)
+        parent = os.getpid()
+        first = get_hub()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if corun.spawn(lambda: 42).get(timeout=2) == 42 else 1)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        first.destroy()
+        print("destroyed", first.destroyed, get_hub() is not first, flush=True)
+        """,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    # after_fork runs in the child only, destroy once; the broken hook is
+    # reported each time and keeps neither the others nor the hub from going on.
+    assert proc.stdout.splitlines() == [
+        "fork True True True",
+        "destroy True False True",
+        "destroyed True True",
+    ]
+    assert proc.stderr.count("ValueError: a broken hook") == 2, proc.stderr
+    assert "hook" in proc.stderr and "after fork" in proc.stderr and "on destroy" in proc.stderr
+
+
 # -- processes: fork, Ctrl-C, SystemExit ----------------------------------------------
 
 
@@ -675,7 +748,7 @@ def test_an_exception_from_a_signal_handler_while_the_hub_polls_reaches_the_main
     finally:
         sender.join()
         signal.signal(signal.SIGUSR1, old)
-    assert all(t[2] is None for t in hub._timers)  # the sleep's timer went with it
+    assert hub.statistics().timers == 0  # the sleep's timer went with it
     assert corun.spawn(lambda: "still running").get(timeout=2) == "still running"
 
 

@@ -19,11 +19,6 @@ else:
     from exceptiongroup import ExceptionGroup as GroupError
 
 
-def live_timers(hub: Hub) -> int:
-    """Timers still armed in the hub."""
-    return len([t for t in hub._timers if t[2] is not None])
-
-
 def double_after(x: int, delay: float) -> int:
     sleep(delay)
     return x * 2
@@ -51,7 +46,7 @@ def test_exit_waits_for_every_child_and_values_are_kept(hub: Hub) -> None:
     assert [t.value for t in tasks] == [i * 2 for i in range(10)]
     assert 0.04 <= elapsed < 1  # concurrent, not 10 x 0.05
     assert tg.children == frozenset()
-    assert live_timers(hub) == 0
+    assert hub.statistics().timers == 0
 
 
 def test_empty_group_and_finished_children() -> None:
@@ -162,7 +157,7 @@ def test_timeout_around_group_cancels_children_and_propagates_itself(hub: Hub) -
     assert info.value is deadline
     assert sorted(cleaned) == ["c0", "c1", "c2"]
     assert all(c.dead for c in children)
-    assert live_timers(hub) == 0
+    assert hub.statistics().timers == 0
 
 
 def test_timeout_while_group_waits_on_exit() -> None:

@@ -17,7 +17,7 @@ import corun
 from corun import _originals, sleep, spawn
 from corun.event import AsyncResult
 from corun.hub import Hub, get_hub
-from corun.threadpool import ThreadJobLost, ThreadPool
+from corun.threadpool import ThreadJobLost, ThreadPool, get_threadpool
 
 from .conftest import run_python
 
@@ -83,11 +83,22 @@ def test_maxsize_below_one_is_rejected_naming_the_argument(maxsize: int) -> None
         ThreadPool(maxsize)
 
 
-def test_hub_owns_a_default_pool(hub: Hub) -> None:
-    pool = hub.threadpool
-    assert isinstance(pool, ThreadPool) and pool is get_hub().threadpool
+def test_each_hub_has_a_default_pool_also_known_as_hub_threadpool(hub: Hub) -> None:
+    pool = get_threadpool()
+    assert isinstance(pool, ThreadPool) and pool is get_threadpool(hub) is hub.threadpool
     assert pool.maxsize == 10 and pool.size == 0  # threads start on demand
     assert corun.ThreadPool is ThreadPool
+    others: list[Any] = []
+
+    def other_thread() -> None:
+        other = get_hub()
+        others.extend([get_threadpool(), other.threadpool, get_threadpool().apply(lambda: 6 * 7)])
+        other.destroy()
+
+    t = threading.Thread(target=other_thread)
+    t.start()
+    t.join()
+    assert others[0] is others[1] and others[0] is not pool and others[2] == 42
 
 
 # -- results and errors ---------------------------------------------------------
@@ -329,11 +340,16 @@ def test_spawn_after_the_hub_was_destroyed_raises() -> None:
 
 def test_destroying_the_hub_kills_its_default_pool() -> None:
     hub = get_hub()
-    ident = hub.threadpool.apply(_originals.get_ident)
+    pool = get_threadpool()
+    ident = pool.apply(_originals.get_ident)
     assert ident in python_threads()
     hub.destroy()
-    assert hub.threadpool.size == 0
+    assert pool.size == 0
     assert settle(lambda: ident not in python_threads())
+    with pytest.raises(RuntimeError, match="destroyed"):
+        get_threadpool(hub)
+    # The thread's next hub gets a pool of its own.
+    assert get_threadpool() is not pool and get_threadpool().apply(lambda: 6 * 7) == 42
 
 
 FORK_SCRIPT = """

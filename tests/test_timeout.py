@@ -11,11 +11,6 @@ from corun import Event, Timeout, sleep, spawn, with_timeout
 from corun.hub import Hub
 
 
-def live_timers(hub: Hub) -> int:
-    """Timers still armed in the hub."""
-    return len([t for t in hub._timers if t[2] is not None])
-
-
 def test_context_manager_raises_itself_when_time_is_up(hub: Hub) -> None:
     reached: list[str] = []
     t0 = time.monotonic()
@@ -28,7 +23,7 @@ def test_context_manager_raises_itself_when_time_is_up(hub: Hub) -> None:
     assert 0.04 <= elapsed < 1
     assert reached == []
     assert not t.pending
-    assert live_timers(hub) == 0
+    assert hub.statistics().timers == 0
 
 
 def test_context_manager_does_nothing_when_block_finishes_in_time(hub: Hub) -> None:
@@ -36,7 +31,7 @@ def test_context_manager_does_nothing_when_block_finishes_in_time(hub: Hub) -> N
         assert t.pending
         sleep(0.01)
     assert not t.pending
-    assert live_timers(hub) == 0
+    assert hub.statistics().timers == 0
     sleep(0.02)  # nothing arrives later
 
 
@@ -46,7 +41,7 @@ def test_start_new_cancel_and_pending(hub: Hub) -> None:
     assert t.pending
     t.cancel()
     assert not t.pending
-    assert live_timers(hub) == 0
+    assert hub.statistics().timers == 0
     sleep(0.1)  # cancelled: does not fire
     t.cancel()  # a second cancel is a no-op
 
@@ -140,7 +135,7 @@ def test_nested_outer_fires_first(hub: Hub) -> None:
                 sleep(5)
     assert info.value is outer
     assert not inner.pending
-    assert live_timers(hub) == 0
+    assert hub.statistics().timers == 0
 
 
 def test_except_exception_does_not_catch_it() -> None:
@@ -196,7 +191,7 @@ def test_seconds_none_never_fires(hub: Hub) -> None:
         sleep(0.05)
     t2 = Timeout.start_new(None)
     assert not t2.pending
-    assert live_timers(hub) == 0
+    assert hub.statistics().timers == 0
     sleep(0.02)
     assert str(t2) == ""
 
@@ -234,7 +229,7 @@ def slow_add(a: int, b: int, delay: float = 0) -> int:
 
 def test_with_timeout_returns_result_in_time(hub: Hub) -> None:
     assert with_timeout(1, slow_add, 1, 2, delay=0.01) == 3
-    assert live_timers(hub) == 0
+    assert hub.statistics().timers == 0
 
 
 def test_with_timeout_raises_when_late() -> None:

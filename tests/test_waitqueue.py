@@ -199,6 +199,22 @@ def test_timed_out_and_killed_waiters_are_skipped(hub: Hub) -> None:
     assert len(q) == 0 and q._stale == 0 and not q._waiters
 
 
+def test_parked_holds_the_waiters_cancelled_ones_included_until_they_reach_the_front(hub: Hub) -> None:
+    q = WaitQueue()
+    assert not q.parked
+    results: list[Any] = []
+    first = park_in_task(q, hub, results, "first", timeout=0.01)
+    second = park_in_task(q, hub, results, "second")
+    corun.sleep(0)
+    assert [w.what for w in q.parked] == ["first", "second"]
+    first.join(timeout=2)  # timed out, not at the back: left in place
+    assert len(q) == 1 and [w.what for w in q.parked] == ["first", "second"]
+    q.grant("item")
+    second.join(timeout=2)
+    assert results == [("first", TIMED_OUT), ("second", "item")]
+    assert not q.parked
+
+
 def test_grant_all_wakes_every_live_waiter(hub: Hub) -> None:
     q = WaitQueue()
     results: list[Any] = []

@@ -13,6 +13,7 @@ import pytest
 
 import corun
 from corun.hub import Hub, _peek_hub
+from corun.threadpool import get_threadpool
 
 from ..conftest import run_python
 
@@ -67,7 +68,7 @@ def test_literal_and_numeric_lookups_use_no_thread(hub: Hub) -> None:
         codns.getaddrinfo("127.0.0.1", "http", flags=stdlib_socket.AI_NUMERICSERV)
     with pytest.raises(TypeError):
         codns.getnameinfo("127.0.0.1", 0)  # type: ignore[arg-type]
-    assert hub._threadpool is None
+    assert get_threadpool(hub).size == 0  # no thread was started
 
 
 def test_getaddrinfo_keeps_the_stdlib_result_types() -> None:
@@ -86,7 +87,7 @@ def test_names_are_looked_up_in_the_thread_pool(hub: Hub, monkeypatch: pytest.Mo
     assert codns.getaddrinfo("127.0.0.1", "http", type=stdlib_socket.SOCK_STREAM)[0][4] == ("127.0.0.1", 80)
     assert len(threads) == 2
     assert threading.get_ident() not in threads
-    assert hub._threadpool is not None and hub._threadpool.statistics().threads >= 1
+    assert get_threadpool(hub).statistics().threads >= 1
 
 
 def test_every_lookup_by_name_matches_the_stdlib() -> None:
@@ -177,7 +178,7 @@ def test_a_thread_without_a_hub_resolves_directly(hub: Hub) -> None:
     thread.join()
     assert seen["result"] == stdlib_socket.getaddrinfo("localhost", 80)
     assert seen["hub"] is None  # no hub (and no pool) was made just to resolve a name
-    assert hub._threadpool is None
+    assert get_threadpool(hub).size == 0
 
 
 def test_patched_socket_module_resolves_names_in_the_pool() -> None:
@@ -186,6 +187,7 @@ def test_patched_socket_module_resolves_names_in_the_pool() -> None:
         import socket
         import corun
         import corun.patches.dns as codns
+        from corun.threadpool import get_threadpool
         import corun.patches.socket as cosocket
         for module in (cosocket, codns):
             for name in module.__implements__:
@@ -194,18 +196,17 @@ def test_patched_socket_module_resolves_names_in_the_pool() -> None:
         server = socket.create_server(("127.0.0.1", 0))
         port = server.getsockname()[1]
         print("literal", socket.getaddrinfo("127.0.0.1", port)[0][4] == ("127.0.0.1", port))
-        print("no_pool_yet", corun.get_hub()._threadpool is None)
+        print("no_thread_yet", get_threadpool().size == 0)
         with socket.create_connection(("localhost", port)) as c:
             print("connected", c.getpeername() == ("127.0.0.1", port), type(c).__module__)
-        pool = corun.get_hub()._threadpool
-        print("pool", pool is not None and pool.statistics().threads >= 1)
+        print("pool", get_threadpool().statistics().threads >= 1)
         print("fqdn", socket.getfqdn is codns.getfqdn, socket.getfqdn("localhost"))
         server.close()
         """
     )
     assert proc.returncode == 0, proc.stderr
     lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
-    assert lines["literal"] == "True" and lines["no_pool_yet"] == "True"
+    assert lines["literal"] == "True" and lines["no_thread_yet"] == "True"
     assert lines["connected"] == "True corun.patches.socket"
     assert lines["pool"] == "True"
     assert lines["fqdn"] == "True localhost"
