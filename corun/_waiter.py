@@ -45,7 +45,7 @@ from greenlet import getcurrent
 if TYPE_CHECKING:
     from greenlet import greenlet as RawGreenlet
 
-    from .hub import Hub
+    from .hub import Hub, TimerHandle
 
 __all__ = ["TIMED_OUT", "BlockingSwitchOutError", "Waiter", "throw_into"]
 
@@ -69,7 +69,7 @@ class BlockingSwitchOutError(AssertionError):
 class Waiter:
     """One wait of one task: parked at most once, woken at most once."""
 
-    __slots__ = ("granted", "greenlet", "hub", "value", "what")
+    __slots__ = ("granted", "greenlet", "hub", "timer", "value", "what")
 
     def __init__(self, hub: Hub, what: object = None) -> None:
         self.hub = hub
@@ -81,6 +81,8 @@ class Waiter:
         self.granted = False
         # What a wait queue's waiter holds (an item to put) or was granted.
         self.value: Any = None
+        # The deadline of a timed wait, while it is parked.
+        self.timer: TimerHandle | None = None
 
     def get(self, timeout: float | None = None) -> Any:
         """Park the current task until woken; return the value it was woken with.
@@ -101,7 +103,7 @@ class Waiter:
             finally:
                 self.greenlet = None
         else:
-            timer = hub.call_later(timeout, self.switch, TIMED_OUT)
+            timer = self.timer = hub.call_later(timeout, self.switch, TIMED_OUT)
             try:
                 value = hub.switch()
             finally:

@@ -27,6 +27,12 @@ Two modes, chosen when the queue is made:
   same thread.  A granted waiter on another thread is woken with
   ``wake_threadsafe``.  While another OS thread could be the granter, the
   wait counts as pending work, so the hub does not report a deadlock.
+
+A waiter can also be moved, still parked, from one line to the back of
+another (``move_to``): what a condition's notify does when the lock has a
+line of its own, so the task is handed the lock in its turn instead of being
+woken to contend for it with tasks that never waited.  If it leaves while
+moved, it leaves the line it is in.
 """
 
 from __future__ import annotations
@@ -45,6 +51,16 @@ __all__ = ["WaitQueue"]
 
 _COMPACT_MIN = 32
 _get_ident = _originals.get_ident
+
+
+class _Moved:
+    """What a waiter moved to another line holds: where it is, and how to give back a grant made there."""
+
+    __slots__ = ("give_back", "line")
+
+    def __init__(self, line: WaitQueue, give_back: Callable[[Any], None] | None) -> None:
+        self.line = line
+        self.give_back = give_back
 
 
 class WaitQueue:
@@ -79,21 +95,26 @@ class WaitQueue:
         timeout: float | None = None,
         give_back: Callable[[Any], None] | None = None,
         value: Any = None,
-        recheck: Callable[[], Any] | None = None,
+        once_in_line: Callable[[], Any] | None = None,
     ) -> Any:
         """Wait at the back of the queue until granted; return the grant.
 
         Returns ``TIMED_OUT`` when ``timeout`` passes first.  ``value`` is
         stored on the waiter for the granting side to read (an item to put).
-        ``recheck`` is called once the task is in line: a true result ends
-        the wait at once and is returned (what a grant made just before the
-        task got in line would have given it).
+        ``once_in_line`` is called once the task is in line, before it parks:
+        to look again for what a grant made just before would have given
+        (a true result ends the wait at once and is returned), or to release
+        what must be released only once a grant can no longer be missed.
         """
         w = Waiter(hub, what)
         w.value = value
         self._waiters.append(w)
-        if recheck is not None:
-            early = recheck()
+        if once_in_line is not None:
+            try:
+                early = once_in_line()
+            except BaseException:
+                self._left(w, give_back)
+                raise
             if early:
                 self._left(w, give_back)
                 return early
@@ -115,7 +136,15 @@ class WaitQueue:
         return result
 
     def _left(self, w: Waiter, give_back: Callable[[Any], None] | None) -> None:
-        """``w`` leaves the line without a grant it used; give back any it was made."""
+        """``w`` leaves without a grant it used; give back any it was made."""
+        moved = w.value
+        if type(moved) is _Moved:
+            # Moved (by its own thread, so this read is safe): it is in that line now.
+            moved.line._leave_line(w, moved.give_back)
+        else:
+            self._leave_line(w, give_back)
+
+    def _leave_line(self, w: Waiter, give_back: Callable[[Any], None] | None) -> None:
         waiters = self._waiters
         if self._threads is not None:
             try:
@@ -176,6 +205,49 @@ class WaitQueue:
         else:
             hub.wake_threadsafe(w, value)
         return w
+
+    @staticmethod
+    def wake(w: Waiter, value: Any) -> None:
+        """Wake ``w``, taken from a line, from whichever OS thread this runs on."""
+        hub = w.hub
+        if hub.thread_ident == _get_ident():
+            hub.wake(w, value)
+        else:
+            hub.wake_threadsafe(w, value)
+
+    def take(self) -> Waiter | None:
+        """Take the first live waiter out of the line without waking it; None if none.
+
+        The caller then wakes it (``hub.wake``) or moves it (``move_to``).
+        """
+        if self._threads is not None:
+            try:
+                w = self._waiters.popleft()
+            except IndexError:
+                return None
+        else:
+            first = self.first()
+            if first is None:
+                return None
+            w = self._waiters.popleft()
+        w.granted = True
+        return w
+
+    def move_to(self, w: Waiter, line: WaitQueue, give_back: Callable[[Any], None] | None) -> None:
+        """Put ``w``, taken from this line and still parked, at the back of ``line``.
+
+        A grant from ``line`` then wakes it, however long that takes: the
+        deadline of its wait here is dropped (a notified condition waiter
+        waits for the lock without one).  If it leaves first (a kill), it
+        leaves ``line``, and a grant ``line`` made to it goes to
+        ``give_back``.  Call it on ``w``'s own thread: ``w`` records where
+        it went.
+        """
+        if w.timer is not None:
+            w.timer.cancel()
+        w.value = _Moved(line, give_back)
+        w.granted = False
+        line._waiters.append(w)
 
     def grant_all(self, value: Any = True) -> int:
         """Wake every live waiter with ``value``; return how many."""

@@ -84,7 +84,7 @@ class SimpleQueue:
         while True:
             remaining = None if timeout is None else max(0.0, deadline - hub.clock())
             # Once in line, look again: a put that ran before found no getter.
-            turn = self._getters.park(hub, self, remaining, self._pass_turn_on, recheck=self._has_items)
+            turn = self._getters.park(hub, self, remaining, self._pass_turn_on, once_in_line=self._has_items)
             try:
                 return self._items.popleft()
             except IndexError:

@@ -135,6 +135,8 @@ class _Parking:
 
     def _take(self, blocking: Any, timeout: Any) -> bool:
         """Take the underlying lock as ``acquire(blocking, timeout)`` would."""
+        if blocking is False and timeout == -1:
+            return self._block.acquire(False)  # the common try-lock: nothing to check
         if blocking is not True or timeout != -1:
             _check_acquire_args(blocking, timeout)
             if not blocking:
@@ -145,7 +147,7 @@ class _Parking:
 
     def _park(self, timeout: float | None) -> bool:
         # Once in line, try again: a release that ran before saw no waiter.
-        granted = self._waiters.park(get_hub(), self, timeout, self._give_back, recheck=self._try)
+        granted = self._waiters.park(get_hub(), self, timeout, self._give_back, once_in_line=self._try)
         return granted is not TIMED_OUT
 
     def _try(self) -> bool:
@@ -171,6 +173,9 @@ class _Parking:
                 self._block.release()  # the waiter left; look again
                 continue
             return
+
+    def _adopt(self, state: Any) -> None:
+        """Take over the lock a hand-over took for this task; ``state`` is what ``_release_save`` gave."""
 
     def locked(self) -> bool:
         """Whether the lock is held."""
@@ -289,6 +294,9 @@ class RLock(_Parking):
 
     def _acquire_restore(self, state: tuple[int, int | None]) -> None:
         self._take(True, -1)
+        self._count, self._owner = state
+
+    def _adopt(self, state: tuple[int, int | None]) -> None:
         self._count, self._owner = state
 
     def _at_fork_reinit(self) -> None:

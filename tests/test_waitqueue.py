@@ -366,7 +366,7 @@ def test_a_waiter_taken_by_a_granter_as_it_leaves_gives_the_grant_back_once(hub:
         assert q.grant(True) is not None
         return True
 
-    assert q.park(hub, "w", give_back=given_back.append, recheck=granted_meanwhile) is True
+    assert q.park(hub, "w", give_back=given_back.append, once_in_line=granted_meanwhile) is True
     assert len(given_back) == 1
     assert not q
     corun.sleep(0)  # the grant's wake-up is delivered to a wait that has ended: nothing happens
@@ -396,7 +396,7 @@ def test_grants_and_timeouts_racing_across_threads_lose_and_duplicate_nothing(hu
     def take(timeout: float) -> bool:
         if try_take():
             return True
-        got = q.park(corun.get_hub(), "a unit", timeout, give_back=release, recheck=try_take)
+        got = q.park(corun.get_hub(), "a unit", timeout, give_back=release, once_in_line=try_take)
         return got is not TIMED_OUT
 
     def worker(n: int) -> int:
