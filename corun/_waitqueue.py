@@ -252,8 +252,22 @@ class WaitQueue:
     def grant_all(self, value: Any = True) -> int:
         """Wake every live waiter with ``value``; return how many."""
         n = 0
-        while self.grant(value) is not None:
-            n += 1
+        if self._threads is not None:
+            # One at a time: the deque may gain waiters from other threads meanwhile.
+            while self._grant_across_threads(value) is not None:
+                n += 1
+            return n
+        waiters = self._waiters
+        if not waiters:
+            return 0
+        self._waiters = deque()
+        self._stale = 0
+        for w in waiters:
+            if w.greenlet is not None and not w.granted:
+                w.granted = True
+                w.value = value
+                w.hub.wake(w, value)
+                n += 1
         return n
 
     def live(self) -> list[Waiter]:
