@@ -39,7 +39,7 @@ from typing import Any
 
 from greenlet import getcurrent
 
-from ._waiter import Waiter
+from ._waiter import Waiter, throw_into
 from .hub import Hub, _peek_hub, get_hub
 
 __all__ = [
@@ -129,23 +129,18 @@ def _raise_in_main_task(hub: Hub, exc: BaseException) -> None:
     main = hub.parent
     current = getcurrent()
     if current is hub or main is None or main.dead:
-        hub.run_callback(_throw_if_alive, main, exc)
+        hub.run_callback(throw_into, main, exc)
         return
     # As a signal handler's exception in the main thread: the main task gets
     # it now, before anything queued can resume it (a join that just ended
     # must not return first); this task goes on once the hub comes back to it.
     hub.run_callback(_resume_if_alive, current)
-    main.throw(exc)
+    throw_into(main, exc)
 
 
 def _resume_if_alive(g: Any) -> None:
     if not g.dead:
         g.switch()
-
-
-def _throw_if_alive(g: Any, exc: BaseException) -> None:
-    if g and not g.dead:
-        g.throw(exc)
 
 
 def _nothing() -> None:
@@ -158,7 +153,7 @@ _pausers: dict[Waiter, Hub] = {}
 
 def _wake_pausers() -> None:
     for w, hub in list(_pausers.items()):
-        hub.run_callback_threadsafe(w.switch, None)
+        hub.wake_threadsafe(w)
 
 
 def pause() -> None:

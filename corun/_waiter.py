@@ -1,14 +1,36 @@
-"""The one way a task blocks: park on a Waiter, be woken at most once.
+"""How a task blocks and how it is woken: one way each, for every wait in corun.
 
-Every blocking operation in corun (``sleep``, I/O readiness, locks, events,
-queues, ``join``, ``Timeout``) comes down to ``Waiter.get()``: the current
-task records itself on the waiter and switches to the hub.  Whoever holds the
-waiter resumes the task with ``switch(value)`` or ``throw(exc)``; both are
-called from the hub only, and both do nothing once the task has left the wait
-(because it was woken already, or a kill or timeout interrupted it first).
-That check, made at delivery time rather than when the wake-up was queued, is
-what makes a wait "woken exactly once" even when a timer, an fd and a kill all
-race for the same task.
+The rule:
+
+- **Block** with ``Waiter.get()``: the current task records itself on a fresh
+  waiter and switches to its hub.  ``sleep``, fd readiness, locks, events,
+  queues, ``join``, ``Timeout``, ``signal.pause`` and the ``_thread``/``queue``
+  twins all come down to it; a line of waiters is a ``WaitQueue``
+  (``corun/_waitqueue.py``), the one wait queue, used by the thread twins too.
+- **Wake** a parked task by scheduling its waiter with a value:
+
+  * from the waiter's own OS thread (a task or a hub callback):
+    ``hub.wake(waiter, value)``;
+  * from any other OS thread (or a signal handler that may interrupt the
+    hub anywhere): ``hub.wake_threadsafe(waiter, value)``, which also
+    brings the hub out of its poll.
+
+  A ``WaitQueue`` picks between the two for each waiter it grants to.
+- **Deliver**: only the hub switches into a parked task, by calling
+  ``Waiter.switch(value)`` from its ready queue (what ``wake`` scheduled),
+  from a timer (a timed wait's deadline) or from its poll (an fd is ready).
+  ``switch`` does nothing once the task has left that wait, because it was
+  woken already or a kill or timeout interrupted it first.  That check,
+  made at delivery rather than when the wake-up was scheduled, makes a wait
+  "woken exactly once" even when a timer, an fd, a grant and a kill all race
+  for the same task.
+- **Interrupt** a task (kill, ``Timeout``, an exception for the main task)
+  with ``throw_into(task, exc)``, run on the task's hub: it raises in
+  whatever wait the task is in, and that wait's ``finally`` cleans up.
+
+No other module switches into a parked task.  The hub also resumes tasks
+that were never parked: a task that yielded (``sleep(0)``, the urgent
+calls of ``run_urgent``) and a task's first start.
 
 Cancellation needs no registry: the task that leaves a wait early runs its own
 ``finally`` block, which is where each primitive removes its registration.
@@ -21,9 +43,11 @@ from typing import TYPE_CHECKING, Any
 from greenlet import getcurrent
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from greenlet import greenlet as RawGreenlet
 
-__all__ = ["TIMED_OUT", "BlockingSwitchOutError", "QueuedWaiter", "Waiter"]
+    from .hub import Hub, TimerHandle
+
+__all__ = ["TIMED_OUT", "BlockingSwitchOutError", "Waiter", "throw_into"]
 
 
 class _TimedOut:
@@ -45,7 +69,7 @@ class BlockingSwitchOutError(AssertionError):
 class Waiter:
     """One wait of one task: parked at most once, woken at most once."""
 
-    __slots__ = ("granted", "greenlet", "hub", "value", "what")
+    __slots__ = ("granted", "greenlet", "hub", "timer", "value", "what")
 
     def __init__(self, hub: Hub, what: object = None) -> None:
         self.hub = hub
@@ -55,7 +79,10 @@ class Waiter:
         # Set by a wait queue when it hands this waiter something (a lock, an
         # item); if the task is then cancelled before it runs, it gives it back.
         self.granted = False
+        # What a wait queue's waiter holds (an item to put) or was granted.
         self.value: Any = None
+        # The deadline of a timed wait, while it is parked.
+        self.timer: TimerHandle | None = None
 
     def get(self, timeout: float | None = None) -> Any:
         """Park the current task until woken; return the value it was woken with.
@@ -76,7 +103,7 @@ class Waiter:
             finally:
                 self.greenlet = None
         else:
-            timer = hub.call_later(timeout, self.switch, TIMED_OUT)
+            timer = self.timer = hub.call_later(timeout, self.switch, TIMED_OUT)
             try:
                 value = hub.switch()
             finally:
@@ -88,18 +115,11 @@ class Waiter:
         return value
 
     def switch(self, value: Any = None) -> None:
-        """Resume the parked task with ``value``; hub only; no-op once it left."""
+        """Deliver a wake-up: resume the parked task with ``value``; hub only; no-op once it left."""
         g = self.greenlet
         if g is not None:
             self.greenlet = None
             g.switch(value)
-
-    def throw(self, exc: BaseException) -> None:
-        """Raise ``exc`` in the parked task; hub only; no-op once it left."""
-        g = self.greenlet
-        if g is not None:
-            self.greenlet = None
-            g.throw(exc)
 
     def describe(self) -> str:
         """Say in words what this wait is for."""
@@ -114,16 +134,9 @@ class Waiter:
         return f"<Waiter {self.describe()} task={self.greenlet!r}>"
 
 
-class QueuedWaiter(Waiter):
-    """A waiter in a ``WaitQueue``, which may be handed something while parked."""
-
-    __slots__ = ("granted", "value")
-
-    def __init__(self, hub: Hub, what: object = None) -> None:
-        self.hub = hub
-        self.greenlet = None
-        self.what = what
-        # Set when the queue hands this waiter something (a lock, an item); if
-        # the task is cancelled before it runs, it gives that back.
-        self.granted = False
-        self.value: Any = None
+def throw_into(task: RawGreenlet, exc: BaseException) -> None:
+    """Raise ``exc`` in ``task`` where it is suspended; hub (or another task) only; no-op once it ended."""
+    # Throwing into a finished greenlet would raise in its parent, the hub;
+    # into one never started, it would end it without running its finally.
+    if task and not task.dead:
+        task.throw(exc)

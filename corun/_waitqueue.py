@@ -1,14 +1,38 @@
-"""One fair wait queue under every synchronisation primitive.
+"""The one fair wait queue: under every synchronisation primitive and the thread twins.
 
-FIFO of ``QueuedWaiter`` objects.  A waiter that leaves early (timeout, kill) is not
-searched for and removed; it is skipped when it reaches the front ("lazy
-removal"), and the deque is compacted when skipped entries become the
-majority, so a loop of timed-out waits cannot grow it without bound.
+A FIFO of ``Waiter`` objects (how a task blocks and is woken is said in
+``corun/_waiter.py``).  ``grant(value)`` hands the first waiter something (a
+lock unit, an item, a turn to look) and wakes it; nobody barges past it.  If
+that task is cancelled before it runs, ``park`` re-raises the cancellation and
+returns the grant through the ``give_back`` callback, so nothing granted is
+ever lost.
 
-Hand-off: ``grant(value)`` gives the first live waiter something (a lock unit,
-an item) and schedules it to run.  If that task is cancelled before it runs,
-``park`` re-raises the cancellation and returns the grant through the
-``give_back`` callback, so nothing granted is ever lost.
+Two modes, chosen when the queue is made:
+
+- **One thread** (the default): every waiter and every granter run on one
+  hub's thread, as ``HubBound`` primitives guarantee.  A waiter that leaves
+  early (timeout, kill) is not searched for and removed; it is skipped when it
+  reaches the front ("lazy removal"), and the deque is compacted when skipped
+  entries become the majority, so a loop of timed-out waits cannot grow it
+  without bound.
+- **Across threads** (``threads=...``): waiters and granters may be on
+  different OS threads (the ``_thread`` and ``queue`` twins).  Facts it
+  relies on: under the GIL ``deque.popleft`` and ``deque.remove`` are
+  atomic, so a waiter belongs to whichever of a granter (``popleft``) and
+  its own leaving task (``remove``) takes it out of the deque first; a
+  waiter that finds itself taken gives the grant back at once.  So grants
+  here carry no value of their own (a lock unit, a turn to look), because
+  the leaving task may not see the granter's value yet.  No lock is taken:
+  a signal handler or a finalizer may grant in the middle of a wait on the
+  same thread.  A granted waiter on another thread is woken with
+  ``wake_threadsafe``.  While another OS thread could be the granter, the
+  wait counts as pending work, so the hub does not report a deadlock.
+
+A waiter can also be moved, still parked, from one line to the back of
+another (``move_to``): what a condition's notify does when the lock has a
+line of its own, so the task is handed the lock in its turn instead of being
+woken to contend for it with tasks that never waited.  If it leaves while
+moved, it leaves the line it is in.
 """
 
 from __future__ import annotations
@@ -17,7 +41,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._waiter import TIMED_OUT, QueuedWaiter
+from . import _originals
+from ._waiter import TIMED_OUT, Waiter
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -25,23 +50,44 @@ if TYPE_CHECKING:
 __all__ = ["WaitQueue"]
 
 _COMPACT_MIN = 32
+_get_ident = _originals.get_ident
+
+
+class _Moved:
+    """What a waiter moved to another line holds: where it is, and how to give back a grant made there."""
+
+    __slots__ = ("give_back", "line")
+
+    def __init__(self, line: WaitQueue, give_back: Callable[[Any], None] | None) -> None:
+        self.line = line
+        self.give_back = give_back
 
 
 class WaitQueue:
-    """FIFO of parked tasks with lazy removal of cancelled entries."""
+    """FIFO of parked tasks; grants go to the first live waiter."""
 
-    __slots__ = ("_stale", "_waiters")
+    __slots__ = ("_stale", "_threads", "_waiters")
     if TYPE_CHECKING:
         # Read-only outside this module: the waiters in arrival order, cancelled
         # ones included until they reach the front.  Hot paths (Queue.put, get)
         # test it to skip a queue nobody parked in.  It is the ``_waiters`` slot
         # under a second name (set below the class), so reading it costs no
         # Python call, as ``__bool__`` or a property would.
-        parked: deque[QueuedWaiter]
+        parked: deque[Waiter]
 
-    def __init__(self) -> None:
-        self._waiters: deque[QueuedWaiter] = deque()
+    def __init__(self, threads: Callable[[Hub], bool] | None = None) -> None:
+        """Make an empty queue.
+
+        Args:
+            threads: None if all waiters and granters share one hub's thread;
+                otherwise the queue works across OS threads, and
+                ``threads(hub)`` says whether a wait on ``hub`` could be
+                granted from another OS thread (the hub then does not take
+                it for a deadlock).
+        """
+        self._waiters: deque[Waiter] = deque()
         self._stale = 0
+        self._threads = threads
 
     def __len__(self) -> int:
         return len(self._waiters) - self._stale
@@ -56,17 +102,39 @@ class WaitQueue:
         timeout: float | None = None,
         give_back: Callable[[Any], None] | None = None,
         value: Any = None,
+        once_in_line: Callable[[], Any] | None = None,
     ) -> Any:
         """Wait at the back of the queue until granted; return the grant.
 
         Returns ``TIMED_OUT`` when ``timeout`` passes first.  ``value`` is
         stored on the waiter for the granting side to read (an item to put).
+        ``once_in_line`` is called once the task is in line, before it parks:
+        to look again for what a grant made just before would have given
+        (a true result ends the wait at once and is returned), or to release
+        what must be released only once a grant can no longer be missed.
         """
-        w = QueuedWaiter(hub, what)
+        w = Waiter(hub, what)
         w.value = value
         self._waiters.append(w)
+        if once_in_line is not None:
+            try:
+                early = once_in_line()
+            except BaseException:
+                self._left(w, give_back)
+                raise
+            if early:
+                self._left(w, give_back)
+                return early
+        threads = self._threads
         try:
-            result = w.get(timeout)
+            if threads is not None and threads(hub):
+                hub.pending += 1
+                try:
+                    result = w.get(timeout)
+                finally:
+                    hub.pending -= 1
+            else:
+                result = w.get(timeout)
         except BaseException:
             self._left(w, give_back)
             raise
@@ -74,13 +142,30 @@ class WaitQueue:
             self._left(w, give_back)
         return result
 
-    def _left(self, w: QueuedWaiter, give_back: Callable[[Any], None] | None) -> None:
+    def _left(self, w: Waiter, give_back: Callable[[Any], None] | None) -> None:
+        """``w`` leaves without a grant it used; give back any it was made."""
+        moved = w.value
+        if type(moved) is _Moved:
+            # Moved (by its own thread, so this read is safe): it is in that line now.
+            moved.line._leave_line(w, moved.give_back)
+        else:
+            self._leave_line(w, give_back)
+
+    def _leave_line(self, w: Waiter, give_back: Callable[[Any], None] | None) -> None:
+        waiters = self._waiters
+        if self._threads is not None:
+            try:
+                waiters.remove(w)
+            except ValueError:
+                # A granter took it out first: the grant is ours to pass on.
+                if give_back is not None:
+                    give_back(w.value)
+            return
         if w.granted:
             # Granted while the cancellation was already on its way.
             if give_back is not None:
                 give_back(w.value)
             return
-        waiters = self._waiters
         if waiters and waiters[-1] is w:
             waiters.pop()
             return
@@ -89,8 +174,8 @@ class WaitQueue:
             self._waiters = deque(x for x in waiters if x.greenlet is not None and not x.granted)
             self._stale = 0
 
-    def first(self) -> QueuedWaiter | None:
-        """The first live waiter, dropping cancelled ones in front of it."""
+    def first(self) -> Waiter | None:
+        """The first live waiter, dropping cancelled ones in front of it (one thread only)."""
         waiters = self._waiters
         while waiters:
             w = waiters[0]
@@ -100,8 +185,10 @@ class WaitQueue:
             self._stale -= 1
         return None
 
-    def grant(self, value: Any = True) -> QueuedWaiter | None:
-        """Hand ``value`` to the first live waiter and schedule it; None if none."""
+    def grant(self, value: Any = True) -> Waiter | None:
+        """Hand ``value`` to the first live waiter and wake it; None if none."""
+        if self._threads is not None:
+            return self._grant_across_threads(value)
         w = self.first()
         if w is None:
             return None
@@ -111,12 +198,75 @@ class WaitQueue:
         w.hub.wake(w, value)
         return w
 
+    def _grant_across_threads(self, value: Any) -> Waiter | None:
+        try:
+            w = self._waiters.popleft()
+        except IndexError:
+            return None
+        # Taken out of the deque, it is ours: even a waiter that is leaving
+        # right now finds itself gone and gives the grant back.
+        w.granted = True
+        hub = w.hub
+        if hub.thread_ident == _get_ident():
+            hub.wake(w, value)
+        else:
+            hub.wake_threadsafe(w, value)
+        return w
+
+    @staticmethod
+    def wake(w: Waiter, value: Any) -> None:
+        """Wake ``w``, taken from a line, from whichever OS thread this runs on."""
+        hub = w.hub
+        if hub.thread_ident == _get_ident():
+            hub.wake(w, value)
+        else:
+            hub.wake_threadsafe(w, value)
+
+    def take(self) -> Waiter | None:
+        """Take the first live waiter out of the line without waking it; None if none.
+
+        The caller then wakes it (``hub.wake``) or moves it (``move_to``).
+        """
+        if self._threads is not None:
+            try:
+                w = self._waiters.popleft()
+            except IndexError:
+                return None
+        else:
+            first = self.first()
+            if first is None:
+                return None
+            w = self._waiters.popleft()
+        w.granted = True
+        return w
+
+    def move_to(self, w: Waiter, line: WaitQueue, give_back: Callable[[Any], None] | None) -> None:
+        """Put ``w``, taken from this line and still parked, at the back of ``line``.
+
+        A grant from ``line`` then wakes it, however long that takes: the
+        deadline of its wait here is dropped (a notified condition waiter
+        waits for the lock without one).  If it leaves first (a kill), it
+        leaves ``line``, and a grant ``line`` made to it goes to
+        ``give_back``.  Call it on ``w``'s own thread: ``w`` records where
+        it went.
+        """
+        if w.timer is not None:
+            w.timer.cancel()
+        w.value = _Moved(line, give_back)
+        w.granted = False
+        line._waiters.append(w)
+
     def grant_all(self, value: Any = True) -> int:
         """Wake every live waiter with ``value``; return how many."""
+        n = 0
+        if self._threads is not None:
+            # One at a time: the deque may gain waiters from other threads meanwhile.
+            while self._grant_across_threads(value) is not None:
+                n += 1
+            return n
         waiters = self._waiters
         if not waiters:
             return 0
-        n = 0
         self._waiters = deque()
         self._stale = 0
         for w in waiters:
@@ -127,8 +277,10 @@ class WaitQueue:
                 n += 1
         return n
 
-    def live(self) -> list[QueuedWaiter]:
+    def live(self) -> list[Waiter]:
         """The live waiters, front first."""
+        if self._threads is not None:
+            return list(self._waiters)
         return [w for w in self._waiters if w.greenlet is not None and not w.granted]
 
 

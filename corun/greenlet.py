@@ -20,7 +20,7 @@ from typing import Any, Generic, Protocol, TypeVar, overload
 from greenlet import GreenletExit, getcurrent
 from greenlet import greenlet as RawGreenlet
 
-from ._waiter import TIMED_OUT, Waiter
+from ._waiter import TIMED_OUT, Waiter, throw_into
 from .hub import Callback, Hub, TimerHandle, _local, get_hub, idle, sleep
 from .timeout import Timeout
 
@@ -211,7 +211,7 @@ class Greenlet(RawGreenlet, Generic[T]):
         exc = exc_info[1]
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             # Surfaces in the thread's root task, as if raised there.
-            hub.run_callback(_throw_if_alive, hub.parent, exc)
+            hub.run_callback(throw_into, hub.parent, exc)
         elif report:
             hub.handle_error(self, *exc_info)
         if self._links:
@@ -274,13 +274,17 @@ class Greenlet(RawGreenlet, Generic[T]):
         if getcurrent() is self:
             raise RuntimeError(f"{self!r} cannot join itself")
         w = Waiter(hub, self)
+
+        def finished(_task: Greenlet[T]) -> None:
+            hub.wake(w)
+
         if self._links is None:
             self._links = []
-        self._links.append((w.switch, _RAW))
+        self._links.append((finished, _RAW))
         try:
             w.get(timeout)
         finally:
-            self.unlink(w.switch)
+            self.unlink(finished)
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
         """Return the task's result, or raise its exception.
@@ -327,7 +331,7 @@ class Greenlet(RawGreenlet, Generic[T]):
             return
         if getcurrent() is self:
             raise exc
-        hub.run_callback(_throw_if_alive, self, exc)
+        hub.run_callback(throw_into, self, exc)
         if block:
             self.join(timeout)
 
@@ -342,12 +346,6 @@ class Greenlet(RawGreenlet, Generic[T]):
 
     def __class_getitem__(cls, item: Any) -> Any:  # Greenlet[int] in annotations and at run time
         return super().__class_getitem__(item)
-
-
-def _throw_if_alive(g: RawGreenlet, exc: BaseException) -> None:
-    # Throwing into a finished greenlet would raise in its parent, the hub.
-    if not g.dead and g:
-        g.throw(exc)
 
 
 def spawn(func: Callable[..., T], *args: Any, **kwargs: Any) -> Greenlet[T]:
@@ -379,7 +377,7 @@ def iwait(objects: Iterable[W], timeout: float | None = None, count: int | None 
         w = current[0]
         if w is not None:
             current[0] = None
-            w.switch(None)
+            hub.wake(w)
 
     for obj in objs:
         obj.rawlink(on_ready)

@@ -302,16 +302,17 @@ class Hub(RawGreenlet):
             raise
 
     def wake(self, waiter: Waiter, value: Any = None) -> None:
-        """Reschedule a parked task: it resumes with ``value`` on the next pass.
+        """Reschedule a parked task of this hub: it resumes with ``value`` on the next pass.
 
-        The one way to wake a task from task code; a no-op if the task has
-        left that wait by then (see ``Waiter.switch``).
+        The way to wake a task from this hub's own thread (see
+        ``corun/_waiter.py``); a no-op if the task has left that wait by then.
         """
         self._ready.append((waiter.switch, (value,)))
 
-    def wake_throw(self, waiter: Waiter, exc: BaseException) -> None:
-        """Reschedule a parked task to raise ``exc`` in its wait on the next pass."""
-        self._ready.append((waiter.throw, (exc,)))
+    def wake_threadsafe(self, waiter: Waiter, value: Any = None) -> None:
+        """``wake`` from any OS thread, or from a signal handler: also brings the hub out of its poll."""
+        self._threadsafe.append((waiter.switch, (value,)))
+        self._waker.wake()
 
     def call_later(self, seconds: float, func: Callable[..., Any], *args: Any) -> TimerHandle:
         """Run ``func(*args)`` after ``seconds`` on the hub's clock."""

@@ -19,8 +19,8 @@ from typing import Any, Literal, TypeVar
 
 from greenlet import GreenletExit, getcurrent
 
-from ._waiter import Waiter
-from .greenlet import Greenlet, _throw_if_alive
+from ._waiter import Waiter, throw_into
+from .greenlet import Greenlet
 from .hub import Hub, get_hub
 
 if sys.version_info >= (3, 11):
@@ -103,11 +103,12 @@ class TaskGroup:
                     assert self._hub is not None
                     self._hub.run_callback(self._interrupt_owner)
         if not self._children and self._waiter is not None:
-            self._waiter.switch(None)
+            assert self._hub is not None
+            self._hub.wake(self._waiter)
 
     def _interrupt_owner(self) -> None:
         if not self._exiting and self._cancel_exc is not None:
-            _throw_if_alive(self._owner, self._cancel_exc)
+            throw_into(self._owner, self._cancel_exc)
 
     def _wait_children(self) -> None:
         assert self._hub is not None

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from greenlet import getcurrent
 
+from ._waiter import throw_into
 from .hub import TimerHandle, get_hub
 
 __all__ = ["Timeout", "with_timeout"]
@@ -70,7 +71,7 @@ class Timeout(BaseException):
             exc = self
         elif isinstance(exc, type):
             exc = exc()
-        owner.throw(exc)
+        throw_into(owner, exc)
 
     @property
     def pending(self) -> bool:

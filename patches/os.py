@@ -127,7 +127,7 @@ class _ChildWatcher:
         # Called from the signal handler: it may only schedule.
         self.generation += 1
         for w, hub in list(self._waits.items()):
-            hub.run_callback_threadsafe(w.switch, None)
+            hub.wake_threadsafe(w)
 
     def after_fork(self) -> None:
         """In a child: the waits of the parent's tasks are gone."""

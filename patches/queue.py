@@ -16,11 +16,12 @@ from typing import Any
 
 from greenlet import getcurrent
 
-from corun._waiter import TIMED_OUT, Waiter
+from corun._waiter import TIMED_OUT
+from corun._waitqueue import WaitQueue
 from corun.hub import get_hub
 from corun.hub import sleep as hub_sleep
 
-from .thread import _wait, _wake
+from .thread import _other_threads_may_wake
 
 __all__ = ["SimpleQueue"]
 
@@ -33,7 +34,8 @@ class SimpleQueue:
 
     ``put`` never blocks and takes no lock, so like the C type it may be
     called from a finalizer or a signal handler.  It is also safe between
-    OS threads: a getter in another thread is woken through its own hub.
+    OS threads: the getters are a ``WaitQueue`` that works across threads,
+    and ``put`` grants the first of them a turn to look.
     """
 
     # What ``get`` raises: the ``Empty`` of the ``_queue`` module this class was installed in.
@@ -41,24 +43,17 @@ class SimpleQueue:
 
     def __init__(self) -> None:
         self._items: deque[Any] = deque()
-        self._getters: deque[Waiter] = deque()
+        self._getters = WaitQueue(_other_threads_may_wake)
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         """Add ``item``; ``block`` and ``timeout`` exist for compatibility with ``Queue.put``."""
         self._items.append(item)
-        if self._getters:
-            self._wake_one()
+        if self._getters._waiters:  # the deque itself: no Python-level __bool__ here
+            self._getters.grant(True)
 
     def put_nowait(self, item: Any) -> None:
         """Add ``item``; the same as ``put(item)``."""
         self.put(item)
-
-    def _wake_one(self) -> None:
-        try:
-            waiter = self._getters.popleft()
-        except IndexError:
-            return
-        _wake(waiter, None)
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         """Remove and return the oldest item, waiting for one if ``block``.
@@ -87,40 +82,23 @@ class SimpleQueue:
         if timeout is not None:
             deadline = hub.clock() + timeout
         while True:
-            waiter = Waiter(hub, self)
-            self._getters.append(waiter)
-            # A put that ran before the append found no getter to wake.
-            try:
-                item = self._items.popleft()
-            except IndexError:
-                pass
-            else:
-                self._forget(waiter)
-                return item
             remaining = None if timeout is None else max(0.0, deadline - hub.clock())
-            try:
-                value = _wait(waiter, remaining)
-            except BaseException:
-                self._forget(waiter)
-                raise
-            if value is TIMED_OUT:
-                self._forget(waiter)
-                try:
-                    return self._items.popleft()
-                except IndexError:
-                    raise self._Empty from None
+            # Once in line, look again: a put that ran before found no getter.
+            turn = self._getters.park(hub, self, remaining, self._pass_turn_on, once_in_line=self._has_items)
             try:
                 return self._items.popleft()
             except IndexError:
-                continue  # another getter took it first; wait again
+                if turn is TIMED_OUT:
+                    raise self._Empty from None
+                # Another getter took it first: wait again.
 
-    def _forget(self, waiter: Waiter) -> None:
-        """Withdraw ``waiter``; if a put woke it already, pass that wake-up on."""
-        try:
-            self._getters.remove(waiter)
-        except ValueError:
-            if self._items and self._getters:
-                self._wake_one()
+    def _has_items(self) -> bool:
+        return bool(self._items)
+
+    def _pass_turn_on(self, _turn: Any) -> None:
+        # Granted a turn as its wait ended another way: the next getter looks.
+        if self._items:
+            self._getters.grant(True)
 
     def get_nowait(self) -> Any:
         """Remove and return the oldest item.

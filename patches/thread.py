@@ -10,8 +10,9 @@ allowed, acquire with ``blocking``/``timeout``) and also work between OS
 threads: a real thread started before patching, or a thread-pool worker
 running user code, may share a lock with tasks.  The locked state itself is
 an original lock taken with a non-blocking acquire, which is atomic; only
-waiting differs.  A release that finds waiters hands the lock to the first
-one (FIFO, no barging past a parked task), waking it through its own hub.
+waiting differs: the parked tasks are a ``WaitQueue`` that works across
+threads.  A release that finds waiters hands the lock to the first one
+(FIFO, no barging past a parked task), waking it through its own hub.
 """
 
 from __future__ import annotations
@@ -21,16 +22,16 @@ import contextvars
 import os
 import sys
 import threading
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from greenlet import GreenletExit, getcurrent
 
 from corun import _originals
-from corun._waiter import TIMED_OUT, Waiter
+from corun._waiter import TIMED_OUT
+from corun._waitqueue import WaitQueue
 from corun.greenlet import Greenlet
-from corun.hub import get_hub
+from corun.hub import Hub, get_hub
 from corun.local import local
 from corun.threadpool import worker_threads
 
@@ -101,32 +102,15 @@ def get_ident() -> int:
     return id(current)
 
 
-def _wait(waiter: Waiter, timeout: float | None) -> Any:
-    """Park on ``waiter``; while other OS threads exist, one of them may be the waker.
+def _other_threads_may_wake(hub: Hub) -> bool:
+    """Whether a wait on ``hub`` could be ended by another OS thread (then it is no deadlock).
 
     The hub reports a deadlock when nothing it knows of can wake a task; a
-    release from another OS thread is something it cannot know of, so
-    such a wait counts as pending work then.
+    release from another OS thread is something it cannot know of.
     """
-    hub = waiter.hub
     # Outside the main thread, the main thread is one such waker (a pool
     # worker importing a module waits on an import lock a task holds).
-    if hub.thread_ident == _main_thread_ident and not _real_count():
-        return waiter.get(timeout)
-    hub.pending += 1
-    try:
-        return waiter.get(timeout)
-    finally:
-        hub.pending -= 1
-
-
-def _wake(waiter: Waiter, value: Any) -> None:
-    """Resume ``waiter`` with ``value`` through its hub, from any OS thread."""
-    hub = waiter.hub
-    if hub.thread_ident == _real_get_ident():
-        hub.run_callback(waiter.switch, value)
-    else:
-        hub.run_callback_threadsafe(waiter.switch, value)
+    return hub.thread_ident != _main_thread_ident or _real_count() > 0
 
 
 # Checks arguments exactly as the C lock does (same exceptions, same text):
@@ -147,10 +131,12 @@ class _Parking:
     def __init__(self) -> None:
         # Held exactly while the lock is; a non-blocking acquire on it is atomic.
         self._block = _real_lock()
-        self._waiters: deque[Waiter] = deque()
+        self._waiters = WaitQueue(_other_threads_may_wake)
 
     def _take(self, blocking: Any, timeout: Any) -> bool:
         """Take the underlying lock as ``acquire(blocking, timeout)`` would."""
+        if blocking is False and timeout == -1:
+            return self._block.acquire(False)  # the common try-lock: nothing to check
         if blocking is not True or timeout != -1:
             _check_acquire_args(blocking, timeout)
             if not blocking:
@@ -160,49 +146,36 @@ class _Parking:
         return self._park(None if timeout == -1 else timeout)
 
     def _park(self, timeout: float | None) -> bool:
-        waiter = Waiter(get_hub(), self)
-        waiters = self._waiters
-        waiters.append(waiter)
-        # A release that ran before the append saw no waiter: try once more.
-        if self._block.acquire(False):
-            waiters.remove(waiter)
-            return True
-        try:
-            value = _wait(waiter, timeout)
-        except BaseException:
-            try:
-                waiters.remove(waiter)
-            except ValueError:
-                # A release handed the lock to this task as it was leaving.
-                self._give()
-            raise
-        if value is TIMED_OUT:
-            try:
-                waiters.remove(waiter)
-            except ValueError:
-                return True  # handed over just as the deadline passed
-            return False
-        return True
+        # Once in line, try again: a release that ran before saw no waiter.
+        granted = self._waiters.park(get_hub(), self, timeout, self._give_back, once_in_line=self._try)
+        return granted is not TIMED_OUT
+
+    def _try(self) -> bool:
+        return self._block.acquire(False)
+
+    def _give_back(self, _unit: Any) -> None:
+        # Handed the lock as its wait ended another way: pass it on.
+        self._give()
 
     def _give(self) -> None:
         """Release the underlying lock, handing it to the first waiting task if there is one."""
         self._block.release()
-        if self._waiters:
+        if self._waiters._waiters:  # the deque itself: no Python-level __bool__ on this path
             self._hand_over()
 
     def _hand_over(self) -> None:
         waiters = self._waiters
         while waiters:
-            # Take the lock on the waiter's behalf: once popped, it owns it.
+            # Take the lock on the waiter's behalf: once granted, it owns it.
             if not self._block.acquire(False):
                 return  # taken meanwhile; that holder's release hands over
-            try:
-                waiter = waiters.popleft()
-            except IndexError:
+            if waiters.grant(True) is None:
                 self._block.release()  # the waiter left; look again
                 continue
-            _wake(waiter, True)
             return
+
+    def _adopt(self, state: Any) -> None:
+        """Take over the lock a hand-over took for this task; ``state`` is what ``_release_save`` gave."""
 
     def locked(self) -> bool:
         """Whether the lock is held."""
@@ -210,7 +183,7 @@ class _Parking:
 
     def _at_fork_reinit(self) -> None:
         self._block = _real_lock()
-        self._waiters = deque()
+        self._waiters = WaitQueue(_other_threads_may_wake)
 
 
 class LockType(_Parking):
@@ -229,7 +202,7 @@ class LockType(_Parking):
             RuntimeError: the lock is not locked.
         """
         self._block.release()
-        if self._waiters:
+        if self._waiters._waiters:
             self._hand_over()
 
     acquire_lock = acquire
@@ -243,7 +216,7 @@ class LockType(_Parking):
 
     def __exit__(self, *exc_info: object) -> None:
         self._block.release()
-        if self._waiters:
+        if self._waiters._waiters:
             self._hand_over()
 
     def __repr__(self) -> str:
@@ -321,6 +294,9 @@ class RLock(_Parking):
 
     def _acquire_restore(self, state: tuple[int, int | None]) -> None:
         self._take(True, -1)
+        self._count, self._owner = state
+
+    def _adopt(self, state: tuple[int, int | None]) -> None:
         self._count, self._owner = state
 
     def _at_fork_reinit(self) -> None:

@@ -4,27 +4,45 @@
 (``_start_new_thread``, ``_allocate_lock``, ``_CRLock``, ``get_ident``...),
 and it is always imported before patching, so replacing ``_thread``'s
 attributes alone would change nothing.  Everything else in ``threading``
-(``Thread``, ``Event``, ``Condition``, ``Semaphore``, ``Barrier``,
-``Timer``, ``_shutdown``) is Python built on those names and becomes
-cooperative with them.
+(``Thread``, ``Event``, ``Semaphore``, ``Barrier``, ``Timer``,
+``_shutdown``) is Python built on those names and becomes cooperative with
+them.
+
+``Condition`` is replaced, for fairness: the stdlib's wait parks on a lock
+of its own and, once notified, takes the condition's lock like any
+newcomer.  A task that never waited (a consumer looping on a queue that is
+never empty when it looks) then takes the lock, and the item, first every
+time, and the notified task finds nothing; OS threads escape this because
+the kernel runs the woken one meanwhile.  Here a waiter parks on one
+``WaitQueue``, and ``notify`` moves a waiter of its own OS thread, still
+parked, into the line of the condition's lock when that is a ``_thread``
+lock of ours: the notifier's release hands the lock straight to it, ahead
+of anyone who asks later.  A waiter on another OS thread, or under another
+kind of lock, is woken and takes the lock as the stdlib's would.
 """
 
 from __future__ import annotations
 
 import threading as _threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from greenlet import getcurrent
 
+from corun import _originals
+from corun._waiter import TIMED_OUT
+from corun._waitqueue import WaitQueue
 from corun.greenlet import Greenlet
+from corun.hub import get_hub
 
 from . import thread as _thread_twin
 
-__all__ = ["Lock", "RLock", "get_ident", "local"]
+__all__ = ["Condition", "Lock", "RLock", "get_ident", "local"]
 
 __target__ = "threading"
 __implements__ = [
+    "Condition",
     "Lock",
     "_CRLock",
     "_DummyThread",
@@ -50,6 +68,93 @@ _start_joinable_thread = _thread_twin.start_joinable_thread
 _ThreadHandle = _thread_twin._ThreadHandle
 _make_thread_handle = _thread_twin._make_thread_handle
 _thread_shutdown = _thread_twin._shutdown
+
+
+class _Notified:
+    """What a notified waiter is woken with when it must take the lock itself."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOTIFIED"
+
+
+_NOTIFIED = _Notified()
+
+
+class Condition(_threading.Condition):
+    """``threading.Condition`` on one ``WaitQueue``; a notified task gets the lock in its turn."""
+
+    # Set by the stdlib's __init__ (typeshed leaves them out).
+    _lock: Any
+    _release_save: Callable[[], Any]
+    _acquire_restore: Callable[[Any], None]
+    _is_owned: Callable[[], bool]
+
+    def __init__(self, lock: Any = None) -> None:
+        super().__init__(lock)
+        self._waiters: Any = WaitQueue(_thread_twin._other_threads_may_wake)
+        if type(self._lock) is _thread_twin.LockType:
+            # What the stdlib's check (try the lock, release it) finds, in one call.
+            self._is_owned = self._lock.locked
+
+    def _at_fork_reinit(self) -> None:
+        self._lock._at_fork_reinit()
+        self._waiters = WaitQueue(_thread_twin._other_threads_may_wake)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Release the lock, wait until notified or ``timeout``, take the lock back; False on timeout.
+
+        Raises:
+            RuntimeError: the lock is not held.
+        """
+        if not self._is_owned():
+            raise RuntimeError("cannot wait on un-acquired lock")
+        if timeout is not None and timeout <= 0:
+            # As the stdlib's: let go of the lock and take it back, without waiting.
+            self._acquire_restore(self._release_save())
+            return False
+        saved: list[Any] = []
+
+        def release_once_in_line() -> None:
+            # Only now: a notify between the release and getting in line would be lost.
+            saved.append(self._release_save())
+
+        outcome: Any = TIMED_OUT
+        try:
+            outcome = self._waiters.park(get_hub(), self, timeout, once_in_line=release_once_in_line)
+        finally:
+            # Restore the lock no matter what (a kill, KeyboardInterrupt), as the stdlib does.
+            if saved:
+                if outcome is True:
+                    self._lock._adopt(saved[0])  # moved into the lock's line and handed the lock
+                else:
+                    self._acquire_restore(saved[0])
+        return outcome is not TIMED_OUT
+
+    def notify(self, n: int = 1) -> None:
+        """Wake up to ``n`` waiters, first come first served.
+
+        Raises:
+            RuntimeError: the lock is not held.
+        """
+        if not self._is_owned():
+            raise RuntimeError("cannot notify on un-acquired lock")
+        waiters = self._waiters
+        if not waiters._waiters:  # the deque itself: notify with nobody waiting is common
+            return
+        lock = self._lock
+        line = lock._waiters if isinstance(lock, _thread_twin._Parking) else None
+        me = _originals.get_ident()
+        while n > 0:
+            w = waiters.take()
+            if w is None:
+                return
+            n -= 1
+            if line is not None and w.hub.thread_ident == me:
+                waiters.move_to(w, line, lock._give_back)
+            else:
+                waiters.wake(w, _NOTIFIED)
 
 
 class _DummyThread(_threading._DummyThread):
@@ -89,3 +194,8 @@ def _after_patch(target: Any) -> list[tuple[str, str, Any]]:
     if hasattr(target, "_thread_local_info"):
         changes.append((target.__name__, "_thread_local_info", _thread_twin._local()))
     return changes
+
+
+# Installed in ``threading``, it is its class and says so, as the stdlib's does
+# (``threading.__all__`` checks and pickling by reference go through ``__module__``).
+Condition.__module__ = "threading"

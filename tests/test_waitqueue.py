@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +12,7 @@ import pytest
 import corun
 import corun.hub
 from corun import GreenletExit
-from corun._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter
+from corun._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter, throw_into
 from corun._waitqueue import _COMPACT_MIN, WaitQueue
 from corun.hub import Hub
 
@@ -288,3 +290,145 @@ def test_compaction_bounds_a_queue_of_timed_out_waiters(hub: Hub) -> None:
     tail.join(timeout=2)
     assert results[-1] == ("tail", "last")
     assert len(q._waiters) == 0 and q._stale == 0
+
+
+def test_throw_into_raises_in_a_parked_task_and_ignores_an_ended_one(hub: Hub) -> None:
+    log: list[str] = []
+
+    def task() -> None:
+        try:
+            Waiter(hub, "forever").get()
+        except KeyError:
+            log.append("interrupted")
+
+    g = corun.spawn(task)
+    corun.sleep(0)
+    hub.run_callback(throw_into, g, KeyError())
+    g.join(timeout=2)
+    assert log == ["interrupted"]
+    throw_into(g, KeyError())  # ended: nothing happens, nothing raises here
+    never_started = corun.Greenlet(log.append, "ran")
+    throw_into(never_started, KeyError())
+    assert log == ["interrupted"]
+
+
+# -- across OS threads ----------------------------------------------------------
+
+
+def _in_thread(func: Any) -> tuple[threading.Thread, list[Any]]:
+    """Run ``func`` in a real OS thread (this process is not patched); its result lands in the list."""
+    out: list[Any] = []
+
+    def run() -> None:
+        try:
+            out.append(func())
+        finally:
+            corun.get_hub().destroy()
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t, out
+
+
+def _until(check: Any, seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_wake_threadsafe_from_another_os_thread_resumes_the_task(hub: Hub) -> None:
+    w = Waiter(hub, "a wake from another thread")
+    t, _ = _in_thread(lambda: (time.sleep(0.1), hub.wake_threadsafe(w, "from the thread")))
+    start = time.monotonic()
+    assert w.get(timeout=10) == "from the thread"
+    assert time.monotonic() - start < 5  # the hub left its poll at once, not at the deadline
+    t.join()
+
+
+def test_a_queue_across_threads_grants_a_task_from_an_os_thread(hub: Hub) -> None:
+    q = WaitQueue(lambda h: True)
+    t, granted = _in_thread(lambda: (_until(lambda: len(q) == 1), q.grant("go")))
+    # No timer and no fd: only the other thread can end this wait, and the
+    # hub must not take it for a deadlock.
+    assert q.park(hub, "a grant from the thread") == "go"
+    t.join()
+    assert granted[0][1] is not None
+    assert not q
+
+
+def test_a_queue_across_threads_grants_a_waiter_parked_in_another_os_thread(hub: Hub) -> None:
+    q = WaitQueue(lambda h: True)
+    t, out = _in_thread(lambda: q.park(corun.get_hub(), "a grant from the main thread"))
+    _until(lambda: len(q) == 1)
+    assert q.grant("hello") is not None
+    t.join(timeout=5)
+    assert out == ["hello"]
+
+
+def test_a_wait_no_other_thread_can_end_is_still_reported_as_a_deadlock(hub: Hub) -> None:
+    q = WaitQueue(lambda h: False)
+    with pytest.raises(corun.LoopExit, match="a grant nobody will make"):
+        q.park(hub, "a grant nobody will make")
+
+
+def test_a_waiter_taken_by_a_granter_as_it_leaves_gives_the_grant_back_once(hub: Hub) -> None:
+    q = WaitQueue(lambda h: True)
+    given_back: list[Any] = []
+
+    def granted_meanwhile() -> bool:
+        # What another thread's grant does between this task getting in line
+        # and looking again: it takes the waiter out of the deque.
+        assert q.grant(True) is not None
+        return True
+
+    assert q.park(hub, "w", give_back=given_back.append, once_in_line=granted_meanwhile) is True
+    assert len(given_back) == 1
+    assert not q
+    corun.sleep(0)  # the grant's wake-up is delivered to a wait that has ended: nothing happens
+    assert len(given_back) == 1
+
+
+def test_grants_and_timeouts_racing_across_threads_lose_and_duplicate_nothing(hub: Hub) -> None:
+    # Units go round between tasks here and an OS thread, many waits timing
+    # out as grants arrive; every unit must come back exactly once.
+    q = WaitQueue(lambda h: True)
+    units = [3]
+    lock = threading.Lock()  # guards the counter only (this process is not patched)
+
+    def try_take() -> bool:
+        with lock:
+            if units[0] > 0:
+                units[0] -= 1
+                return True
+        return False
+
+    def release(_unit: Any = None) -> None:
+        # Straight to the first waiter if there is one (no barging), else back to the counter.
+        if q.grant(True) is None:
+            with lock:
+                units[0] += 1
+
+    def take(timeout: float) -> bool:
+        if try_take():
+            return True
+        got = q.park(corun.get_hub(), "a unit", timeout, give_back=release, once_in_line=try_take)
+        return got is not TIMED_OUT
+
+    def worker(n: int) -> int:
+        got = 0
+        for _ in range(n):
+            if take(0.001):
+                got += 1
+                release()
+        return got
+
+    threads = [_in_thread(lambda: worker(300)) for _ in range(2)]
+    tasks = [corun.spawn(worker, 300) for _ in range(3)]
+    corun.joinall(tasks, timeout=60)
+    for t, _ in threads:
+        t.join(timeout=60)
+    assert all(g.dead for g in tasks)
+    assert all(out and out[0] > 0 for _, out in threads)
+    assert units[0] == 3
+    assert not q

@@ -1,0 +1,186 @@
+"""The cooperative ``threading`` twin: a notified waiter gets the lock in its turn."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import corun.patches.thread as cothread
+import corun.patches.threading as cothreading
+
+import corun
+
+from ..conftest import run_patched
+
+
+def test_a_notified_task_gets_the_lock_before_a_task_that_never_waited() -> None:
+    cond = cothreading.Condition(cothread.allocate_lock())
+    log: list[str] = []
+
+    def waiter() -> None:
+        with cond:
+            log.append("waiting")
+            assert cond.wait(timeout=10) is True
+            log.append("notified waiter has the lock")
+
+    def barger() -> None:
+        # Asks for the lock once the notifier released it, before the
+        # notified waiter has run: with the stdlib's Condition it would win.
+        with cond:
+            log.append("barger has the lock")
+
+    w = corun.spawn(waiter)
+    corun.sleep(0)
+    with cond:
+        cond.notify()
+        b = corun.spawn(barger)
+    corun.joinall([w, b], timeout=5, raise_error=True)
+    assert log == ["waiting", "notified waiter has the lock", "barger has the lock"]
+    assert not cond._lock.locked()
+
+
+def test_a_notified_waiter_keeps_waiting_for_the_lock_past_its_timeout() -> None:
+    cond = cothreading.Condition(cothread.RLock())  # taken twice: the depth comes back
+    results: list[object] = []
+
+    def waiter() -> None:
+        with cond, cond:
+            start = time.monotonic()
+            results.append(cond.wait(timeout=0.05))
+            results.append(time.monotonic() - start)
+            results.append(cond._lock._recursion_count())
+
+    w = corun.spawn(waiter)
+    corun.sleep(0)
+    with cond:
+        cond.notify()
+        corun.sleep(0.3)  # holds the lock well past the waiter's deadline
+    w.join(timeout=5)
+    notified, waited, depth = results
+    assert notified is True  # notified before the deadline: not a timeout
+    assert waited >= 0.25  # it had to wait for the lock, with no deadline
+    assert depth == 2
+    assert not cond._lock.locked()
+
+
+def test_timed_out_waiters_take_the_lock_back_and_leave_no_trace() -> None:
+    cond = cothreading.Condition(cothread.allocate_lock())
+    results: list[bool] = []
+
+    def waiter() -> None:
+        with cond:
+            results.append(cond.wait(timeout=0.05))
+            results.append(cond._lock.locked())
+
+    tasks = [corun.spawn(waiter) for _ in range(3)]
+    corun.joinall(tasks, timeout=5, raise_error=True)
+    assert results == [False, True] * 3
+    assert len(cond._waiters) == 0
+    with cond:
+        cond.notify_all()  # nobody waits: nothing happens
+    assert repr(cond).endswith(", 0)>")
+
+
+def test_a_killed_waiter_handed_the_lock_passes_it_on_and_takes_it_back() -> None:
+    cond = cothreading.Condition(cothread.allocate_lock())
+    log: list[str] = []
+
+    def waiter() -> None:
+        with cond:
+            try:
+                cond.wait()
+            except corun.GreenletExit:
+                # As with the stdlib's Condition, the lock is held again here.
+                log.append(f"killed, lock held: {cond._lock.locked()}")
+                raise
+
+    def second() -> None:
+        with cond:
+            log.append("second has the lock")
+
+    w = corun.spawn(waiter)
+    corun.sleep(0)
+    with cond:
+        cond.notify()  # moves the waiter into the lock's line
+        s = corun.spawn(second)
+        corun.sleep(0)  # the second task gets in line behind it
+        w.kill(block=False)
+    # The release handed the lock to the waiter, which is leaving: it passes
+    # the lock on to the second task, then takes it back on its way out.
+    corun.joinall([w, s], timeout=5)
+    assert log == ["second has the lock", "killed, lock held: True"]
+    assert w.dead and s.dead
+    assert not cond._lock.locked()
+
+
+def test_notify_wakes_a_waiter_on_another_os_thread() -> None:
+    cond = cothreading.Condition(cothread.allocate_lock())
+    started = cothread.allocate_lock()
+    started.acquire()
+    out: list[bool] = []
+
+    def os_thread() -> None:
+        with cond:
+            started.release()
+            out.append(cond.wait(timeout=10))
+        corun.get_hub().destroy()
+
+    corun._originals.start_new_thread(os_thread, ())
+    started.acquire(True, 10)  # the thread is in its wait: it released the lock
+    with cond:
+        cond.notify()
+    deadline = time.monotonic() + 10
+    while not out and time.monotonic() < deadline:
+        corun.sleep(0.01)
+    assert out == [True]
+    assert not cond._lock.locked()
+
+
+def test_three_consumer_threads_on_a_bounded_queue_each_get_a_share() -> None:
+    # Producers put several items each and the consumers never block while
+    # items are there: once woken, a consumer must get its turn before the
+    # others take every item again.
+    proc = run_patched(
+        """
+        import json, queue, threading
+        q = queue.Queue(maxsize=10)
+        counts = [0, 0, 0]
+
+        def produce(p):
+            for i in range(5):
+                q.put((p, i))
+
+        def consume(c):
+            while q.get() is not None:
+                counts[c] += 1
+
+        consumers = [threading.Thread(target=consume, args=(c,)) for c in range(3)]
+        producers = [threading.Thread(target=produce, args=(p,)) for p in range(200)]
+        for t in consumers + producers:
+            t.start()
+        for t in producers:
+            t.join()
+        for _ in consumers:
+            q.put(None)
+        for t in consumers:
+            t.join()
+        print(json.dumps(counts))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    counts = json.loads(proc.stdout.splitlines()[-1])
+    assert sum(counts) == 1000
+    assert min(counts) >= 200, counts  # a fair share is about 333 each
+
+
+def test_condition_is_the_patched_class_and_says_it_is_threadings() -> None:
+    proc = run_patched(
+        """
+        import queue, threading
+        q = queue.Queue()
+        print(threading.Condition.__module__, type(q.not_empty) is threading.Condition,
+              isinstance(threading.Condition(), threading.Condition))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["threading", "True", "True"]
