@@ -390,7 +390,7 @@ class Hub(RawGreenlet):
         return not (
             self._ready
             or self._threadsafe
-            or self._urgent
+            or self.urgent_calls
             or self._idle_waiters
             or self._joiners
             or self.io.waiting
