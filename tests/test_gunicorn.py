@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from .conftest import PipeLines
+from .conftest import PipeLines, process_group
 
 gunicorn = pytest.importorskip("gunicorn")
 
@@ -170,33 +170,27 @@ def run_gunicorn(
         *options,
         app,
     ]
-    with open(log, "w") as stderr:
-        proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=tmp_path
-        )
-    server = Gunicorn(proc, port, log, tls)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert proc.poll() is None, f"gunicorn exited with {proc.returncode}:\n{log.read_text()}"
-            try:
-                if server.get("/fast", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"gunicorn did not answer in time:\n{log.read_text()}"
-            time.sleep(0.1)
-        yield server
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGQUIT)  # quick shutdown
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+    pipes = {"stdout": subprocess.PIPE, "text": True, "env": env, "cwd": tmp_path}
+    # In a process group of its own: workers left by a master that did not stop are killed with it.
+    with open(log, "w") as stderr, process_group(command, stderr=stderr, **pipes) as proc:
+        server = Gunicorn(proc, port, log, tls)
+        try:
+            deadline = time.monotonic() + 15
+            while True:
+                assert proc.poll() is None, f"gunicorn exited with {proc.returncode}:\n{log.read_text()}"
+                try:
+                    if server.get("/fast", timeout=2)[0] == 200:
+                        break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, f"gunicorn did not answer in time:\n{log.read_text()}"
+                time.sleep(0.1)
+            yield server
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGQUIT)  # quick shutdown; what is left after 10 s is killed
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=10)
 
 
 class Request(threading.Thread):
