@@ -290,15 +290,17 @@ def test_tls_with_certfile_and_keyfile(tmp_path: Path, worker: str) -> None:
     client = ssl.create_default_context()
     ca.configure_trust(client)
     options = ("--certfile", str(certfile), "--keyfile", str(keyfile))
-    with run_gunicorn(tmp_path, worker, *options, tls=client, slow=2.0) as server:
-        started = time.monotonic()
+    with run_gunicorn(tmp_path, worker, *options, tls=client, slow=3.0) as server:
         slow = Request(server, "/slow")
         server.wait_for_line("slow request started")
+        sleeping_since = time.monotonic()
         assert server.get_json("/pid")["pid"] > 0
         fast_done = time.monotonic()
         status, body = slow.result()
-        assert status == 200 and json.loads(body)["slept"] == 2.0
-        assert fast_done - started < 1.8  # answered while /slow slept
+        assert status == 200 and json.loads(body)["slept"] == 3.0
+        # Answered while /slow slept; taken one at a time, it would have waited 3 s.
+        assert fast_done - sleeping_since < 1.5
+        assert fast_done < slow.done_at
         # Plain HTTP on the TLS port gets no HTTP answer.
         with pytest.raises((http.client.HTTPException, OSError)):
             plain = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
@@ -338,12 +340,12 @@ def test_a_worker_that_ends_at_once_is_replaced(tmp_path: Path, worker: str) -> 
 
 @pytest.mark.parametrize("worker", WORKERS)
 def test_sigterm_stops_accepting_and_lets_the_request_in_flight_finish(tmp_path: Path, worker: str) -> None:
-    with run_gunicorn(tmp_path, worker, "--graceful-timeout", "10", slow=2.0) as server:
+    with run_gunicorn(tmp_path, worker, "--graceful-timeout", "10", slow=4.0) as server:
         slow = Request(server, "/slow")
         server.wait_for_line("slow request started")
         server.proc.send_signal(signal.SIGTERM)
-        # New connections are refused soon after, while /slow is still sleeping.
-        deadline = time.monotonic() + 1.5
+        # New connections are refused soon after, while /slow is still sleeping (4 s).
+        deadline = time.monotonic() + 2.5
         while True:
             try:
                 with socket.create_connection(("127.0.0.1", server.port), timeout=1):
@@ -356,7 +358,7 @@ def test_sigterm_stops_accepting_and_lets_the_request_in_flight_finish(tmp_path:
             time.sleep(0.05)
         assert slow.is_alive()
         status, body = slow.result()
-        assert status == 200 and json.loads(body)["slept"] == 2.0
+        assert status == 200 and json.loads(body)["slept"] == 4.0
         assert server.proc.wait(timeout=10) == 0
 
 
