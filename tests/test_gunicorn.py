@@ -57,7 +57,10 @@ def app(environ, start_response):
     if path == "/slow":
         running += 1
         most_running = max(most_running, running)
-        print("slow request started", flush=True)
+        # One write: two workers' lines cannot interleave in the shared pipe, as
+        # print()'s separate writes of the text and the newline can.
+        sys.stdout.write("slow request started\\n")
+        sys.stdout.flush()
         try:
             time.sleep(SLOW_SECONDS)
         finally:
