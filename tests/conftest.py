@@ -24,6 +24,16 @@ from corun.hub import Hub, _peek_hub, get_hub
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Give child processes Ctrl-C as KeyboardInterrupt, even when the suite started with SIGINT ignored."""
+    # A shell without job control starts its background commands with SIGINT
+    # ignored, and exec keeps it ignored in every child: Python then installs
+    # no KeyboardInterrupt handler, and each test that interrupts a child
+    # fails.  A handler here is reset to the default in each exec'd child.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @pytest.fixture(autouse=True)
 def hub() -> Iterator[Hub]:
     """Every test starts with a new hub for the test's thread and leaves none behind."""
