@@ -46,6 +46,8 @@ import time
 from ssl import SSLContext, SSLSocket
 
 IMPORTED_IN = os.getpid()
+sys.stdout.write(f"application imported in {IMPORTED_IN}\\n")
+sys.stdout.flush()
 SLOW_SECONDS = float(os.environ.get("SLOW_SECONDS", "2"))
 running = 0
 most_running = 0
@@ -126,10 +128,10 @@ class Gunicorn:
         assert status == 200, body
         return json.loads(body)
 
-    def wait_for_line(self, text: str, timeout: float = 10) -> None:
-        """Wait until the application printed ``text`` on gunicorn's stdout."""
+    def wait_for_line(self, text: str, timeout: float = 10) -> str:
+        """Wait until the application printed a line with ``text`` on gunicorn's stdout; return it."""
         try:
-            self.stdout.wait_for(text, timeout)
+            return self.stdout.wait_for(text, timeout)
         except TimeoutError:
             raise AssertionError(f"the application never printed {text!r}\n{self.log.read_text()}") from None
         except EOFError:
@@ -411,6 +413,10 @@ def test_several_workers_share_the_listener(tmp_path: Path, worker: str) -> None
     # are served side by side, one by each worker.
     options = ("--workers", "2", "--worker-connections", "1")
     with run_gunicorn(tmp_path, worker, *options, slow=1.5) as server:
+        # Both workers are up before the requests go: with one still starting,
+        # the first would take both requests, one after the other.
+        imported = {server.wait_for_line("application imported in") for _ in range(2)}
+        assert len(imported) == 2, imported
         slow = [Request(server, "/slow") for _ in range(2)]
         server.wait_for_line("slow request started")
         server.wait_for_line("slow request started")
