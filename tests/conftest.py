@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import textwrap
@@ -20,6 +22,16 @@ import corun
 from corun.hub import Hub, _peek_hub, get_hub
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give child processes Ctrl-C as KeyboardInterrupt, even when the suite started with SIGINT ignored."""
+    # A shell without job control starts its background commands with SIGINT
+    # ignored, and exec keeps it ignored in every child: Python then installs
+    # no KeyboardInterrupt handler, and each test that interrupts a child
+    # fails.  A handler here is reset to the default in each exec'd child.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
@@ -44,6 +56,63 @@ def recv_all(sock: Any) -> bytes:
         chunks.append(data)
 
 
+@contextlib.contextmanager
+def process_group(command: list[str], **options: Any) -> Iterator[subprocess.Popen[Any]]:
+    """Start ``command`` as the leader of a process group of its own; kill and reap the group after.
+
+    Whatever the process started and left behind (a server, a worker, a
+    shell still sleeping) is in that group and is killed with it, whether the
+    test passed, failed or timed out: one failure cannot leave processes that
+    disturb the next test.
+    """
+    proc = subprocess.Popen(command, start_new_session=True, **options)
+    try:
+        yield proc
+    finally:
+        kill_group(proc)
+
+
+def kill_group(proc: subprocess.Popen[Any]) -> None:
+    """SIGKILL what is left of ``proc``'s process group, reap ``proc`` and close its pipes."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+
+def run_process(
+    command: list[str],
+    *,
+    timeout: float,
+    cwd: str | Path | None = None,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` to its end in a process group of its own; return the finished process.
+
+    Like ``subprocess.run(..., capture_output=True, text=True)``, except that
+    the processes it leaves behind are killed too, and that a timeout cannot
+    hang on a pipe such a process still holds open.
+
+    Raises:
+        subprocess.TimeoutExpired: still running after ``timeout`` s; killed, with what it printed.
+    """
+    stdin = subprocess.PIPE if input is not None else None
+    options: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    with process_group(command, stdin=stdin, cwd=cwd, env=env, **options) as proc:
+        try:
+            stdout, stderr = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            raise subprocess.TimeoutExpired(command, timeout, stdout, stderr) from None
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+
+
 def run_python(
     source: str, *args: str, timeout: float = 60, cwd: str | Path | None = None, env: dict | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -53,14 +122,8 @@ def run_python(
     full_env.setdefault("PYTHONFAULTHANDLER", "1")
     if env:
         full_env.update(env)
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(source), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env=full_env,
-    )
+    command = [sys.executable, "-c", textwrap.dedent(source), *args]
+    return run_process(command, timeout=timeout, cwd=cwd, env=full_env)
 
 
 class PipeLines:
@@ -104,6 +167,14 @@ class PipeLines:
             if self.closed and not self._buffer and not line:
                 raise EOFError(f"the pipe closed before a line with {text!r}")
 
+    def take_buffered(self) -> str:
+        """What was read from the pipe but not returned as a line yet, now taken out of the buffer.
+
+        ``Popen.communicate()`` reads the fd itself: what is left here goes in front of what it returns.
+        """
+        data, self._buffer = self._buffer, b""
+        return data.decode()
+
 
 def ticker(period: float) -> str:
     """Source of a task adding one to ``ticks[0]`` every ``period`` s: shows other tasks keep running."""
@@ -131,4 +202,15 @@ def run_patched(source: str, *args: str, timeout: float = 60) -> subprocess.Comp
     return run_python(prologue + textwrap.dedent(source), *args, timeout=timeout)
 
 
-__all__ = ["ROOT", "corun", "run_json", "run_patched", "run_python", "ticker"]
+__all__ = [
+    "ROOT",
+    "PipeLines",
+    "corun",
+    "kill_group",
+    "process_group",
+    "run_json",
+    "run_patched",
+    "run_process",
+    "run_python",
+    "ticker",
+]

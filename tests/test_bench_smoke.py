@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import ROOT
+from .conftest import ROOT, run_process
 
 # One row per benchmark the suite promises (title as printed, key in the JSON).
 EXPECTED = {
@@ -48,7 +48,7 @@ def _figure(cell: str) -> float:
 def quick_run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """``bench/run.py --quick`` with ``args``, from the repository root."""
     command = [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return run_process(command, timeout=timeout, cwd=ROOT)
 
 
 def test_quick_run_reports_every_benchmark_for_corun(tmp_path):

@@ -40,7 +40,7 @@ def test_wait_returns_flag(hub: Hub) -> None:
     t0 = time.monotonic()
     assert ev.wait() is True
     assert ev.wait(5) is True
-    assert time.monotonic() - t0 < 0.5
+    assert time.monotonic() - t0 < 2  # not the 5 s timeout
 
 
 def test_wait_wakes_when_set_by_another_task() -> None:

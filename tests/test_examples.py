@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import PipeLines, process_group, run_process
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "examples"
 EXAMPLES = sorted(path.name for path in EXAMPLES_DIR.glob("*.py"))
@@ -66,13 +68,8 @@ def example_env() -> dict[str, str]:
 
 def run_example(name: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Run ``python examples/<name> args...`` from the repository root, as a user would."""
-    return subprocess.run(
-        [sys.executable, str(EXAMPLES_DIR / name), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env=example_env(),
+    return run_process(
+        [sys.executable, str(EXAMPLES_DIR / name), *args], timeout=60, cwd=ROOT, env=example_env()
     )
 
 
@@ -101,21 +98,11 @@ def expected_pages(pages: int) -> str:
 @pytest.fixture(scope="module")
 def page_server() -> Iterator[str]:
     """The demo's slow page server (``demo.py --serve``) in a child process; yields its URL."""
-    server = subprocess.Popen(
-        [sys.executable, str(EXAMPLES_DIR / "demo.py"), "--serve", "--delay", str(DELAY)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=example_env(),
-    )
-    assert server.stdout is not None
-    try:
-        line = server.stdout.readline()
+    command = [sys.executable, str(EXAMPLES_DIR / "demo.py"), "--serve", "--delay", str(DELAY)]
+    with process_group(command, stdout=subprocess.PIPE, text=True, env=example_env()) as server:
+        line = PipeLines(server.stdout).readline(timeout=30)
         assert line.startswith("serving on http://127.0.0.1:"), line
         yield line.split()[-1]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        server.stdout.close()
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

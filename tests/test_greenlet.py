@@ -111,7 +111,7 @@ def test_join_and_get_of_finished_task_return_at_once() -> None:
     t0 = time.monotonic()
     g.join(timeout=5)
     assert g.get(timeout=5) == "x"
-    assert time.monotonic() - t0 < 0.5
+    assert time.monotonic() - t0 < 2  # not the 5 s timeouts
 
 
 def test_task_cannot_join_itself() -> None:
@@ -263,19 +263,22 @@ def test_kill_with_exception_class_and_instance() -> None:
 
 
 def test_kill_block_timeout_gives_up_on_stubborn_task() -> None:
+    release = Event()
+
     def stubborn() -> str:
         try:
             sleep(10)
         except GreenletExit:
-            sleep(0.3)
+            release.wait(10)
         return "finished anyway"
 
     g = spawn(stubborn)
     sleep(0)
     t0 = time.monotonic()
     g.kill(timeout=0.05)
-    assert 0.04 <= time.monotonic() - t0 < 0.25
+    assert 0.04 <= time.monotonic() - t0 < 2  # it gave up; the task goes on until released
     assert not g.dead
+    release.set()
     assert g.get() == "finished anyway"
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from .conftest import PipeLines
+from .conftest import PipeLines, process_group
 
 gunicorn = pytest.importorskip("gunicorn")
 
@@ -46,6 +46,8 @@ import time
 from ssl import SSLContext, SSLSocket
 
 IMPORTED_IN = os.getpid()
+sys.stdout.write(f"application imported in {IMPORTED_IN}\\n")
+sys.stdout.flush()
 SLOW_SECONDS = float(os.environ.get("SLOW_SECONDS", "2"))
 running = 0
 most_running = 0
@@ -57,7 +59,10 @@ def app(environ, start_response):
     if path == "/slow":
         running += 1
         most_running = max(most_running, running)
-        print("slow request started", flush=True)
+        # One write: two workers' lines cannot interleave in the shared pipe, as
+        # print()'s separate writes of the text and the newline can.
+        sys.stdout.write("slow request started\\n")
+        sys.stdout.flush()
         try:
             time.sleep(SLOW_SECONDS)
         finally:
@@ -123,10 +128,10 @@ class Gunicorn:
         assert status == 200, body
         return json.loads(body)
 
-    def wait_for_line(self, text: str, timeout: float = 10) -> None:
-        """Wait until the application printed ``text`` on gunicorn's stdout."""
+    def wait_for_line(self, text: str, timeout: float = 10) -> str:
+        """Wait until the application printed a line with ``text`` on gunicorn's stdout; return it."""
         try:
-            self.stdout.wait_for(text, timeout)
+            return self.stdout.wait_for(text, timeout)
         except TimeoutError:
             raise AssertionError(f"the application never printed {text!r}\n{self.log.read_text()}") from None
         except EOFError:
@@ -170,33 +175,27 @@ def run_gunicorn(
         *options,
         app,
     ]
-    with open(log, "w") as stderr:
-        proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=tmp_path
-        )
-    server = Gunicorn(proc, port, log, tls)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert proc.poll() is None, f"gunicorn exited with {proc.returncode}:\n{log.read_text()}"
-            try:
-                if server.get("/fast", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"gunicorn did not answer in time:\n{log.read_text()}"
-            time.sleep(0.1)
-        yield server
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGQUIT)  # quick shutdown
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+    pipes = {"stdout": subprocess.PIPE, "text": True, "env": env, "cwd": tmp_path}
+    # In a process group of its own: workers left by a master that did not stop are killed with it.
+    with open(log, "w") as stderr, process_group(command, stderr=stderr, **pipes) as proc:
+        server = Gunicorn(proc, port, log, tls)
+        try:
+            deadline = time.monotonic() + 15
+            while True:
+                assert proc.poll() is None, f"gunicorn exited with {proc.returncode}:\n{log.read_text()}"
+                try:
+                    if server.get("/fast", timeout=2)[0] == 200:
+                        break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, f"gunicorn did not answer in time:\n{log.read_text()}"
+                time.sleep(0.1)
+            yield server
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGQUIT)  # quick shutdown; what is left after 10 s is killed
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=10)
 
 
 class Request(threading.Thread):
@@ -296,15 +295,17 @@ def test_tls_with_certfile_and_keyfile(tmp_path: Path, worker: str) -> None:
     client = ssl.create_default_context()
     ca.configure_trust(client)
     options = ("--certfile", str(certfile), "--keyfile", str(keyfile))
-    with run_gunicorn(tmp_path, worker, *options, tls=client, slow=2.0) as server:
-        started = time.monotonic()
+    with run_gunicorn(tmp_path, worker, *options, tls=client, slow=3.0) as server:
         slow = Request(server, "/slow")
         server.wait_for_line("slow request started")
+        sleeping_since = time.monotonic()
         assert server.get_json("/pid")["pid"] > 0
         fast_done = time.monotonic()
         status, body = slow.result()
-        assert status == 200 and json.loads(body)["slept"] == 2.0
-        assert fast_done - started < 1.8  # answered while /slow slept
+        assert status == 200 and json.loads(body)["slept"] == 3.0
+        # Answered while /slow slept; taken one at a time, it would have waited 3 s.
+        assert fast_done - sleeping_since < 1.5
+        assert fast_done < slow.done_at
         # Plain HTTP on the TLS port gets no HTTP answer.
         with pytest.raises((http.client.HTTPException, OSError)):
             plain = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
@@ -344,12 +345,12 @@ def test_a_worker_that_ends_at_once_is_replaced(tmp_path: Path, worker: str) -> 
 
 @pytest.mark.parametrize("worker", WORKERS)
 def test_sigterm_stops_accepting_and_lets_the_request_in_flight_finish(tmp_path: Path, worker: str) -> None:
-    with run_gunicorn(tmp_path, worker, "--graceful-timeout", "10", slow=2.0) as server:
+    with run_gunicorn(tmp_path, worker, "--graceful-timeout", "10", slow=4.0) as server:
         slow = Request(server, "/slow")
         server.wait_for_line("slow request started")
         server.proc.send_signal(signal.SIGTERM)
-        # New connections are refused soon after, while /slow is still sleeping.
-        deadline = time.monotonic() + 1.5
+        # New connections are refused soon after, while /slow is still sleeping (4 s).
+        deadline = time.monotonic() + 2.5
         while True:
             try:
                 with socket.create_connection(("127.0.0.1", server.port), timeout=1):
@@ -362,7 +363,7 @@ def test_sigterm_stops_accepting_and_lets_the_request_in_flight_finish(tmp_path:
             time.sleep(0.05)
         assert slow.is_alive()
         status, body = slow.result()
-        assert status == 200 and json.loads(body)["slept"] == 2.0
+        assert status == 200 and json.loads(body)["slept"] == 4.0
         assert server.proc.wait(timeout=10) == 0
 
 
@@ -412,6 +413,10 @@ def test_several_workers_share_the_listener(tmp_path: Path, worker: str) -> None
     # are served side by side, one by each worker.
     options = ("--workers", "2", "--worker-connections", "1")
     with run_gunicorn(tmp_path, worker, *options, slow=1.5) as server:
+        # Both workers are up before the requests go: with one still starting,
+        # the first would take both requests, one after the other.
+        imported = {server.wait_for_line("application imported in") for _ in range(2)}
+        assert len(imported) == 2, imported
         slow = [Request(server, "/slow") for _ in range(2)]
         server.wait_for_line("slow request started")
         server.wait_for_line("slow request started")

@@ -20,7 +20,6 @@ import os
 import re
 import socketserver
 import ssl
-import subprocess
 import sys
 import textwrap
 import threading
@@ -35,7 +34,7 @@ from typing import Any
 import pytest
 import trustme
 
-from .conftest import ROOT, run_patched
+from .conftest import ROOT, run_patched, run_process
 
 DELAY = 0.3  # seconds every server takes to answer one call
 CALLS = 20  # calls per program: 6 s one after another
@@ -82,14 +81,8 @@ def run(request: pytest.FixtureRequest, tmp_path: Path) -> Runner:
             env = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
             env.setdefault("PYTHONFAULTHANDLER", "1")
-            proc = subprocess.run(
-                [sys.executable, "-m", "corun", "program.py", *args],
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=30,
-            )
+            command = [sys.executable, "-m", "corun", "program.py", *args]
+            proc = run_process(command, cwd=tmp_path, env=env, timeout=30)
         output = f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
         assert proc.returncode == 0, output
         assert proc.stderr == "", output

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, run_process
 
 
 @pytest.mark.timeout(300)
 def test_wheel_installs_patches_as_corun_patches(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)]
+    proc = run_process(command, timeout=280)
     assert proc.returncode == 0, proc.stderr
     (wheel,) = tmp_path.glob("corun-*.whl")
     names = zipfile.ZipFile(wheel).namelist()

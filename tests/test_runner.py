@@ -15,7 +15,7 @@ import pytest
 
 from corun.monkey import _areas
 
-from .conftest import ROOT
+from .conftest import ROOT, run_process
 
 AREAS = [area.name for area in _areas.AREAS]
 
@@ -40,7 +40,7 @@ def run(cmd: list[str], cwd: Path, input: str | None = None) -> subprocess.Compl
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     env.pop("PYTHONWARNINGS", None)
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=30, input=input)
+    return run_process(cmd, cwd=cwd, env=env, timeout=30, input=input)
 
 
 def python(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, process_group
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 PROLOGUE = "from corun import monkey; monkey.patch_all()\n"
@@ -67,9 +67,8 @@ def start_program(
         ProgramTimedOut: still running after ``timeout`` seconds.
     """
     command = [*program_command(how, name, tmp_path), *args]
-    with subprocess.Popen(
-        command, cwd=tmp_path, env=program_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as proc:
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    with process_group(command, cwd=tmp_path, env=program_env(), **pipes) as proc:
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

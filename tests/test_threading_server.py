@@ -13,7 +13,6 @@ threads from this process.
 from __future__ import annotations
 
 import json
-import select
 import socket
 import subprocess
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import PipeLines, process_group
 from .test_threading_programs import program_command, program_env, run_program
 
 MESSAGES = 3
@@ -61,31 +61,23 @@ def echo_client(port: int, n: int) -> bool:
 
 @pytest.mark.parametrize("how", ["plain", "patch_all", "python -m corun"])
 def test_server_process_and_100_plain_client_threads(how: str, tmp_path: Path) -> None:
-    with subprocess.Popen(
-        program_command(how, "echo_server.py", tmp_path),
-        cwd=tmp_path,
-        env=program_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as server:
-        try:
-            assert server.stdout is not None
-            ready, _, _ = select.select([server.stdout], [], [], 15)
-            assert ready, "the server did not print its port"
-            port = int(server.stdout.readline())
+    command = program_command(how, "echo_server.py", tmp_path)
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    with process_group(command, cwd=tmp_path, env=program_env(), **pipes) as server:
+        lines = PipeLines(server.stdout)
+        line = lines.readline(timeout=15)
+        assert line.isdigit(), f"the server printed {line!r}, not its port"
+        port = int(line)
 
-            start = time.perf_counter()
-            with ThreadPoolExecutor(CLIENTS) as pool:
-                echoed = list(pool.map(lambda n: echo_client(port, n), range(CLIENTS)))
-            elapsed = time.perf_counter() - start
+        start = time.perf_counter()
+        with ThreadPoolExecutor(CLIENTS) as pool:
+            echoed = list(pool.map(lambda n: echo_client(port, n), range(CLIENTS)))
+        elapsed = time.perf_counter() - start
 
-            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-                sock.sendall(b"shutdown\n")
-            stdout, stderr = server.communicate(timeout=10)
-        finally:
-            if server.poll() is None:
-                server.kill()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"shutdown\n")
+        stdout, stderr = server.communicate(timeout=10)
+        stdout = lines.take_buffered() + stdout
     assert (server.returncode, stderr) == (0, ""), stderr
     assert echoed == [True] * CLIENTS
     # One client at a time: 100 x 0.6 s = 60 s.

@@ -153,14 +153,14 @@ def test_context_variables_reach_the_thread(make_pool: Callable[..., ThreadPool]
 
 
 def test_jobs_run_in_parallel_threads(make_pool: Callable[..., ThreadPool]) -> None:
-    pool = make_pool(4)
+    pool = make_pool(10)
     t0 = time.monotonic()
-    results = [pool.spawn(ident_after, 0.3) for _ in range(4)]
+    results = [pool.spawn(ident_after, 0.3) for _ in range(10)]
     idents = [r.get(timeout=5) for r in results]
     elapsed = time.monotonic() - t0
-    assert elapsed < 1.0  # one after another would take 1.2 s
-    assert len(set(idents)) == 4
-    assert pool.size == 4
+    assert elapsed < 1.5  # one after another would take 3 s
+    assert len(set(idents)) == 10
+    assert pool.size == 10
 
 
 def test_no_more_threads_than_maxsize(make_pool: Callable[..., ThreadPool]) -> None:
@@ -210,10 +210,14 @@ def test_pending_counts_jobs_in_flight(make_pool: Callable[..., ThreadPool], hub
 
 def test_join_timeout_returns_false_while_a_job_runs(make_pool: Callable[..., ThreadPool]) -> None:
     pool = make_pool(1)
-    pool.spawn(real_sleep, 0.3)
-    t0 = time.monotonic()
-    assert pool.join(timeout=0.05) is False
-    assert time.monotonic() - t0 < 0.25
+    release = signal_lock()
+    pool.spawn(release.acquire, True, 30)  # runs until this test releases it
+    try:
+        t0 = time.monotonic()
+        assert pool.join(timeout=0.05) is False
+        assert time.monotonic() - t0 < 2
+    finally:
+        release.release()
     assert pool.join(timeout=5) is True
 
 
@@ -276,14 +280,17 @@ def test_kill_fails_unfinished_jobs_and_waits_for_busy_threads(
 
 def test_kill_timeout_gives_up_on_a_long_call(make_pool: Callable[..., ThreadPool]) -> None:
     pool = make_pool(1)
-    started = signal_lock()
-    result = pool.spawn(lambda: (started.release(), real_sleep(0.5)))
-    assert started.acquire(True, 5)
-    t0 = time.monotonic()
-    assert pool.kill(timeout=0.05) is False
-    assert time.monotonic() - t0 < 0.4
-    with pytest.raises(ThreadJobLost):
-        result.get(timeout=0)
+    started, release = signal_lock(), signal_lock()
+    result = pool.spawn(lambda: (started.release(), release.acquire(True, 30)))
+    try:
+        assert started.acquire(True, 5)
+        t0 = time.monotonic()
+        assert pool.kill(timeout=0.05) is False
+        assert time.monotonic() - t0 < 2  # gave up on the call, which goes on until released
+        with pytest.raises(ThreadJobLost):
+            result.get(timeout=0)
+    finally:
+        release.release()
 
 
 def test_closing_imap_early_cancels_calls_not_started(make_pool: Callable[..., ThreadPool], hub: Hub) -> None:

@@ -156,7 +156,7 @@ def test_timeout_returns_nothing_after_about_the_timeout(
     start = time.monotonic()
     assert selector.select(0) == []
     assert selector.select(-1) == []
-    assert time.monotonic() - start < 0.1
+    assert time.monotonic() - start < 1  # at once, not waiting for an event
 
 
 def test_another_task_keeps_running_while_one_is_blocked(
@@ -380,12 +380,12 @@ async def nap():
     return "done"
 
 start = time.monotonic()
-tasks = [corun.spawn(asyncio.run, nap()) for _ in range(5)]
+tasks = [corun.spawn(asyncio.run, nap()) for _ in range(10)]
 corun.joinall(tasks, raise_error=True)
-print([t.value for t in tasks] == ["done"] * 5, f"{time.monotonic() - start:.3f}")
+print([t.value for t in tasks] == ["done"] * 10, f"{time.monotonic() - start:.3f}")
 """
     )
     assert proc.returncode == 0, proc.stderr
     ok, elapsed = proc.stdout.split()
     assert ok == "True"
-    assert 0.28 <= float(elapsed) < 1.2  # one loop after the other would take 1.5 s
+    assert 0.28 <= float(elapsed) < 1.5  # one loop after the other would take 3 s

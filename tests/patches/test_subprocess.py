@@ -41,7 +41,7 @@ def test_ten_children_from_ten_tasks_run_in_parallel(prologue: str) -> None:
         """,
     )
     assert out["codes"] == [0] * 10
-    assert out["elapsed"] < 1.5  # 10 x 0.5 s one after the other would be 5 s
+    assert out["elapsed"] < 2.5  # about 0.5 s; 10 x 0.5 s one after the other would be 5 s
     assert out["ticks"] >= 5
 
 
@@ -333,7 +333,7 @@ def test_without_pidfd_children_are_awaited_through_sigchld(prologue: str) -> No
         """,
     )
     assert out["codes"] == [0] * 10
-    assert out["elapsed"] < 1.5
+    assert out["elapsed"] < 2.5  # side by side, not 5 s
     assert out["timed_out"] and out["killed"] == -9
     assert out["sigchld"] in {"Handlers.SIG_DFL", "0"}  # listening stopped with the last wait
 

@@ -10,9 +10,21 @@ ITEMS = 10  # per producer
 CONSUMERS = 3
 MAXSIZE = 50
 
-jobs = queue.Queue(MAXSIZE)
+
+class Jobs(queue.Queue):
+    """A bounded queue that remembers the most items it held when one was taken."""
+
+    largest = 0
+
+    def _get(self):
+        # Called with the queue's lock held: no put can slip in between, as
+        # one could between a get() and a qsize() made after it.
+        self.largest = max(self.largest, len(self.queue))
+        return super()._get()
+
+
+jobs = Jobs(MAXSIZE)
 consumed = [[] for _ in range(CONSUMERS)]
-largest = 0  # the most items a consumer ever saw waiting
 
 
 def produce(p):
@@ -21,10 +33,8 @@ def produce(p):
 
 
 def consume(c):
-    global largest
     while True:
         item = jobs.get()
-        largest = max(largest, jobs.qsize() + 1)
         if item is None:
             jobs.task_done()
             return
@@ -53,7 +63,7 @@ print(
             "distinct": len(set(everything)),
             "expected": sorted(everything) == [(p, i) for p in range(PRODUCERS) for i in range(ITEMS)],
             "per_consumer": [len(items) for items in consumed],
-            "largest": largest,
+            "largest": jobs.largest,
             "left": jobs.qsize(),
         }
     )
