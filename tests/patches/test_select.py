@@ -16,7 +16,7 @@ import pytest
 import corun
 from corun.hub import notify_closing
 
-from ..conftest import run_python
+from ..conftest import run_patched, run_python
 
 LOCAL = "127.0.0.1"
 
@@ -773,3 +773,37 @@ def test_a_select_that_could_wait_still_lets_others_run_when_fds_are_ready() -> 
         task.kill()
         a.close()
         b.close()
+
+
+def test_a_select_in_another_task_leaves_a_running_asyncio_loop_alone() -> None:
+    # The loop's task parks on an Event inside Thread.start(), not in select, so
+    # its loop stays the OS thread's running loop; the thread it started then
+    # waits in select and must not take that loop out.
+    proc = run_patched(
+        """
+import asyncio, selectors, socket, threading
+
+a, b = socket.socketpair()
+
+def selecting():
+    with selectors.DefaultSelector() as sel:
+        sel.register(a, selectors.EVENT_READ)
+        sel.select(5)
+
+async def main():
+    threading.Thread(target=selecting, daemon=True).start()
+    running = [asyncio._get_running_loop() is not None]
+    await asyncio.sleep(0.05)
+    running.append(asyncio._get_running_loop() is not None)
+    b.send(b"x")
+    return running
+
+results = []
+loop_thread = threading.Thread(target=lambda: results.append(asyncio.run(main())))
+loop_thread.start()
+loop_thread.join()
+print(results, asyncio._get_running_loop())
+"""
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[0] == "[[True, True]] None"
