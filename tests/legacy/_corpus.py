@@ -92,6 +92,10 @@ OS_WRITE_BLOCKS = (
     "hangs: os.write to a full pipe blocks the OS thread (only os.read is cooperative), "
     "so the reader thread never runs"
 )
+FILE_READ_BLOCKS = (
+    "a file object over a pipe (os.fdopen) reads in C and blocks the OS thread: the heartbeat "
+    "thread stops while main waits for the child's output"
+)
 SIGNAL_IN_THREAD = (
     "signal.signal in a thread succeeds instead of raising ValueError: the original's "
     "main-thread check sees the main OS thread, which every task runs on"
@@ -102,6 +106,10 @@ EXCEPTHOOK_BACKPORT = (
     "chained exception prints as 'ConfigError', where the interpreter prints '__main__.ConfigError'"
     if sys.version_info < (3, 11)
     else None
+)
+SIGNAL_SETS_EVENT = (
+    "LoopExit: the main thread waits on an Event that only its SIGTERM handler sets, and the "
+    "signal comes from another process; the hub sees nothing that could wake the wait"
 )
 SQLITE_SAME_THREAD = (
     "sqlite3's check_same_thread compares OS thread idents: every task runs on one OS thread, "
@@ -115,12 +123,15 @@ PROGRAMS: tuple[Program, ...] = (
     Program("bounded_queue_fairness.py"),
     Program("dns_threads.py", corun_os_threads=None),  # getaddrinfo runs in the thread pool
     Program("exit_status.py", status=3, stderr=True),
+    Program("executor_no_shutdown.py", waits=True),
+    Program("fdopen_pipe_heartbeat.py", waits=True, known_failure=FILE_READ_BLOCKS),
     Program("fork_waitpid.py", waits=True),
     Program("http_client_keepalive.py", waits=True),
     Program("http_server_urllib.py", waits=True),
     Program("itimer_heartbeat.py", waits=True),
     Program("itimer_lock_acquire.py", waits=True, known_failure=ALARM_LOOPEXIT),
     Program("logging_basicconfig_threads.py", waits=True, stderr=True),
+    Program("logging_exception_traceback.py", stderr=True),
     Program("logging_queue_listener.py"),
     Program("many_sleeping_threads.py", waits=True),
     Program("mp_manager.py", known_failure=MP_MANAGER),
@@ -129,6 +140,7 @@ PROGRAMS: tuple[Program, ...] = (
     Program("mp_queue_process.py"),
     Program("mp_spawn_pool.py"),
     Program("os_pipe_threads.py", known_failure=OS_WRITE_BLOCKS, timeout=5),
+    Program("os_popen_heartbeat.py", waits=True),
     Program("os_system_threads.py", waits=True, known_failure=OS_SYSTEM_SERIAL),
     Program("poll_pipe.py", waits=True),
     Program("priority_queue_jobs.py", waits=True),
@@ -138,8 +150,11 @@ PROGRAMS: tuple[Program, ...] = (
     Program("sigchld_reaper.py"),
     Program("sigint_shutdown.py", waits=True),
     Program("signal_from_thread.py", known_failure=SIGNAL_IN_THREAD),
+    Program("signal_event_shutdown.py", waits=True, known_failure=SIGNAL_SETS_EVENT),
     Program("signal_usr1.py", waits=True),
     Program("sigterm_child.py", waits=True),
+    Program("sigterm_exit_status.py", waits=True, status=5),
+    Program("socket_errors.py"),
     Program("socket_timeout_attr.py", known_failure=SOCKET_TIMEOUT_ATTR),
     Program("socketserver_threading.py", waits=True),
     Program("sqlite_threads.py"),

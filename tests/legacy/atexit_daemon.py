@@ -17,7 +17,7 @@ def daemon_worker():
 
 
 def slow_finisher():
-    time.sleep(0.4)
+    time.sleep(0.8)
     print("non-daemon: finished before the atexit handlers")
 
 

@@ -10,7 +10,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
-        time.sleep(0.05)
+        time.sleep(0.12)
         body = f"{self.path} answered".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))

@@ -13,7 +13,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/missing"):
             self.send_error(404, "no such page")
             return
-        time.sleep(0.2)  # a slow page
+        time.sleep(0.5)  # a slow page
         body = json.dumps({"path": self.path}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

@@ -16,7 +16,7 @@ def service(n):
 
 
 def ctrl_c_later():
-    time.sleep(0.5)
+    time.sleep(0.8)
     os.kill(os.getpid(), signal.SIGINT)
 
 

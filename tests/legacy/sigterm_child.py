@@ -22,9 +22,9 @@ print("graceful exit:", graceful.wait(timeout=10))
 
 stubborn = subprocess.Popen(["sleep", "30"])
 try:
-    stubborn.wait(timeout=0.3)
+    stubborn.wait(timeout=0.8)
 except subprocess.TimeoutExpired:
-    print("still running after 0.3 s")
+    print("still running after 0.8 s")
 stubborn.kill()
 print("killed:", stubborn.wait(timeout=10) == -signal.SIGKILL)
 print("poll after exit:", stubborn.poll() == -signal.SIGKILL)

@@ -9,7 +9,7 @@ import time
 class UpperHandler(socketserver.StreamRequestHandler):
     def handle(self):
         for line in self.rfile:
-            time.sleep(0.05)  # a slow backend
+            time.sleep(0.12)  # a slow backend
             self.wfile.write(line.upper())
 
 

@@ -34,7 +34,7 @@ while True:
         break
     words += len(line.split())
     numbers.extend(int(w) for w in line.split() if w.isdigit())
-    time.sleep(0.005)
+    time.sleep(0.008)
 stop.set()
 tick_thread.join()
 print("words:", words)

@@ -8,7 +8,7 @@ codes = {}
 
 
 def run_child(n):
-    codes[n] = subprocess.run(["sh", "-c", f"sleep 0.4; exit {n}"]).returncode
+    codes[n] = subprocess.run(["sh", "-c", f"sleep 0.8; exit {n}"]).returncode
 
 
 lines = []

@@ -20,7 +20,7 @@ answers = {}
 
 def client(n):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(0.5 if n == 3 else 10)
+        sock.settimeout(0.8 if n == 3 else 10)
         message = b"drop me" if n == 3 else f"datagram {n}".encode()
         sock.sendto(message, address)
         try:

@@ -15,7 +15,7 @@ server = ThreadedXMLRPCServer(("127.0.0.1", 0), logRequests=False, allow_none=Tr
 
 
 def slow_add(a, b):
-    time.sleep(0.2)
+    time.sleep(0.6)
     return a + b
 
 
