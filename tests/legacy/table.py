@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import signal
 import sys
 
 from _corpus import PROGRAMS, run, verdict
@@ -20,6 +21,11 @@ HEADER = (
 
 def main(names: list[str]) -> int:
     """Run the programs named (all by default) both ways; print one markdown row each."""
+    # Started in the background by a shell without job control, this process
+    # ignores SIGINT, and so would each program (exec keeps an ignored signal):
+    # a handler here is reset to the default in each of them.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     programs = [p for p in PROGRAMS if not names or p.name in names or p.name.removesuffix(".py") in names]
     print(HEADER)
     print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|")
