@@ -134,6 +134,20 @@ class socket(_stdsocket.socket):
         """False only when the timeout is 0.0, as in the stdlib."""
         return self._user_timeout != 0.0
 
+    # The C attribute reads the OS socket's timeout, always 0.0 here.
+    @property
+    def timeout(self) -> float | None:
+        """The timeout set by the user, as ``gettimeout()`` (read-only, as the C attribute)."""
+        return self._user_timeout
+
+    @timeout.setter
+    def timeout(self, value: Any) -> None:
+        raise AttributeError("attribute 'timeout' of '_socket.socket' objects is not writable")
+
+    @timeout.deleter
+    def timeout(self) -> None:
+        raise AttributeError("attribute 'timeout' of '_socket.socket' objects is not writable")
+
     # -- the one try-then-wait helper ------------------------------------------
 
     def _try_then_wait(

@@ -167,6 +167,40 @@ def test_timeout_settings_report_what_was_set() -> None:
         assert os.get_blocking(s.fileno()) is False
 
 
+def test_timeout_attribute_reads_what_gettimeout_returns() -> None:
+    # The C attribute would read the OS socket's timeout, always 0.0 here.
+    with cosocket.socket() as s:
+        assert s.timeout is None
+        s.settimeout(2.5)
+        assert s.timeout == 2.5
+        s.setblocking(False)
+        assert s.timeout == 0.0
+        with stdlib_socket.socket() as plain:
+            for attempt in (lambda x: setattr(x, "timeout", 1.0), lambda x: delattr(x, "timeout")):
+                with pytest.raises(AttributeError) as ours:
+                    attempt(s)
+                with pytest.raises(AttributeError) as theirs:
+                    attempt(plain)
+                assert str(ours.value) == str(theirs.value)
+        assert s.timeout == 0.0
+    assert stdlib_socket.timeout is TimeoutError  # the module's exception alias is left alone
+    with tcp_pair() as (client, server):
+        client.settimeout(1.25)
+        assert client.timeout == 1.25 and server.timeout is None
+        with client.dup() as twin:
+            assert twin.timeout == 1.25
+    with cosocket.create_server((LOCAL, 0)) as listener:
+        with cosocket.create_connection(listener.getsockname(), timeout=3) as other:
+            assert other.timeout == 3.0
+        stdlib_socket.setdefaulttimeout(0.75)
+        try:
+            accepted, _ = listener.accept()
+            with accepted, cosocket.socket() as fresh:
+                assert accepted.timeout == 0.75 and fresh.timeout == 0.75
+        finally:
+            stdlib_socket.setdefaulttimeout(None)
+
+
 def test_sock_nonblock_type_means_timeout_zero() -> None:
     if not hasattr(stdlib_socket, "SOCK_NONBLOCK"):
         pytest.skip("SOCK_NONBLOCK is Linux only")

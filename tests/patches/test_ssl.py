@@ -216,6 +216,21 @@ def test_read_timeout_and_nonblocking_read(
     server.get(timeout=5)
 
 
+def test_timeout_attribute_reads_what_gettimeout_returns(
+    lsock: cosocket.socket, ca: trustme.CA, server_cert: trustme.LeafCert
+) -> None:
+    server = serve(lsock, server_context(server_cert), lambda tls: tls.recv(10), 1)
+    plain = cosocket.create_connection(lsock.getsockname(), timeout=2.5)
+    with client_context(ca).wrap_socket(plain, server_hostname="localhost") as tls:
+        assert tls.timeout == 2.5 == tls.gettimeout()
+        tls.settimeout(None)
+        assert tls.timeout is None
+        tls.sendall(b"x")
+        tls.setblocking(False)
+        assert tls.timeout == 0.0
+    assert server.get(timeout=5) == [b"x"]
+
+
 def test_handshake_on_connect_refuses_a_nonblocking_socket(lsock: cosocket.socket, ca: trustme.CA) -> None:
     sock = cosocket.create_connection(lsock.getsockname())
     sock.setblocking(False)
