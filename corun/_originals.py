@@ -11,6 +11,7 @@ import _thread
 import os
 import select
 import selectors
+import signal
 import time
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "epoll",
     "eventfd",
     "get_ident",
+    "getitimer",
+    "getsignal",
     "monotonic",
     "os_close",
     "os_pipe",
@@ -51,3 +54,7 @@ os_read = os.read
 os_write = os.write
 os_pipe = os.pipe
 os_close = os.close
+
+# What the hub reads to tell whether SIGALRM will come (not on every platform).
+getitimer = getattr(signal, "getitimer", None)
+getsignal = signal.getsignal

@@ -32,6 +32,7 @@ import gc
 import heapq
 import itertools
 import os
+import signal
 import sys
 import traceback
 from collections import deque
@@ -468,6 +469,11 @@ class Hub(RawGreenlet):
             # Only join() calls are left, and no work is what they wait for.
             self._release_joiners()
             return
+        elif (alarm := _alarm_left()) is not None:
+            # Only SIGALRM can come; the program's handler may then raise or
+            # wake a task.  Not forever: a signal just before the poll starts
+            # would not interrupt it.
+            timeout = alarm
         else:
             self._report_deadlock()
             return
@@ -530,17 +536,22 @@ class Hub(RawGreenlet):
             self.wake(w)
 
     def _report_deadlock(self) -> None:
-        self.parent.throw(LoopExit(self._describe_hang()))
+        message = self._describe_hang()
+        if self._ready or self._threadsafe:
+            # A signal handler ran meanwhile (an alarm that expired just
+            # before the check): what it scheduled may wake a task.
+            return
+        self.parent.throw(LoopExit(message))
 
     def _describe_hang(self) -> str:
         waits = [
             o for o in gc.get_objects() if isinstance(o, Waiter) and o.hub is self and o.greenlet is not None
         ]
         if not waits:
-            return "would block forever: no task can be woken (no callbacks, timers, I/O or thread work)"
+            return "would block forever: no task can be woken (no callbacks, timers, I/O, thread work, alarm)"
         lines = [
             "would block forever: nothing is left that could wake these tasks "
-            "(no callbacks, timers, I/O or thread work):"
+            "(no callbacks, timers, I/O, thread work, alarm):"
         ]
         for w in waits:
             lines.append(f"  {w.greenlet!r} waits on {w.describe()}")
@@ -691,6 +702,17 @@ class _ReleaseAtThreadExit:
 
 
 _local = _originals.thread_local()
+
+
+def _alarm_left() -> float | None:
+    """Seconds until SIGALRM from ``alarm``/``setitimer(ITIMER_REAL)``, if a Python handler will run then.
+
+    The CPU-time timers do not count: a process whose tasks all wait uses no CPU.
+    """
+    if _originals.getitimer is None:
+        return None
+    left: float = _originals.getitimer(signal.ITIMER_REAL)[0]
+    return left if left > 0 and callable(_originals.getsignal(signal.SIGALRM)) else None
 
 
 def get_hub() -> Hub:

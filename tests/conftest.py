@@ -46,6 +46,24 @@ def hub() -> Iterator[Hub]:
     gc.collect()
 
 
+@pytest.fixture
+def alarm_ends_the_process() -> Iterator[None]:
+    """pytest-timeout's SIGALRM with its default action, not its Python handler, during the test.
+
+    The hub counts an armed alarm with a Python handler as a wake-up still to
+    come (plain Python, too, waits for one), so pytest-timeout's would put off
+    the LoopExit a test expects; a test that hangs is still ended by it.
+    """
+    previous = signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
+expects_loop_exit = pytest.mark.usefixtures("alarm_ends_the_process")
+
+
 def recv_all(sock: Any) -> bytes:
     """Everything ``sock`` receives until the peer closes the connection."""
     chunks = []
@@ -206,6 +224,7 @@ __all__ = [
     "ROOT",
     "PipeLines",
     "corun",
+    "expects_loop_exit",
     "kill_group",
     "process_group",
     "run_json",

@@ -19,7 +19,7 @@ import corun.hub
 from corun import _originals
 from corun.hub import BlockingSwitchOutError, Hub, HubStatistics, LoopExit, get_hub
 
-from .conftest import ROOT, PipeLines, process_group, run_python
+from .conftest import ROOT, PipeLines, expects_loop_exit, process_group, run_python
 
 
 class FakeClock:
@@ -263,6 +263,7 @@ def test_statistics_count_what_the_hub_holds(fake: tuple[Hub, FakeClock]) -> Non
 # -- deadlock reports -----------------------------------------------------------
 
 
+@expects_loop_exit
 def test_loop_exit_names_the_event_the_main_task_waits_on(hub: Hub) -> None:
     ev = corun.Event()
     with pytest.raises(LoopExit) as info:
@@ -272,6 +273,7 @@ def test_loop_exit_names_the_event_the_main_task_waits_on(hub: Hub) -> None:
     assert "waits on <Event unset" in msg and f"at {id(ev):#x}>" in msg, msg
 
 
+@expects_loop_exit
 def test_loop_exit_names_every_stuck_task(hub: Hub) -> None:
     ev = corun.Event()
     g = corun.spawn(ev.wait)

@@ -15,6 +15,8 @@ from corun import LoopExit, Timeout, joinall, sleep, spawn
 from corun.hub import Hub, _peek_hub
 from corun.lock import BoundedSemaphore, Lock, LockStatistics, RLock, Semaphore, SemaphoreStatistics
 
+from .conftest import expects_loop_exit
+
 
 @pytest.fixture
 def fake_clock(hub: Hub) -> Iterator[list[float]]:
@@ -425,6 +427,7 @@ def test_lock_excludes_tasks_from_a_critical_section() -> None:
         assert enter[0] == "in" and leave == ("out", enter[1])
 
 
+@expects_loop_exit
 def test_deadlock_on_lock_raises_loopexit_and_cleans_up() -> None:
     lock = Lock()
     lock.acquire()

@@ -25,6 +25,8 @@ from corun.queue import (
     QueueStatistics,
 )
 
+from .conftest import expects_loop_exit
+
 
 @pytest.fixture
 def fake_clock(hub: Hub) -> Iterator[list[float]]:
@@ -246,6 +248,7 @@ def test_getter_own_timeout_after_grant_keeps_the_item(fake_clock: list[float]) 
     assert q.statistics().waiters == 0
 
 
+@expects_loop_exit
 def test_loopexit_when_get_can_never_be_satisfied() -> None:
     q: Queue[int] = Queue()
     with pytest.raises(LoopExit):
@@ -347,6 +350,7 @@ def test_raising_maxsize_admits_putters() -> None:
     assert q.qsize() == 2
 
 
+@expects_loop_exit
 def test_loopexit_when_put_can_never_be_satisfied() -> None:
     q: Queue[int] = Queue(1, items=[0])
     with pytest.raises(LoopExit):
@@ -448,6 +452,7 @@ def test_channel_nowait_needs_the_other_side() -> None:
         Channel(2)
 
 
+@expects_loop_exit
 def test_channel_timeouts_leave_nothing_behind() -> None:
     ch: Channel[int] = Channel()
     with pytest.raises(Full):

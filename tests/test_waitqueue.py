@@ -16,6 +16,8 @@ from corun._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter, throw_into
 from corun._waitqueue import _COMPACT_MIN, WaitQueue
 from corun.hub import Hub
 
+from .conftest import expects_loop_exit
+
 
 class FakeClock:
     """A clock that moves only when a test moves it."""
@@ -366,6 +368,7 @@ def test_a_queue_across_threads_grants_a_waiter_parked_in_another_os_thread(hub:
     assert out == ["hello"]
 
 
+@expects_loop_exit
 def test_a_wait_no_other_thread_can_end_is_still_reported_as_a_deadlock(hub: Hub) -> None:
     q = WaitQueue(lambda h: False)
     with pytest.raises(corun.LoopExit, match="a grant nobody will make"):

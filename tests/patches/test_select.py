@@ -16,7 +16,7 @@ import pytest
 import corun
 from corun.hub import notify_closing
 
-from ..conftest import run_patched, run_python
+from ..conftest import expects_loop_exit, run_patched, run_python
 
 LOCAL = "127.0.0.1"
 
@@ -317,6 +317,7 @@ def test_a_pipe_and_a_socket_in_one_call(socks: Sockets) -> None:
         os.close(w_fd)
 
 
+@expects_loop_exit
 def test_waiting_forever_on_nothing_is_reported() -> None:
     with pytest.raises(corun.LoopExit):
         coselect.select([], [], [])

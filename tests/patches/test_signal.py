@@ -433,3 +433,139 @@ def test_interrupt_main_from_a_thread_lands_before_the_main_task_goes_on() -> No
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["KeyboardInterrupt", "nothing late"]
+
+
+# -- an armed alarm counts as something that can wake the hub ---------------------
+
+# A program of the usual recipe: a SIGALRM handler that raises, an alarm armed
+# around a call that blocks.  No task but the main one, nothing else to wake it.
+ALARM = """
+import json, os, queue, signal, socket, subprocess, threading, time
+import corun
+class Alarm(Exception):
+    pass
+def on_alarm(signum, frame):
+    raise Alarm()
+signal.signal(signal.SIGALRM, on_alarm)
+def outcome(wait):
+    t0 = time.perf_counter()
+    try:
+        wait()
+        res = "returned"
+    except Alarm:
+        res = "Alarm"
+    except corun.LoopExit:
+        res = "LoopExit"
+    return {"res": res, "elapsed": time.perf_counter() - t0}
+"""
+
+ALARM_WAITS = {
+    "lock": "lock = threading.Lock(); lock.acquire(); wait = lock.acquire",
+    "queue": "wait = queue.Queue().get",
+    "condition": "cond = threading.Condition()\ndef wait():\n    with cond:\n        cond.wait()",
+    "sleep": "wait = lambda: time.sleep(5)",
+    "socket": "a, b = socket.socketpair(); wait = lambda: a.recv(1)",
+    "process": "child = subprocess.Popen(['sleep', '5']); wait = child.wait",
+    "corun.Event": "wait = corun.Event().wait",
+}
+
+
+@pytest.mark.parametrize("wait", ALARM_WAITS)
+def test_an_armed_alarm_wakes_the_hub_and_its_exception_reaches_the_main_task(wait: str) -> None:
+    out = run_json(
+        ALL
+        + ALARM
+        + ALARM_WAITS[wait]
+        + "\nsignal.setitimer(signal.ITIMER_REAL, 0.2)\nprint(json.dumps(outcome(wait)))\n"
+    )
+    assert out["res"] == "Alarm"
+    assert 0.15 < out["elapsed"] < 2
+
+
+def test_an_alarm_goes_to_the_main_task_while_a_thread_waits_too() -> None:
+    # The stdlib runs the handler in the main thread: its exception surfaces
+    # in the main thread's wait, and the worker keeps waiting.
+    out = run_json(
+        ALL
+        + ALARM
+        + """
+q = queue.Queue()
+got = []
+done = threading.Event()
+def work():
+    got.append(q.get())
+    done.set()
+worker = threading.Thread(target=work)
+worker.start()
+signal.alarm(1)
+first = outcome(done.wait)
+alive = worker.is_alive()
+q.put("item")
+worker.join()
+print(json.dumps({"first": first, "alive": alive, "got": got}))
+"""
+    )
+    assert out["first"]["res"] == "Alarm" and 0.5 < out["first"]["elapsed"] < 3
+    assert out["alive"] is True and out["got"] == ["item"]
+
+
+NO_ALARM_TO_COME = {
+    "disarmed": "signal.alarm(5); signal.alarm(0)",
+    "ignored": "signal.signal(signal.SIGALRM, signal.SIG_IGN); signal.alarm(5)",
+    # CPU time: a process whose every task waits uses none, so it never fires.
+    "cpu-time timer": "signal.signal(signal.SIGVTALRM, on_alarm)\n"
+    "signal.setitimer(signal.ITIMER_VIRTUAL, 0.5)",
+}
+
+
+@pytest.mark.parametrize("arm", NO_ALARM_TO_COME)
+def test_a_hang_with_no_alarm_to_come_is_reported_at_once(arm: str) -> None:
+    out = run_json(ALL + ALARM + NO_ALARM_TO_COME[arm] + "\nprint(json.dumps(outcome(queue.Queue().get)))\n")
+    assert out["res"] == "LoopExit"
+    assert out["elapsed"] < 1
+
+
+def test_a_hang_is_reported_once_the_last_alarm_has_run_its_handler() -> None:
+    # A handler that neither raises nor wakes anyone: plainly the program
+    # would then hang for good; the hub reports it instead.  Re-arming from
+    # the handler keeps it waiting.
+    out = run_json(
+        ALL
+        + ALARM
+        + """
+runs = []
+def rearm(signum, frame):
+    runs.append(signum)
+    if len(runs) < 3:
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+signal.signal(signal.SIGALRM, rearm)
+signal.setitimer(signal.ITIMER_REAL, 0.1)
+res = outcome(queue.Queue().get)
+res["runs"] = len(runs)
+print(json.dumps(res))
+"""
+    )
+    assert out["res"] == "LoopExit" and out["runs"] == 3
+    assert 0.25 < out["elapsed"] < 3
+
+
+def test_interval_timer_keeps_the_hub_waiting_until_its_handler_raises() -> None:
+    out = run_json(
+        ALL
+        + ALARM
+        + """
+runs = []
+def every(signum, frame):
+    runs.append(signum)
+    if len(runs) == 4:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        raise Alarm()
+signal.signal(signal.SIGALRM, every)
+signal.setitimer(signal.ITIMER_REAL, 0.05, 0.05)
+res = outcome(threading.Event().wait)
+res["runs"] = len(runs)
+print(json.dumps(res))
+"""
+    )
+    assert out["res"] == "Alarm" and out["runs"] == 4
+    assert 0.15 < out["elapsed"] < 3

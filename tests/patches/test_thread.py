@@ -12,7 +12,7 @@ import pytest
 import corun
 from corun import _originals
 
-from ..conftest import run_patched, run_python
+from ..conftest import expects_loop_exit, run_patched, run_python
 
 
 def outcome(call: object, *args: object) -> tuple[str, str]:
@@ -436,6 +436,7 @@ def test_locks_taken_by_finalizers_at_interpreter_exit() -> None:
     assert proc.stderr == ""
 
 
+@expects_loop_exit
 def test_corun_pool_threads_are_not_counted_as_threads() -> None:
     # CPython's own tests wait for _thread._count() to come back down; the
     # hub's pool workers stay alive while idle and must not be counted.
