@@ -28,10 +28,22 @@ Facts this module relies on:
   and ``signal.getsignal`` must keep reporting it, so while corun listens the
   OS-level handler is ``_dispatch``, which calls corun's listeners and then
   the program's handler, and the program's handler is kept in ``_program``.
+- While the shell of ``os.system`` runs, the C ``system()`` ignores SIGINT
+  and SIGQUIT in the whole process (counting overlapping calls) and blocks
+  SIGCHLD in the calling thread, so that no handler of the program reaps
+  the shell before ``system()`` does.  corun does the same for SIGINT and
+  SIGQUIT (``shell_started``/``shell_ended``).  SIGCHLD is not blocked in
+  the OS: every task shares the one thread, and tasks waiting for other
+  children (corun's listeners) must keep hearing it; only the program's
+  handler is held back (one set through corun: the patched ``signal.signal``),
+  and runs once the last shell has ended if SIGCHLD came meanwhile, as a
+  blocked signal is delivered once unblocked.  A child forked meanwhile runs
+  no shell: it gets its handlers back at once.
 """
 
 from __future__ import annotations
 
+import os
 import signal as _stdsignal
 from collections.abc import Callable
 from types import FrameType
@@ -39,16 +51,20 @@ from typing import Any
 
 from greenlet import getcurrent
 
+from . import _originals
 from ._waiter import Waiter, throw_into
 from .hub import Hub, _peek_hub, get_hub
 
 __all__ = [
     "SignalHandler",
+    "can_set_handlers",
     "get_handler",
     "hears",
     "listen",
     "pause",
     "set_handler",
+    "shell_ended",
+    "shell_started",
     "signal_handler",
     "unlisten",
 ]
@@ -92,6 +108,9 @@ def _dispatch(signum: int, frame: FrameType | None) -> None:
 
 
 def _run_program_handler(handler: Callable[..., Any], signum: int, frame: FrameType | None) -> None:
+    if signum in _held:
+        _held_arrived.add(signum)
+        return
     hub = _peek_hub()
     current = getcurrent()
     if hub is None or current is hub.parent:
@@ -174,6 +193,7 @@ def pause() -> None:
 
 def _unwrap(signum: Any, installed: Any) -> Any:
     """The program's view of the OS-level handler ``installed``."""
+    installed = _behind_shell_ignore(signum, installed)
     if installed is _dispatch:
         return _program.get(int(signum), SIG_DFL)
     if isinstance(installed, _Handler):
@@ -197,6 +217,14 @@ def set_handler(signum: int, handler: Handler) -> Handler:
         The stdlib's errors for a bad signal number or handler, or when
         called outside the main thread (the original ``signal.signal`` checks).
     """
+    previous = _set_handler(signum, handler)
+    if isinstance(signum, int):
+        # The program's choice stands, also once os.system's shells have ended.
+        _after_shells.pop(int(signum), None)
+    return previous
+
+
+def _set_handler(signum: int, handler: Handler) -> Handler:
     key = int(signum) if isinstance(signum, int) else None
     keep_dispatch = (
         key is not None
@@ -228,6 +256,13 @@ def set_handler(signum: int, handler: Handler) -> Handler:
 def get_handler(signum: int) -> Handler:
     """``signal.getsignal`` for corun: the handler the program set."""
     return _unwrap(signum, _os_getsignal(signum))
+
+
+def can_set_handlers() -> bool:
+    """Whether this OS thread may set signal handlers: the main thread only, as ``signal.signal`` says."""
+    import threading  # at call time: the module may be patched by then, and main_thread() stays true
+
+    return _originals.get_ident() == threading.main_thread().ident
 
 
 def hears(signum: int) -> bool:
@@ -281,6 +316,100 @@ def unlisten(signum: int, listener: Callable[[], None]) -> None:
     _program.pop(signum, None)
 
 
+# -- while os.system's shell runs -------------------------------------------------
+
+_SIGCHLD: int | None = getattr(_stdsignal, "SIGCHLD", None)
+# What the C system() ignores in the parent while its shell runs.
+_IGNORED_DURING_SHELLS = tuple(
+    getattr(_stdsignal, name) for name in ("SIGINT", "SIGQUIT") if hasattr(_stdsignal, name)
+)
+_shells = 0
+# The OS-level handlers that SIG_IGN stands in for while shells run.
+_after_shells: dict[int, Any] = {}
+# The signals of _IGNORED_DURING_SHELLS that were not ignored before.
+_default_in_shell: tuple[int, ...] = ()
+# Signals whose program handler is held back, and those that arrived meanwhile.
+_held: set[int] = set()
+_held_arrived: set[int] = set()
+
+
+def _behind_shell_ignore(signum: Any, installed: Any) -> Any:
+    """``installed``, or, if it is the SIG_IGN of a running shell, the handler it stands in for."""
+    if installed is SIG_IGN and isinstance(signum, int):
+        return _after_shells.get(int(signum), SIG_IGN)
+    return installed
+
+
+def shell_started() -> tuple[int, ...]:
+    """Call just before ``os.system`` starts its shell (main thread only); pair with ``shell_ended``.
+
+    The first of overlapping calls ignores SIGINT and SIGQUIT, and holds back
+    the program's SIGCHLD handler (see the facts above).
+
+    Returns:
+        The signals the shell must get back at their default action
+        (``posix_spawn``'s ``setsigdef``): those this process did not ignore.
+    """
+    global _shells, _default_in_shell
+    if _shells == 0:
+        reset = []
+        for signum in _IGNORED_DURING_SHELLS:
+            installed = _os_getsignal(signum)
+            if installed is SIG_IGN:
+                continue
+            reset.append(signum)
+            if installed is not None:  # None: set outside Python, and could not be put back
+                _after_shells[signum] = installed
+                _os_signal(signum, SIG_IGN)
+        _default_in_shell = tuple(reset)
+        if _SIGCHLD is not None:
+            _held.add(_SIGCHLD)
+    _shells += 1
+    return _default_in_shell
+
+
+def shell_ended() -> None:
+    """Call once the shell of ``os.system`` has been reaped; the last call undoes ``shell_started``.
+
+    Raises:
+        What the program's SIGCHLD handler raises, when it is run here.
+    """
+    global _shells
+    _shells -= 1
+    if _shells:
+        return
+    _undo_shell_signals()
+    if _SIGCHLD is not None and _SIGCHLD in _held_arrived:
+        _held_arrived.clear()
+        handler = get_handler(_SIGCHLD)
+        if callable(handler):
+            _run_program_handler(handler, _SIGCHLD, None)
+    _held_arrived.clear()
+
+
+def _undo_shell_signals() -> None:
+    for signum, installed in list(_after_shells.items()):
+        # Still ours to undo: the program did not set a handler meanwhile.
+        if _os_getsignal(signum) is SIG_IGN:
+            _os_signal(signum, installed)
+    _after_shells.clear()
+    _held.clear()
+
+
+def _forget_shells_in_child() -> None:
+    global _shells
+    if _shells:
+        _shells = 0
+        _held_arrived.clear()
+        try:
+            _undo_shell_signals()
+        except ValueError:  # forked from another OS thread: handlers cannot be set there
+            _held.clear()
+
+
+os.register_at_fork(after_in_child=_forget_shells_in_child)
+
+
 class SignalHandler:
     """A signal handled by running a function in a new task; ``cancel()`` restores the previous handler."""
 
@@ -295,7 +424,7 @@ class SignalHandler:
         self.kwargs = kwargs
         self._active = False
         # What was installed at the OS level, to put back exactly that.
-        self._replaced = _os_getsignal(signum)
+        self._replaced = _behind_shell_ignore(signum, _os_getsignal(signum))
         self._previous = set_handler(signum, self)
         self._active = True
 

@@ -23,6 +23,14 @@ Facts this module relies on:
   or taken by a handler installed behind corun's back, and signals of the
   same kind coalesce; so the looks are also repeated on a bounded back-off.
   A missed signal delays a wait a little; it can never hang it.
+- The C ``system()`` (glibc, musl) starts ``/bin/sh -c command`` with
+  ``posix_spawn``, the shell getting the caller's signal mask and SIGINT and
+  SIGQUIT back at their defaults; ignores SIGINT and SIGQUIT in the parent
+  until the shell has been reaped; retries its wait on ``EINTR``, so no
+  signal handler can cut it short; and returns the wait status (-1 if the
+  shell was reaped elsewhere, ``127 << 8`` if it could not be started).
+  ``system`` here does the same with the task parked while the shell runs;
+  ``corun._signals`` says what becomes of the signals.
 - ``fork`` copies the hub and every task with it.  The hub's own at-fork
   hook gives the child new fds; ``fork`` here then makes the child forget
   the parent's other tasks, so none of them runs a second time: their
@@ -53,7 +61,7 @@ from corun._waiter import Waiter
 from corun.hub import Hub, LoopExit, _peek_hub, get_hub
 
 __target__ = "os"
-__implements__ = ["fork", "forkpty", "read", "wait", "wait3", "wait4", "waitid", "waitpid"]
+__implements__ = ["fork", "forkpty", "read", "system", "wait", "wait3", "wait4", "waitid", "waitpid"]
 __all__ = ["ChildExit", *__implements__]
 
 T = TypeVar("T")
@@ -66,6 +74,10 @@ _original_wait3: Any = getattr(_os, "wait3", None)
 _original_wait4: Any = getattr(_os, "wait4", None)
 _original_waitid: Any = getattr(_os, "waitid", None)
 _pidfd_open: Any = getattr(_os, "pidfd_open", None)
+_original_system = _os.system
+_posix_spawn: Any = getattr(_os, "posix_spawn", None)
+# The C system()'s shell (_PATH_BSHELL) and its argv[0].
+_SHELL = "/bin/sh"
 
 WNOHANG = getattr(_os, "WNOHANG", 1)
 # Events a pidfd does not report.
@@ -296,6 +308,75 @@ def waitid(idtype: int, ident: int, options: int, /) -> Any:
             if result is not None:
                 return result
             waiting.wait()
+
+
+# -- system ----------------------------------------------------------------------
+
+
+def system(command: Any) -> int:
+    """``os.system`` that parks only the calling task while the shell runs.
+
+    What the C ``system()`` does (see the facts above): ``/bin/sh -c
+    command``, SIGINT and SIGQUIT ignored here meanwhile, and the wait
+    status returned (``os.waitstatus_to_exitcode`` decodes it).  As that
+    wait cannot be cut short, an exception thrown into the task meanwhile (a
+    signal handler's, a kill, a ``Timeout``) is raised once the shell has
+    been reaped.  Outside the main thread, where no signal handler can be
+    set, it is the original, blocking that thread only.
+
+    Raises:
+        TypeError, ValueError: ``command`` is not a str, bytes or path, or
+            holds a NUL byte, as with the original.
+    """
+    if _posix_spawn is None or not _signals.can_set_handlers():
+        return _original_system(command)
+    line = _os.fsencode(command)
+    if b"\0" in line:
+        raise ValueError("embedded null byte")
+    sys.audit("os.system", line)
+    reset = _signals.shell_started()
+    try:
+        try:
+            pid = _posix_spawn(_SHELL, [b"sh", b"-c", line], _spawn_environment(), setsigdef=reset)
+        except OSError:
+            return 127 << 8  # as if the shell had run and exited with 127 (POSIX)
+        return _reap_shell(pid)
+    finally:
+        _signals.shell_ended()
+
+
+def _reap_shell(pid: int) -> int:
+    """Park until the shell ``pid`` has ended; its wait status, or -1 if it was reaped elsewhere.
+
+    Raises:
+        The first exception thrown into the task while it waited, once the shell has ended.
+    """
+    thrown: BaseException | None = None
+    with ChildExit(pid) as exit_:
+        while True:
+            try:
+                found, status = _original_waitpid(pid, WNOHANG)
+            except ChildProcessError:
+                status, found = -1, pid
+            if found:
+                break
+            try:
+                exit_.wait()
+            except BaseException as exc:  # held until the shell ends, then raised
+                if thrown is None:
+                    thrown = exc
+    if thrown is not None:
+        raise thrown
+    return status
+
+
+def _spawn_environment() -> Any:
+    """The environment for ``posix_spawn``: the process's own (None) from 3.13, before that ``os.environ``.
+
+    Before 3.13 ``posix_spawn`` needs a mapping, and ``os.environ`` is what
+    ``subprocess`` passes then too.
+    """
+    return None if sys.version_info >= (3, 13) else _os.environ
 
 
 # -- fork ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from corun import _originals, _signals
+from corun import _signals
 
 __target__ = "signal"
 __implements__ = ["getsignal", "pause", "signal"]
@@ -44,20 +44,13 @@ def pause() -> None:
 
 def _after_patch(target: Any) -> list[tuple[str, str, Any, Callable[[], object]]]:
     """Route Ctrl-C through corun too, so that it reaches the main task from any task (``monkey`` does it)."""
-    if target.getsignal(target.SIGINT) is not target.default_int_handler or not _in_main_thread():
+    if target.getsignal(target.SIGINT) is not target.default_int_handler or not _signals.can_set_handlers():
         # A handler of the program's own is wrapped when the program sets it
         # through the patched signal.signal; and outside the main thread no
         # handler can be set at all.
         return []
     default = target.default_int_handler
     return [(__target__, "handler(SIGINT)", default, lambda: _signals.set_handler(target.SIGINT, default))]
-
-
-def _in_main_thread() -> bool:
-    """Whether this is the OS thread where signal handlers can be set."""
-    import threading
-
-    return _originals.get_ident() == threading.main_thread().ident
 
 
 # Installed in ``signal``, they are its functions, and say so (pydoc lists a

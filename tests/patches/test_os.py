@@ -411,3 +411,228 @@ def test_os_read_of_an_empty_blocking_pipe_parks_only_the_task() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["hello True", "non-blocking fd still raises", "4"]
+
+
+# -- os.system ------------------------------------------------------------------------
+
+
+@both
+def test_system_parks_only_the_calling_task(prologue: str) -> None:
+    out = run(
+        prologue,
+        """
+        import json, os, time
+        t0 = time.perf_counter()
+        shells = [corun.spawn(os.system, "sleep 0.3") for _ in range(10)]
+        corun.joinall(shells, raise_error=True)
+        ten = time.perf_counter() - t0
+        before = ticks[0]
+        status = os.system("sleep 0.5")
+        print(json.dumps({"ten": ten, "statuses": [s.value for s in shells], "status": status,
+                          "ticks": ticks[0] - before}))
+        """,
+    )
+    assert out["statuses"] == [0] * 10 and out["status"] == 0
+    assert out["ten"] < 1.5  # one after another: 3 s
+    assert out["ticks"] >= 10  # 25 ticks of 20 ms fit in the 0.5 s shell
+
+
+@both
+def test_system_returns_what_the_original_returns(prologue: str, tmp_path: Any) -> None:
+    out = run(
+        prologue,
+        f"""
+        import json, os, pathlib, signal, sys
+        original = monkey.get_original("os", "system")
+        os.environ["COMMAND_SEES"] = "this"
+        os.chdir({str(tmp_path)!r})
+        audited = []
+        sys.addaudithook(lambda event, args: audited.append(repr(args)) if event == "os.system" else None)
+        def outcome(func, command):
+            try:
+                return func(command)
+            except Exception as exc:
+                return [type(exc).__name__, str(exc)]
+        commands = ["exit 3", "", "kill -9 $$", "no-such-command-here 2>/dev/null", b"exit 4",
+                    pathlib.Path("true"), "test \\"$COMMAND_SEES\\" = this && echo $0 > shell-name",
+                    "-c", None, 3, "a\\0b", bytearray(b"true")]
+        res = {{}}
+        for command in commands:
+            res[repr(command)] = [outcome(os.system, command), outcome(original, command),
+                                  open("shell-name").read() if os.path.exists("shell-name") else None]
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reaped by the kernel: -1
+        res["SIGCHLD ignored"] = [os.system("exit 5"), original("exit 5"), None]
+        print(json.dumps({{"res": res, "patched": os.system is not original,
+                          "audited": audited[::2] == audited[1::2] and len(audited)}}))
+        """,
+    )
+    assert out["patched"]
+    for command, (ours, theirs, _) in out["res"].items():
+        assert ours == theirs, command
+    res = out["res"]
+    assert res["'exit 3'"][0] == 3 << 8 and res["'kill -9 $$'"][0] == 9
+    assert res["'no-such-command-here 2>/dev/null'"][0] == 127 << 8
+    assert res["'test \"$COMMAND_SEES\" = this && echo $0 > shell-name'"] == [0, 0, "sh\n"]
+    assert res["None"][0][0] == "TypeError" and res["'a\\x00b'"][0][0] == "ValueError"
+    assert res["SIGCHLD ignored"][0] == -1
+    assert out["audited"] == 2 * 9  # each call that got as far as running a command, both ways
+
+
+@both
+def test_system_ignores_sigint_and_sigquit_in_the_caller_while_the_shell_runs(prologue: str) -> None:
+    # What Ctrl-C does to a program in os.system: the shell's process group
+    # gets SIGINT, the shell dies of it, the program goes on.
+    out = run(
+        prologue,
+        """
+        import json, os, signal, time
+        seen = {}
+        def look():
+            time.sleep(0.2)
+            seen["during"] = [repr(signal.getsignal(signal.SIGINT)), repr(signal.getsignal(signal.SIGQUIT))]
+        watcher = corun.spawn(look)
+        # The shell sends both to this process alone, then goes on.
+        status = os.system("kill -INT $PPID; kill -QUIT $PPID; sleep 0.4; grep SigIgn /proc/$$/status > ign")
+        watcher.join()
+        shell_ignores = int(open("ign").read().split()[1], 16)
+        seen["after"] = [repr(signal.getsignal(signal.SIGINT)), repr(signal.getsignal(signal.SIGQUIT))]
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+            seen["interrupt"] = "none"
+        except KeyboardInterrupt:
+            seen["interrupt"] = "KeyboardInterrupt"
+        # A signal the program ignores stays ignored in the shell.
+        signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+        os.system("grep SigIgn /proc/$$/status > ign")
+        quit_ignored = int(open("ign").read().split()[1], 16)
+        os.remove("ign")
+        print(json.dumps({"status": status, "seen": seen, "int": bool(shell_ignores & 1 << 1),
+                          "quit": bool(shell_ignores & 1 << 2), "quit_kept": bool(quit_ignored & 1 << 2)}))
+        """,
+    )
+    assert out["status"] == 0
+    expected = ["<built-in function default_int_handler>", "<Handlers.SIG_DFL: 0>"]
+    # The SIG_IGN standing in for them shows only where signal.getsignal is the original.
+    during = expected if prologue == ALL else ["<Handlers.SIG_IGN: 1>"] * 2
+    assert out["seen"] == {"during": during, "after": expected, "interrupt": "KeyboardInterrupt"}
+    assert out["int"] is False and out["quit"] is False  # the shell has them at their defaults
+    assert out["quit_kept"] is True
+
+
+def test_system_holds_the_programs_sigchld_handler_until_the_shell_is_reaped() -> None:
+    # As the C system() blocks SIGCHLD: a handler that reaps every child must
+    # not take the shell's status.  corun's own SIGCHLD waits go on meanwhile.
+    # (The program's handler is held where it was set through the patched
+    # signal.signal.)
+    out = run(
+        ALL,
+        """
+        import json, os, signal, time
+        reaped, order = [], []
+        def reap(signum, frame):
+            while True:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                reaped.append(os.waitstatus_to_exitcode(status))
+        signal.signal(signal.SIGCHLD, reap)
+        def other_child():
+            pid = os.posix_spawn("/bin/sh", ["sh", "-c", "sleep 0.2; exit 6"], os.environ)
+            # Stops as well as exits: a wait that relies on SIGCHLD, not on a pidfd.
+            _, status = os.waitpid(pid, os.WUNTRACED)
+            order.append(["other", os.waitstatus_to_exitcode(status)])
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        waiter = corun.spawn(other_child)
+        corun.sleep(0.05)
+        signal.signal(signal.SIGCHLD, reap)
+        status = os.system("sleep 1; exit 3")
+        order.append(["system", status])
+        after = list(reaped)
+        os.system("exit 1")
+        waiter.join()
+        print(json.dumps({"order": order, "after": after, "reaped": reaped}))
+        """,
+    )
+    assert out["order"] == [["other", 6], ["system", 3 << 8]]
+    assert out["after"] == []  # the handler ran once the shell was reaped, and found nothing
+    assert out["reaped"] == []
+
+
+def test_system_raises_what_was_thrown_meanwhile_once_the_shell_has_ended(tmp_path: Any) -> None:
+    out = run(
+        ALL,
+        f"""
+        import json, os, time
+        os.chdir({str(tmp_path)!r})
+        t0 = time.perf_counter()
+        try:
+            with corun.Timeout(0.1):
+                os.system("sleep 0.5; echo ended > mark")
+            res = "returned"
+        except corun.Timeout:
+            res = "Timeout"
+        elapsed = time.perf_counter() - t0
+        try:
+            left = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            left = "no child"
+        print(json.dumps({{"res": res, "elapsed": elapsed, "mark": open("mark").read(), "left": left}}))
+        """,
+    )
+    assert out["res"] == "Timeout" and out["elapsed"] > 0.45
+    assert out["mark"] == "ended\n" and out["left"] == "no child"
+
+
+def test_system_in_another_os_thread_and_without_a_shell() -> None:
+    out = run(
+        ALL,
+        """
+        import json, os
+        import corun.patches.os as coos
+        start = monkey.get_original("_thread", "start_new_thread")
+        lock = monkey.get_original("_thread", "allocate_lock")()
+        lock.acquire()
+        res = {}
+        def in_thread():
+            try:
+                res["thread"] = os.system("exit 2")
+            finally:
+                lock.release()
+        start(in_thread, ())
+        while not lock.acquire(False):
+            corun.sleep(0.01)
+        coos._SHELL = "/no/such/shell"
+        res["no shell"] = os.system("true")
+        print(json.dumps(res))
+        """,
+    )
+    assert out == {"thread": 2 << 8, "no shell": 127 << 8}
+
+
+def test_a_child_forked_while_a_shell_runs_gets_its_signals_back() -> None:
+    out = run(
+        ALL,
+        """
+        import json, os, signal, subprocess, time
+        raw_getsignal = monkey.get_original("signal", "getsignal")
+        got = []
+        signal.signal(signal.SIGCHLD, lambda signum, frame: got.append(signum))
+        shell = corun.spawn(os.system, "sleep 0.5")
+        corun.sleep(0.1)
+        during = raw_getsignal(signal.SIGINT) is signal.SIG_IGN
+        pid = os.fork()
+        if pid == 0:
+            restored = raw_getsignal(signal.SIGINT) is not signal.SIG_IGN
+            subprocess.run(["true"])
+            time.sleep(0.1)
+            os._exit(0 if restored and got else 1)
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        shell.join()
+        print(json.dumps({"during": during, "child": code, "status": shell.value}))
+        """,
+    )
+    assert out == {"during": True, "child": 0, "status": 0}
