@@ -127,9 +127,10 @@ signal.signal(signal.SIGALRM, lambda signum, frame: items.put("put by the handle
 signal.alarm(1)
 print("woken:", items.get())
 
-def spin():
-    end = time.monotonic() + 5
-    while time.monotonic() < end:
+def spin(enough):
+    end = time.monotonic() + 1.5
+    while time.monotonic() < end and not enough.is_set():
+        sum(range(10000))  # user CPU time, which is what ITIMER_VIRTUAL counts
         time.sleep(0)
 
 def stop(signum, frame):
@@ -146,7 +147,8 @@ for which, signum in ((signal.ITIMER_VIRTUAL, signal.SIGVTALRM), (signal.ITIMER_
     except Stop as exc:
         print("main thread computing:", exc)
     signal.setitimer(which, 0.05)
-    spinner = threading.Thread(target=spin, daemon=True)
+    enough = threading.Event()
+    spinner = threading.Thread(target=spin, args=(enough,))
     spinner.start()
     try:
         spinner.join()
@@ -154,6 +156,8 @@ for which, signum in ((signal.ITIMER_VIRTUAL, signal.SIGVTALRM), (signal.ITIMER_
     except Stop as exc:
         print("main thread joining:", exc)
     signal.setitimer(which, 0)
+    enough.set()
+    spinner.join()
 """
 
 SYSTEM = """\
