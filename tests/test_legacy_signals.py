@@ -163,7 +163,8 @@ for which, signum in ((signal.ITIMER_VIRTUAL, signal.SIGVTALRM), (signal.ITIMER_
 SYSTEM = """\
 import os, signal, sys, threading, time
 
-os.setsid()  # its own process group, to play Ctrl-C to it below
+if os.getpgid(0) != os.getpid():
+    os.setsid()  # its own process group, to play Ctrl-C to it below
 
 t0 = time.monotonic()
 statuses = []

@@ -72,17 +72,6 @@ class Program:
 
 
 # Failures that changes in progress elsewhere remove (each flips its strict xfail).
-ALARM_LOOPEXIT = (
-    "a SIGALRM armed with a Python handler does not count as something that can end a wait: "
-    "the hub raises LoopExit in the blocked call instead of waiting for the alarm"
-)
-OS_SYSTEM_SERIAL = (
-    "os.system blocks the OS thread: the ten 0.3 s shells run one after another "
-    "(about 3 s instead of 0.3 s), same output"
-)
-SOCKET_TIMEOUT_ATTR = (
-    "the .timeout attribute of a socket reads 0.0 (the OS socket is non-blocking); gettimeout() is right"
-)
 MP_MANAGER = (
     "the manager's connection is a non-blocking socket to os.read: answer_challenge gets "
     "BlockingIOError from os.read"
@@ -117,7 +106,7 @@ SQLITE_SAME_THREAD = (
 )
 
 PROGRAMS: tuple[Program, ...] = (
-    Program("alarm_queue_get.py", waits=True, known_failure=ALARM_LOOPEXIT),
+    Program("alarm_queue_get.py", waits=True),
     Program("asyncio_in_thread.py", waits=True),
     Program("atexit_daemon.py", waits=True),
     Program("bounded_queue_fairness.py"),
@@ -129,7 +118,7 @@ PROGRAMS: tuple[Program, ...] = (
     Program("http_client_keepalive.py", waits=True),
     Program("http_server_urllib.py", waits=True),
     Program("itimer_heartbeat.py", waits=True),
-    Program("itimer_lock_acquire.py", waits=True, known_failure=ALARM_LOOPEXIT),
+    Program("itimer_lock_acquire.py", waits=True),
     Program("logging_basicconfig_threads.py", waits=True, stderr=True),
     Program("logging_exception_traceback.py", stderr=True),
     Program("logging_queue_listener.py"),
@@ -141,7 +130,7 @@ PROGRAMS: tuple[Program, ...] = (
     Program("mp_spawn_pool.py"),
     Program("os_pipe_threads.py", known_failure=OS_WRITE_BLOCKS, timeout=5),
     Program("os_popen_heartbeat.py", waits=True),
-    Program("os_system_threads.py", waits=True, known_failure=OS_SYSTEM_SERIAL),
+    Program("os_system_threads.py", waits=True),
     Program("poll_pipe.py", waits=True),
     Program("priority_queue_jobs.py", waits=True),
     Program("process_pool_executor.py"),
@@ -155,7 +144,7 @@ PROGRAMS: tuple[Program, ...] = (
     Program("sigterm_child.py", waits=True),
     Program("sigterm_exit_status.py", waits=True, status=5),
     Program("socket_errors.py"),
-    Program("socket_timeout_attr.py", known_failure=SOCKET_TIMEOUT_ATTR),
+    Program("socket_timeout_attr.py"),
     Program("socketserver_threading.py", waits=True),
     Program("sqlite_threads.py"),
     Program("sqlite_wrong_thread.py", known_failure=SQLITE_SAME_THREAD),
