@@ -309,6 +309,30 @@ def test_several_writers_of_one_fd_are_all_woken(io_hub: Hub, pairs: Pairs) -> N
     assert io_hub.io.waiting == 0
 
 
+def test_a_select_in_one_task_beside_a_recv_in_another(io_hub: Hub, pairs: Pairs) -> None:
+    # The cooperative select registers with the hub like any other wait, so a
+    # recv on the same fd in another task is no conflict; both are woken.
+    from corun.patches.select import select as coselect
+
+    a, b = pairs()
+
+    def recv() -> bytes:
+        io_hub.wait_readable(a.fileno(), 5)
+        return a.recv(10)
+
+    selecting = corun.spawn(coselect, [a], [], [], 5)
+    receiving = corun.spawn(recv)
+    corun.sleep(0)
+    assert io_hub.io.waiter_count(a.fileno(), READ) == 2
+    b.send(b"x")
+    # Both are woken; the end of file then keeps the fd readable for the select.
+    assert receiving.get(timeout=5) == b"x"
+    b.close()
+    readable, _, _ = selecting.get(timeout=5)
+    assert readable == [a]
+    assert io_hub.io.waiting == 0
+
+
 def test_readers_and_writers_of_one_fd_wait_side_by_side(io_hub: Hub, pairs: Pairs) -> None:
     a, b = pairs()
     fd = a.fileno()
