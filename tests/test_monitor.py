@@ -266,7 +266,7 @@ waiter.join()
         # The main task may not be in its read yet: ask again until a dump shows it there.
         for _ in range(50):
             proc.send_signal(signal.SIGUSR1)
-            lines = [err.wait_for("corun: the hub of main thread", timeout=10)]
+            lines = [err.wait_for("corun: the hub of the main thread", timeout=10)]
             while not lines[-1].endswith("time.sleep(60)"):  # the last task's last line
                 lines.append(err.readline(timeout=10))
             if any("(0, 1)  # blocks in C" in line for line in lines):
@@ -310,7 +310,7 @@ def test_dump_prints_every_task_with_its_state_and_stack(hub: Hub) -> None:
         a.close()
         b.close()
     text = out.getvalue()
-    assert "4 live tasks, 1 fd waits" in text, text
+    assert "4 live tasks, 1 fd wait, 2 timers" in text, text
     assert "the main task: running" in text
     assert "in test_dump_prints_every_task_with_its_state_and_stack\n    corun.dump(out)" in text
     assert re.search(rf"task 'on-event': waiting on <Event unset .*at {id(event):#x}>\n", text), text

@@ -39,6 +39,10 @@ __all__ = ["dump", "dump_on", "format_hub", "parse_signal"]
 _monotonic = _originals.monotonic
 
 
+def _count(n: int, one: str, many: str = "") -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def _state(g: Any, waiter: _waiter.Waiter | None, now: float) -> str:
     if waiter is not None:
         since = waiter.since
@@ -72,11 +76,12 @@ def format_hub(hub: Hub, running_top: Any = None) -> str:
         elif isinstance(obj, _waiter.Waiter) and obj.hub is hub and obj.greenlet is not None:
             waits[obj.greenlet] = obj
     stats = hub.statistics()
-    thread = "main thread" if hub.thread_ident == threading.main_thread().ident else "thread"
+    main = hub.thread_ident == threading.main_thread().ident
     lines = [
-        f"corun: the hub of {thread} {hub.thread_ident}: {len(tasks)} live tasks, "
-        f"{stats.io_waits} fd waits, {stats.timers} timers, {stats.ready} callbacks ready, "
-        f"{stats.passes} passes of its loop so far"
+        f"corun: the hub of {'the main thread' if main else 'thread'} {hub.thread_ident}: "
+        f"{_count(len(tasks), 'live task')}, {_count(stats.io_waits, 'fd wait')}, "
+        f"{_count(stats.timers, 'timer')}, {_count(stats.ready, 'callback')} ready, "
+        f"{_count(stats.passes, 'pass', 'passes')} of its loop so far"
     ]
 
     def entry(title: str, state: str, top: Any, skip_inner: bool) -> None:

@@ -80,7 +80,11 @@ _listeners: list[Callable[[BlockingReport], object]] = []
 
 
 def add_listener(func: Callable[[BlockingReport], object]) -> None:
-    """Call ``func(report)`` in the monitor thread once each episode has ended (it must not block)."""
+    """Call ``func(report)`` once each episode has ended (it must not block).
+
+    It is called in the monitor thread, or, for an episode that ended just
+    before its monitor was stopped, in the thread that stopped it.
+    """
     if func not in _listeners:
         _listeners.append(func)
 
@@ -126,6 +130,8 @@ class Monitor:
         self.blocked = Histogram()
         self._stop = _originals.allocate_lock()
         self._stop.acquire()
+        # Held during a tick, so that stop() from another thread never runs into one.
+        self._ticking = _originals.allocate_lock()
         self.running = True
         self._probe: _Probe | None = None
         # When the hub was last known to be in its loop (or blocking nobody).
@@ -145,10 +151,21 @@ class Monitor:
         return self.threshold / TICKS_PER_THRESHOLD
 
     def stop(self) -> None:
-        """Stop watching; the thread ends within one interval."""
-        if self.running:
-            self.running = False
-            self._stop.release()
+        """Stop watching; the thread ends within one interval.
+
+        An episode whose end the hub has already answered is reported first:
+        a program that ends right after a block still hears of its duration.
+        """
+        if not self.running:
+            return
+        self.running = False
+        self._stop.release()
+        if in_monitor_thread():
+            return  # the monitor thread itself, inside a tick
+        with self._ticking:
+            probe = self._probe
+            if probe is not None and probe.ran is not None and self._episode is not None:
+                self._answered(probe)
 
     # -- what the hub shows in statistics() -------------------------------------------
 
@@ -178,7 +195,11 @@ class Monitor:
                 hub = self._hub()
                 if hub is None or hub.destroyed or hub.monitor is not self:
                     break
-                self._tick(hub)
+                with self._ticking:
+                    if not self.running:
+                        break
+                    self._tick(hub)
+                del hub
         except BaseException as exc:  # the program must never hear of the monitor failing
             try:
                 self._log("the monitor of %s stopped: %r", _hub_name(self.thread), exc)
