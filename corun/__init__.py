@@ -42,6 +42,10 @@ from .lock import BoundedSemaphore as BoundedSemaphore
 from .lock import Lock as Lock
 from .lock import RLock as RLock
 from .lock import Semaphore as Semaphore
+
+# Also has the monitor read CORUN_MONITOR and CORUN_DUMP_ON for every hub made from now on.
+from .monitor import dump as dump
+from .monitor import stats as stats
 from .pool import Group as Group
 from .pool import Pool as Pool
 from .queue import Channel as Channel

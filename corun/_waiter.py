@@ -32,6 +32,11 @@ No other module switches into a parked task.  The hub also resumes tasks
 that were never parked: a task that yielded (``sleep(0)``, the urgent
 calls of ``run_urgent``) and a task's first start.
 
+When waits are timed (``wait_clock`` set, by ``corun.monitor`` while a
+monitor or a dump signal is on), a waiter records when its task parked, so
+a dump can say how long each task has waited; otherwise a wait pays only for
+reading that one module global.
+
 Cancellation needs no registry: the task that leaves a wait early runs its own
 ``finally`` block, which is where each primitive removes its registration.
 """
@@ -43,11 +48,16 @@ from typing import TYPE_CHECKING, Any
 from greenlet import getcurrent
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from greenlet import greenlet as RawGreenlet
 
     from .hub import Hub, TimerHandle
 
-__all__ = ["TIMED_OUT", "BlockingSwitchOutError", "Waiter", "throw_into"]
+__all__ = ["TIMED_OUT", "BlockingSwitchOutError", "Waiter", "throw_into", "wait_clock"]
+
+# A clock read when a task parks, while waits are timed; None (the default) times nothing.
+wait_clock: Callable[[], float] | None = None
 
 
 class _TimedOut:
@@ -69,7 +79,7 @@ class BlockingSwitchOutError(AssertionError):
 class Waiter:
     """One wait of one task: parked at most once, woken at most once."""
 
-    __slots__ = ("granted", "greenlet", "hub", "timer", "value", "what")
+    __slots__ = ("granted", "greenlet", "hub", "since", "timer", "value", "what")
 
     def __init__(self, hub: Hub, what: object = None) -> None:
         self.hub = hub
@@ -83,6 +93,8 @@ class Waiter:
         self.value: Any = None
         # The deadline of a timed wait, while it is parked.
         self.timer: TimerHandle | None = None
+        # When the task parked, on ``wait_clock``; None when waits are not timed.
+        self.since: float | None = None
 
     def get(self, timeout: float | None = None) -> Any:
         """Park the current task until woken; return the value it was woken with.
@@ -97,6 +109,8 @@ class Waiter:
                 "a hub callback must spawn a task to wait"
             )
         self.greenlet = current
+        if wait_clock is not None:
+            self.since = wait_clock()
         if timeout is None:
             try:
                 value = hub.switch()

@@ -157,13 +157,17 @@ class Greenlet(RawGreenlet, Generic[T]):
         """Schedule the task to run on the hub's next pass (no-op if started)."""
         if not self._started:
             self._started = True
-            self._start_event = self.parent.run_callback(self.switch)
+            hub: Hub = self.parent
+            hub.counts.live_tasks += 1
+            self._start_event = hub.run_callback(self.switch)
 
     def start_later(self, seconds: float) -> None:
         """Schedule the task to run after ``seconds``."""
         if not self._started:
             self._started = True
-            self._start_event = self.parent.call_later(seconds, self.switch)
+            hub: Hub = self.parent
+            hub.counts.live_tasks += 1
+            self._start_event = hub.call_later(seconds, self.switch)
 
     @classmethod
     def spawn(cls, run: Callable[..., T], *args: Any, **kwargs: Any) -> Greenlet[T]:
@@ -197,6 +201,8 @@ class Greenlet(RawGreenlet, Generic[T]):
     def _finish(self, value: T) -> None:
         self.value = value
         self._done = True
+        if self._started:
+            self.parent.counts.live_tasks -= 1
         self.args = ()
         self.kwargs = {}
         if self._links:
@@ -208,6 +214,8 @@ class Greenlet(RawGreenlet, Generic[T]):
         self.args = ()
         self.kwargs = {}
         hub: Hub = self.parent
+        if self._started:
+            hub.counts.live_tasks -= 1
         exc = exc_info[1]
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             # Surfaces in the thread's root task, as if raised there.
@@ -323,7 +331,9 @@ class Greenlet(RawGreenlet, Generic[T]):
             if self._start_event is not None:
                 self._start_event.cancel()
                 self._start_event = None
-            self._started = True
+            if not self._started:  # counted as live here, so that finishing it below balances
+                self._started = True
+                self.parent.counts.live_tasks += 1
             if isinstance(exc, GreenletExit):
                 self._finish(exc)
             else:

@@ -37,13 +37,13 @@ import sys
 import traceback
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from greenlet import GreenletExit, getcurrent
 from greenlet import greenlet as RawGreenlet
 
 from . import _originals
+from ._hubstats import HubCounts, HubMonitor, HubStatistics
 from ._io_base import READ, WRITE
 from ._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter
 
@@ -194,17 +194,6 @@ class _Waker:
 _CLOSED = object()
 
 
-@dataclass(frozen=True)
-class HubStatistics:
-    """A snapshot of the work a hub holds."""
-
-    ready: int  # callbacks queued for the next pass
-    timers: int  # timers still to fire
-    cancelled_timers: int  # cancelled timers not yet dropped from the heap
-    io_waits: int
-    pending: int  # jobs in other threads whose outcome will come back
-
-
 class Hub(RawGreenlet):
     """The event loop of one OS thread: ready callbacks, timers, I/O, wake-ups."""
 
@@ -234,6 +223,11 @@ class Hub(RawGreenlet):
         # resumes from a wait tests it and then calls run_urgent; a plain
         # attribute, because that test is made on every wake-up.
         self.urgent_calls: list[Callable[[], Any]] = []
+        # Passes of the loop, callbacks run and live tasks, for statistics() and the monitor.
+        self.counts = HubCounts()
+        # What watches this hub from another thread (corun.monitor), if anything.
+        self.monitor: HubMonitor | None = None
+        self._run_hooks(_create_hooks, "on create")
 
     def __repr__(self) -> str:
         return (
@@ -242,10 +236,21 @@ class Hub(RawGreenlet):
         )
 
     def statistics(self) -> HubStatistics:
-        """Callbacks ready, timers live and cancelled, fd waits and thread work pending."""
+        """The work the hub holds and has done; loop lag and task run time while a monitor watches it."""
         cancelled = self._cancelled_timers
+        monitor = self.monitor
         return HubStatistics(
-            len(self._ready), len(self._timers) - cancelled, cancelled, self.io.waiting, self.pending
+            len(self._ready),
+            len(self._timers) - cancelled,
+            cancelled,
+            self.io.waiting,
+            self.pending,
+            self.counts.passes,
+            self.counts.callbacks_run,
+            self.counts.live_tasks,
+            self.io.statistics()["fds"],
+            None if monitor is None else monitor.loop_lag(),
+            None if monitor is None else monitor.task_run_time(),
         )
 
     # -- scheduling ---------------------------------------------------------
@@ -433,10 +438,14 @@ class Hub(RawGreenlet):
         popleft = ready.popleft
         threadsafe = self._threadsafe
         handle_failure = self._callback_failed
+        counts = self.counts
 
         while True:
             # 1. Ready callbacks, as many as were queued when the pass began.
-            for _ in range(len(ready)):
+            n = len(ready)
+            counts.passes += 1
+            counts.callbacks_run += n
+            for _ in range(n):
                 func, args = popleft()
                 try:
                     func(*args)
@@ -664,23 +673,28 @@ class Hub(RawGreenlet):
 
 
 # What modules built on the hub asked to hear (see register_lifecycle_hooks).
+_create_hooks: list[Callable[[Hub], object]] = []
 _destroy_hooks: list[Callable[[Hub], object]] = []
 _after_fork_hooks: list[Callable[[Hub], object]] = []
 
 
 def register_lifecycle_hooks(
     *,
+    on_create: Callable[[Hub], object] | None = None,
     on_destroy: Callable[[Hub], object] | None = None,
     after_fork_in_child: Callable[[Hub], object] | None = None,
 ) -> None:
     """Have a module built on the hub hear of each hub's end and of a fork.
 
     Args:
+        on_create: called with each new hub, in its thread, once it can run.
         on_destroy: called with each hub that is destroyed, before its tasks
             are ended and its fds closed.
         after_fork_in_child: called in a forked child with the forking
             thread's hub, once that hub has its new fds.
     """
+    if on_create is not None:
+        _create_hooks.append(on_create)
     if on_destroy is not None:
         _destroy_hooks.append(on_destroy)
     if after_fork_in_child is not None:

@@ -813,3 +813,21 @@ def test_a_finished_task_drops_its_function_and_arguments() -> None:
     gc.collect()
     assert ref() is None  # g still referenced, the bound method gone
     assert "dead" in repr(g)
+
+
+def test_the_hub_counts_live_tasks(hub: Hub) -> None:
+    assert hub.statistics().live_tasks == 0
+    ev = corun.Event()
+    waiting = [corun.spawn(ev.wait) for _ in range(3)]
+    later = corun.spawn_later(30, print)
+    failing = corun.spawn(lambda: 1 / 0)
+    failing.report_errors = False
+    assert hub.statistics().live_tasks == 5
+    corun.sleep(0)
+    assert hub.statistics().live_tasks == 4  # the failed one is done
+    later.kill()  # never ran
+    ev.set()
+    corun.joinall(waiting)
+    assert hub.statistics().live_tasks == 0
+    Greenlet(print)  # made, never started: not live
+    assert hub.statistics().live_tasks == 0

@@ -260,6 +260,16 @@ def test_statistics_count_what_the_hub_holds(fake: tuple[Hub, FakeClock]) -> Non
         h.pending -= 1
 
 
+def test_statistics_count_passes_and_callbacks_run(hub: Hub) -> None:
+    before = hub.statistics()
+    for _ in range(50):
+        hub.run_callback(int)
+        corun.sleep(0)  # one pass runs the callback and switches back here
+    after = hub.statistics()
+    assert 50 <= after.passes - before.passes <= 60
+    assert after.callbacks_run - before.callbacks_run == 100  # 50 callbacks, 50 switches back
+
+
 # -- deadlock reports -----------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from .conftest import ROOT
 # Each package of the distribution and the folder of its source.
 PACKAGES = {
     "corun": ROOT / "corun",
+    "corun.monitor": ROOT / "corun" / "monitor",
     "corun.monkey": ROOT / "corun" / "monkey",
     "corun.patches": ROOT / "patches",
 }

@@ -31,6 +31,8 @@ options:
 {options}"""
 
 _OPTIONS = (
+    ("--monitor[=SECONDS]", "report each time a task holds the hub longer than SECONDS (0.1)"),
+    ("--dump-on SIGNAL", "write every task's stack to stderr when SIGNAL (e.g. SIGUSR1) arrives"),
     ("--strict", "refuse to run if patching comes too late (instead of warning)"),
     ("--verbose", "print what was patched to stderr"),
     ("-h, --help", "show this help and exit"),
@@ -64,6 +66,8 @@ class _CommandLine:
     flags: dict[str, bool] = field(default_factory=dict)  # patch_all keywords turned off
     strict: bool = False
     verbose: bool = False
+    monitor: float | None = None  # the blocking monitor's threshold, when it is on
+    dump_on: int | None = None  # the signal that dumps every task
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,6 +94,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if command.verbose:
         _report_patching(command.flags)
+    if command.monitor is not None or command.dump_on is not None:
+        from corun import monitor
+
+        if command.monitor is not None:
+            monitor.enable(command.monitor)
+        if command.dump_on is not None:
+            monitor.dump_on(command.dump_on)
 
     if command.module:
         return _run_module(command.target, command.args)
@@ -110,6 +121,14 @@ def _parse(argv: list[str]) -> _CommandLine | None:
             options.strict = True
         elif arg == "--verbose":
             options.verbose = True
+        elif arg == "--monitor" or arg.startswith("--monitor="):
+            options.monitor = _monitor_threshold(arg)
+        elif arg == "--dump-on" or arg.startswith("--dump-on="):
+            if arg == "--dump-on":
+                if not argv:
+                    raise _UsageError("argument expected for the --dump-on option")
+                arg = "=" + argv.pop(0)
+            options.dump_on = _signal_number(arg.partition("=")[2])
         elif arg.startswith("--no-") and arg[5:] in areas:
             options.flags[arg[5:]] = False
         elif arg.startswith("-m"):  # also -mpackage.module, as python accepts
@@ -133,6 +152,28 @@ def _parse(argv: list[str]) -> _CommandLine | None:
         raise _UsageError("no script given")
     options.target, options.args = argv[0], argv[1:]
     return options
+
+
+def _monitor_threshold(arg: str) -> float:
+    """The threshold of ``--monitor`` or ``--monitor=SECONDS``."""
+    from corun.monitor import DEFAULT_THRESHOLD, _watch
+
+    if arg == "--monitor":
+        return DEFAULT_THRESHOLD
+    try:
+        return _watch.parse_seconds(arg.partition("=")[2], "--monitor")
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+
+
+def _signal_number(name: str) -> int:
+    """The signal ``--dump-on`` names (``SIGUSR1``, ``USR1`` or a number)."""
+    from corun.monitor import _dump
+
+    try:
+        return _dump.parse_signal(name)
+    except ValueError as exc:
+        raise _UsageError(f"--dump-on: {exc}") from None
 
 
 def _report_patching(flags: dict[str, bool]) -> None:
