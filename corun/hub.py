@@ -46,6 +46,7 @@ from . import _originals
 from ._hubstats import HubCounts, HubMonitor, HubStatistics
 from ._io_base import READ, WRITE
 from ._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter
+from ._waker import Waker
 
 __all__ = [
     "BlockingSwitchOutError",
@@ -155,42 +156,6 @@ class TimerHandle(list):
         return float(self[0])
 
 
-class _Waker:
-    """A wake-up fd other threads write to so the hub leaves its poll."""
-
-    def __init__(self) -> None:
-        if _originals.eventfd is not None:
-            fd = _originals.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-            self.read_fd = self.write_fd = fd
-        else:
-            self.read_fd, self.write_fd = _originals.os_pipe()
-            os.set_blocking(self.read_fd, False)
-            os.set_blocking(self.write_fd, False)
-
-    def wake(self) -> None:
-        try:
-            _originals.os_write(self.write_fd, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-        except (BlockingIOError, OSError):
-            pass  # already readable (pipe full) or closing: the hub will look anyway
-
-    def drain(self) -> None:
-        try:
-            _originals.os_read(self.read_fd, 4096)
-        except (BlockingIOError, OSError):
-            pass
-
-    def close(self) -> None:
-        fds = {self.read_fd, self.write_fd}
-        # A late wake() from another thread must fail with EBADF, never
-        # write into whatever file reuses these numbers.
-        self.read_fd = self.write_fd = -1
-        for fd in fds:
-            try:
-                _originals.os_close(fd)
-            except OSError:
-                pass
-
-
 _CLOSED = object()
 
 
@@ -213,7 +178,7 @@ class Hub(RawGreenlet):
         self._idle_waiters: list[Waiter] = []
         # Tasks in join(), with their deadlines (None: no deadline).
         self._joiners: list[tuple[Waiter, float | None]] = []
-        self._waker = _Waker()
+        self._waker = Waker()
         self.io: IOBackend = _default_backend(self._waker.read_fd)
         # Work in flight in other threads (thread pool jobs) whose results will
         # come back through run_callback_threadsafe: not a deadlock yet.
@@ -614,7 +579,7 @@ class Hub(RawGreenlet):
     def reinit(self) -> None:
         """After fork, in the child: new OS resources, then the ``after_fork_in_child`` hooks."""
         old = self._waker
-        self._waker = _Waker()
+        self._waker = Waker()
         old.close()
         self.io.reinit(self._waker.read_fd)
         self.thread_ident = _originals.get_ident()
