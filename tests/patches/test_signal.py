@@ -204,17 +204,22 @@ def test_handler_exception_is_raised_in_the_main_task(prologue: str) -> None:
 def test_a_handler_arriving_in_the_hub_may_block(prologue: str) -> None:
     # Arriving while the hub polls, it runs in a task, never in the hub, so it
     # can wait like any task (here: time.sleep, cooperative once patched)
-    # while the other tasks go on.
+    # while the other tasks go on.  No task runs when it comes: one that did
+    # (a ticker between two sleeps) would run the handler itself, as the
+    # stdlib would, and sleep in its place.  The ticker starts in the handler.
     out = run(
         prologue,
         """
         import json, signal, time
+        ticker.kill()
         done = corun.Event()
         in_hub = []
         def handler(signum, frame):
             in_hub.append(corun.getcurrent() is corun.get_hub())
             before = ticks[0]
+            other = corun.spawn(_tick)
             time.sleep(0.3)
+            other.kill()
             done.set()
             in_hub.append(ticks[0] - before)
         signal.signal(signal.SIGUSR2, handler)
