@@ -193,6 +193,10 @@ class Hub(RawGreenlet):
         # What watches this hub from another thread (corun.monitor), if anything.
         self.monitor: HubMonitor | None = None
         self._run_hooks(_create_hooks, "on create")
+        # The due timers and the waiters woken by a poll while they are run
+        # (the next one last): out of the heap, still work to be done.
+        self._due_timers: list[TimerHandle] = []
+        self._woken: list[Any] = []
 
     def __repr__(self) -> str:
         return (
@@ -367,6 +371,8 @@ class Hub(RawGreenlet):
             or self.io.waiting
             or self.pending
             or len(self._timers) > self._cancelled_timers
+            or self._due_timers
+            or self._woken
         )
 
     def notify_closing(self, fd: int) -> None:
@@ -411,7 +417,10 @@ class Hub(RawGreenlet):
             counts.passes += 1
             counts.callbacks_run += n
             for _ in range(n):
-                func, args = popleft()
+                try:
+                    func, args = popleft()
+                except IndexError:
+                    break  # emptied by a fork in one of them (drop_scheduled_work)
                 try:
                     func(*args)
                 except BaseException as exc:
@@ -460,7 +469,10 @@ class Hub(RawGreenlet):
             self._waker.drain()
             while threadsafe:
                 ready.append(threadsafe.popleft())
-        for w in woken:
+        woken.reverse()
+        self._woken = woken
+        while woken:
+            w = woken.pop()
             try:
                 w.switch(None)
             except BaseException as exc:
@@ -486,7 +498,10 @@ class Hub(RawGreenlet):
                 # batch must not count it among the heap's cancelled timers.
                 timer[4] = None
                 due.append(timer)
-        for timer in due:
+        due.reverse()
+        self._due_timers = due
+        while due:
+            timer = due.pop()
             func = timer[2]
             if func is None:  # cancelled by an earlier timer of this batch
                 continue
@@ -600,6 +615,10 @@ class Hub(RawGreenlet):
         dropped.append(self._timers)
         self._timers = []
         self._cancelled_timers = 0
+        # Emptied in place: the loop suspended in this fork runs what is left of them.
+        dropped.extend([list(self._due_timers), list(self._woken)])
+        self._due_timers.clear()
+        self._woken.clear()
         self._idle_waiters = []
         self._joiners = []
         dropped.extend(self.io.forget_all())

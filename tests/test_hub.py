@@ -224,6 +224,18 @@ def test_cancelled_timer_count_stays_true_when_a_batch_cancel_compacts_the_heap(
     kept.cancel()
 
 
+def test_a_due_timer_not_yet_fired_is_work_that_can_still_run(fake: tuple[Hub, FakeClock]) -> None:
+    h, clock = fake
+    seen: list[bool] = []
+    done = corun.Event()  # a wait no timer or fd can end: not work by itself
+    h.call_later(1, lambda: seen.append(h.nothing_else_can_run()))
+    h.call_later(1, lambda: (seen.append(h.nothing_else_can_run()), done.set()))
+    clock.now += 10
+    assert done.wait()
+    # Both left the heap together; the first to fire must still see the second.
+    assert seen == [False, True]
+
+
 def test_many_cancelled_long_timers_do_not_grow_the_heap(hub: Hub) -> None:
     live = [hub.call_later(3600, print) for _ in range(100)]
     largest = 0

@@ -174,6 +174,36 @@ def test_child_forked_from_a_task_ends_with_that_task(prologue: str, ending: str
 
 
 @both
+def test_a_task_forking_amid_the_hubs_pass_leaves_the_child_a_working_hub(prologue: str) -> None:
+    # multiprocessing forks from its pool's threads, tasks resumed in the
+    # middle of the hub's pass over ready tasks, due timers or ready fds.
+    out = run(
+        prologue,
+        """
+        import json, os, time
+        def forker(after):
+            time.sleep(after)
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(0.05)  # back to the hub, in the middle of its pass
+                os._exit(7)
+            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        def bystander():
+            time.sleep(0)
+        codes = []
+        for after in (0, 0.1):  # resumed as a ready task, then by a due timer
+            tasks = [corun.spawn(forker, after)] + [corun.spawn(bystander) for _ in range(3)]
+            if after:
+                tasks += [corun.spawn(time.sleep, after) for _ in range(3)]
+            codes.append(tasks[0].get())
+            corun.joinall(tasks)
+        print(json.dumps({"codes": codes}))
+        """,
+    )
+    assert out["codes"] == [7, 7]
+
+
+@both
 def test_posix_spawn_children_are_awaited_cooperatively(prologue: str) -> None:
     out = run(
         prologue,
