@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import _thread
 import contextvars
+import errno
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from greenlet import GreenletExit, getcurrent
 
@@ -407,6 +409,7 @@ def _run_thread(
             del exc, hook_args
     finally:
         _running.discard(task)
+        _signal_masks.pop(id(task), None)
         del _sentinels[id(task)]
         for sentinel in sentinels:
             if sentinel.locked():
@@ -510,6 +513,62 @@ def _count() -> int:
     return _real_count() + len(_running)
 
 
+# The signal mask of each task started as a thread that has set one.
+_signal_masks: dict[int, set[int]] = {}
+_original_pthread_sigmask: Any = getattr(signal, "pthread_sigmask", None)
+_NSIG: int = getattr(signal, "NSIG", 65)
+
+
+def pthread_sigmask(how: int, mask: Any, /) -> set[Any]:
+    """``signal.pthread_sigmask`` that gives a task started as a thread a signal mask of its own.
+
+    An OS thread's mask is its own: blocking every signal in a helper thread
+    (as ``multiprocessing``'s resource sharer does) leaves the main thread,
+    and processes forked from it, as they were.  Such a thread is a task on
+    the OS thread here, so its mask is only recorded, starting from the OS
+    thread's; signals are handled in the main thread anyway.  Other tasks
+    change the OS thread's mask, as the stdlib's call does.
+    """
+    task = getcurrent()
+    if task not in _running:
+        return cast(set[Any], _original_pthread_sigmask(how, mask))
+    if how not in (signal.SIG_BLOCK, signal.SIG_UNBLOCK, signal.SIG_SETMASK):
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+    wanted = set()
+    for sig in mask:
+        number = int(sig)
+        if not 1 <= number < _NSIG:
+            raise ValueError(f"signal number {number} out of range [1; {_NSIG - 1}]")
+        wanted.add(number)
+    key = id(task)
+    old = _signal_masks.get(key)
+    if old is None:
+        old = {int(sig) for sig in _original_pthread_sigmask(signal.SIG_BLOCK, ())}
+    if how == signal.SIG_BLOCK:
+        new = old | wanted
+    elif how == signal.SIG_UNBLOCK:
+        new = old - wanted
+    else:
+        new = wanted
+    _signal_masks[key] = new
+    return {_signal_or_number(number) for number in old}
+
+
+def _signal_or_number(number: int) -> Any:
+    """``signal.Signals(number)``, or the number where it names no known signal (as the stdlib returns)."""
+    try:
+        return signal.Signals(number)
+    except ValueError:
+        return number
+
+
+def _after_patch(target: Any) -> list[tuple[str, str, Any]]:
+    """Give tasks started as threads their own signal mask (for ``monkey`` to set)."""
+    if _original_pthread_sigmask is None:
+        return []
+    return [("signal", "pthread_sigmask", pthread_sigmask)]
+
+
 def _after_fork_in_child() -> None:
     """Only the forking task lives on in the child: every other thread has ended."""
     global _main_thread_ident
@@ -523,6 +582,7 @@ def _after_fork_in_child() -> None:
     for task in list(_running):
         if task is not current:
             _running.discard(task)
+            _signal_masks.pop(id(task), None)
     for key in list(_sentinels):
         if key != id(current):
             for sentinel in _sentinels.pop(key):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import _thread
+import json
+import signal
 import sys
 import time
 
@@ -462,3 +464,48 @@ def test_a_pool_worker_waits_for_a_lock_a_task_holds() -> None:
     lock.release()
     assert job.get(timeout=10) is True
     assert lock.locked()
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="no pthread_sigmask here")
+def test_a_thread_blocking_signals_leaves_the_main_thread_and_its_forks_as_they_were() -> None:
+    # multiprocessing's resource sharer blocks every signal in its own
+    # thread; SIGTERM must still end a pool worker forked afterwards.
+    proc = run_patched(
+        """
+        import json, os, signal, threading, time
+        seen = {}
+        def outcome(how, mask):
+            try:
+                signal.pthread_sigmask(how, mask)
+            except Exception as exc:
+                return f"{type(exc).__name__}: {exc}"
+        def helper():
+            signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+            mine = signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGUSR1])
+            seen["blocked_here"] = signal.SIGTERM in mine and signal.SIGUSR1 in mine
+            now = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+            seen["unblocked_here"] = signal.SIGUSR1 not in now and signal.SIGTERM in now
+            seen["errors"] = [outcome(12345, []), outcome(signal.SIG_BLOCK, [0])]
+        t = threading.Thread(target=helper)
+        t.start()
+        t.join()
+        main_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(30)
+            os._exit(0)
+        os.kill(pid, signal.SIGTERM)
+        status = os.waitpid(pid, 0)[1]
+        print(json.dumps({**seen, "main_blocks_term": signal.SIGTERM in main_mask,
+                          "child_ended_by": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None}))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["blocked_here"] and out["unblocked_here"]
+    assert out["errors"] == [
+        "OSError: [Errno 22] Invalid argument",
+        f"ValueError: signal number 0 out of range [1; {signal.NSIG - 1}]",
+    ]
+    assert not out["main_blocks_term"]
+    assert out["child_ended_by"] == signal.SIGTERM
