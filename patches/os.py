@@ -42,11 +42,13 @@ Facts this module relies on:
 
 from __future__ import annotations
 
+import _socket as _csocket
 import errno
 import gc
 import os as _os
 import select as _select
 import signal as _stdsignal
+import stat
 import sys
 import traceback
 from collections.abc import Callable
@@ -60,14 +62,17 @@ from corun import _originals, _signals
 from corun._waiter import Waiter
 from corun.hub import Hub, LoopExit, _peek_hub, get_hub
 
+from .socket import blocking_for_its_owner
+
 __target__ = "os"
-__implements__ = ["fork", "forkpty", "read", "system", "wait", "wait3", "wait4", "waitid", "waitpid"]
+__implements__ = ["fork", "forkpty", "read", "system", "wait", "wait3", "wait4", "waitid", "waitpid", "write"]
 __all__ = ["ChildExit", *__implements__]
 
 T = TypeVar("T")
 
 _original_fork = _os.fork
 _original_read = _os.read
+_original_write = _os.write
 _original_forkpty: Any = getattr(_os, "forkpty", None)
 _original_waitpid = _os.waitpid
 _original_wait3: Any = getattr(_os, "wait3", None)
@@ -404,26 +409,159 @@ def fork() -> int:
 
 
 def read(fd: int, length: int, /) -> bytes:
-    """``os.read`` that parks the task while a blocking pipe, FIFO, socket or terminal has no data.
+    """``os.read`` that parks the task while an fd its owner expects to block has no data.
 
-    A regular file always polls readable and is read at once; a non-blocking
-    fd is read at once too, so it still raises ``BlockingIOError`` as it would.
+    That is a blocking pipe, FIFO, socket or terminal, or a socket corun
+    made non-blocking behind a timeout of None (see ``corun.patches.socket``):
+    ``BlockingIOError`` from it is waited out, not raised.  A regular file
+    always polls readable and is read at once; an fd the program made
+    non-blocking is read at once too, and still raises ``BlockingIOError``.
     """
-    if isinstance(fd, int) and not _readable_now(fd) and _os.get_blocking(fd):
+    if not isinstance(fd, int):
+        return _original_read(fd, length)  # the original says what is wrong with it
+    if not _ready_now(fd, _select.POLLIN) and _expects_blocking(fd):
         get_hub().wait_readable(fd)
-    return _original_read(fd, length)
+    while True:
+        try:
+            return _original_read(fd, length)
+        except BlockingIOError:
+            if not blocking_for_its_owner(fd):
+                raise
+        get_hub().wait_readable(fd)
 
 
-def _readable_now(fd: int) -> bool:
-    """Whether a read of ``fd`` would not block (also true for an invalid fd: the read reports it)."""
+def write(fd: int, data: Any, /) -> int:
+    """``os.write`` that parks the task while an fd its owner expects to block has no room.
+
+    A blocking fd waits for room first; on a pipe, FIFO or stream socket,
+    data beyond ``PIPE_BUF`` bytes goes a piece of ``PIPE_BUF`` at a time,
+    each after waiting for room, so that no call blocks the thread (each
+    piece is as atomic as the whole write would have been: not beyond
+    ``PIPE_BUF``).  A socket corun made non-blocking behind a timeout of
+    None (see ``corun.patches.socket``) is written in full, waiting out
+    ``BlockingIOError``.  Either way it returns once everything is written,
+    as a blocking write does.  A regular file is written at once, and an fd
+    the program made non-blocking still raises ``BlockingIOError``.
+    """
+    if not isinstance(fd, int):
+        return _original_write(fd, data)
+    try:
+        blocking = _os.get_blocking(fd)
+        view = memoryview(data)
+    except (OSError, TypeError):
+        return _original_write(fd, data)  # a bad fd or buffer: the original says so
+    with view:
+        if blocking:
+            return _write_blocking(fd, data, view)
+        if blocking_for_its_owner(fd):
+            return _write_all(fd, view)
+        return _original_write(fd, data)
+
+
+# A write of at most this many bytes to a pipe is atomic, and once the pipe
+# polls writable, one of that size does not block.
+_PIPE_BUF = getattr(_select, "PIPE_BUF", 512)
+
+
+def _write_blocking(fd: int, data: Any, view: memoryview) -> int:
+    """Write ``data`` (seen through ``view``) to the blocking ``fd``, waiting for room between pieces."""
+    hub = get_hub()
+    if not _ready_now(fd, _select.POLLOUT):
+        hub.wait_writable(fd)
+    size = view.nbytes
+    if size <= _PIPE_BUF or not view.contiguous or not _takes_pieces(fd):
+        return _original_write(fd, data)
+    with view.cast("B") as octets:
+        written = 0
+        while True:
+            try:
+                written += _original_write(fd, octets[written : written + _PIPE_BUF])
+            except OSError:
+                if written:
+                    return written  # as a blocking write that failed part way
+                raise
+            if written >= size:
+                return written
+            if not _ready_now(fd, _select.POLLOUT):
+                hub.wait_writable(fd)
+
+
+def _write_all(fd: int, view: memoryview) -> int:
+    """Write all of ``view`` to ``fd`` (non-blocking by corun's doing), waiting out ``BlockingIOError``."""
+    with view.cast("B") as octets:
+        size = len(octets)
+        written = 0
+        while True:
+            try:
+                written += _original_write(fd, octets[written:])
+            except BlockingIOError:
+                get_hub().wait_writable(fd)
+                continue
+            except OSError:
+                if written:
+                    return written
+                raise
+            if written >= size:
+                return written
+
+
+def _takes_pieces(fd: int) -> bool:
+    """Whether ``fd`` is a pipe, FIFO or stream socket, where a write cut in pieces reads the same."""
+    try:
+        mode = _os.fstat(fd).st_mode
+    except OSError:
+        return False
+    if stat.S_ISFIFO(mode):
+        return True
+    if not stat.S_ISSOCK(mode) or _csocket.getdefaulttimeout() is not None:
+        # With a default timeout, looking at the socket would make it non-blocking.
+        return False
+    try:
+        probe = _csocket.socket(fileno=fd)
+    except OSError:
+        return False
+    try:
+        return probe.type == _csocket.SOCK_STREAM
+    finally:
+        probe.detach()
+
+
+def _expects_blocking(fd: int) -> bool:
+    """Whether reading ``fd`` should wait for data (also true for an invalid fd: the read reports it)."""
+    try:
+        return _os.get_blocking(fd) or blocking_for_its_owner(fd)
+    except OSError:
+        return False
+
+
+def _ready_now(fd: int, event: int) -> bool:
+    """Whether ``fd`` is ready for ``event`` (POLLIN, POLLOUT) now (true for a bad fd: the call says so)."""
     if _originals.poll is None:
-        return True  # no way to ask: read as the original would
+        return True  # no way to ask: call as the original would
     poller = _originals.poll()
     try:
-        poller.register(fd, _select.POLLIN)
+        poller.register(fd, event)
     except (OSError, ValueError, OverflowError):
         return True
     return bool(poller.poll(0))
+
+
+def _after_patch(target: Any) -> list[tuple[str, str, Any]]:
+    """The stdlib's early copies of ``os.read``/``os.write``, pointed at these (for ``monkey`` to set).
+
+    ``multiprocessing.connection.Connection`` binds both, at import, as the
+    default arguments of its ``_recv`` and ``_send``: a process patched
+    after that (a ``forkserver`` server patched while it imports the main
+    module) would otherwise read and write its connections blocking the thread.
+    """
+    module = "multiprocessing.connection"
+    cls = getattr(sys.modules.get(module), "Connection", None)
+    changes: list[tuple[str, str, Any]] = []
+    for method, original, replacement in (("_recv", _original_read, read), ("_send", _original_write, write)):
+        defaults = getattr(getattr(cls, method, None), "__defaults__", None)
+        if defaults == (original,):
+            changes.append((module, f"Connection.{method}.__defaults__", (replacement,)))
+    return changes
 
 
 def forkpty() -> tuple[int, int]:

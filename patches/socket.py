@@ -21,6 +21,17 @@ Facts this module relies on:
 - The stdlib's ``close``, ``makefile``/``SocketIO``, ``dup`` and
   ``_sendfile_use_send`` are written over the public methods and
   ``_real_close``, so overriding those makes them cooperative as well.
+- O_NONBLOCK belongs to the open file, which every fd duplicated from it
+  shares (``os.dup``, ``fromfd``, a forked child's copy), not to the fd.
+  The stdlib leaves a socket blocking while its timeout is None, and code
+  that reads its fd directly (``os.read(sock.fileno(), n)``, an fd given
+  away by ``detach()``) counts on that.  So ``detach`` gives the fd back in
+  the mode the stdlib's would have, and the fds of live sockets that corun
+  made non-blocking behind a timeout of None are listed
+  (``blocking_for_its_owner``), for ``os.read``/``os.write`` to wait on
+  rather than raise ``BlockingIOError``.  A file shared with a live socket
+  cannot go back to blocking at close: another process may be using it
+  through corun.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ import _socket as _csocket
 import io
 import os
 import socket as _stdsocket
+import stat
 import sys
 from collections.abc import Callable
 from errno import EINPROGRESS, EINTR, EISCONN, EWOULDBLOCK
@@ -46,6 +58,7 @@ else:
 
 __target__ = "socket"
 
+# The stdlib's names only; ``blocking_for_its_owner`` is for the os twin.
 __all__ = ["close", "create_connection", "create_server", "fromfd", "socket", "socketpair"]
 # The stdlib's create_connection, create_server, socketpair and fromfd build
 # their sockets with the module-global ``socket`` and resolve with the
@@ -89,6 +102,61 @@ _GLOBAL_DEFAULT_TIMEOUT: Any = _stdsocket._GLOBAL_DEFAULT_TIMEOUT  # type: ignor
 _CONNECT_PENDING = frozenset({EINPROGRESS, EINTR, EWOULDBLOCK})
 _MSG_DONTWAIT = getattr(_csocket, "MSG_DONTWAIT", 0)
 
+# The fds of live cooperative sockets whose timeout is None: non-blocking
+# only because corun made them so.  Each maps to its file's (st_dev, st_ino)
+# once that was needed, to recognise an fd duplicated from it.
+_blocking_for_owner: dict[int, tuple[int, int] | None] = {}
+
+
+def blocking_for_its_owner(fd: int) -> bool:
+    """Whether ``fd`` is non-blocking only because a cooperative socket with no timeout made it so.
+
+    True for the fd of such a socket and for any fd sharing its open file
+    (``os.dup`` of it, the fd ``fromfd`` duplicated): code reading or writing
+    it directly expects the calls to block, as with the stdlib's socket.
+    """
+    if fd in _blocking_for_owner:
+        return True
+    if not _blocking_for_owner:
+        return False
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return False
+    if not stat.S_ISSOCK(st.st_mode):
+        return False
+    wanted = (st.st_dev, st.st_ino)
+    for known_fd, known in list(_blocking_for_owner.items()):
+        if known is None:
+            try:
+                known_st = os.fstat(known_fd)
+            except OSError:
+                continue
+            known = (known_st.st_dev, known_st.st_ino)
+            if known_fd in _blocking_for_owner:
+                _blocking_for_owner[known_fd] = known
+        if known == wanted:
+            return True
+    return False
+
+
+def _note_timeout(sock: socket) -> None:
+    """Keep ``sock``'s entry in ``_blocking_for_owner`` in step with its timeout."""
+    fd = sock.fileno()
+    if fd < 0:
+        return
+    if sock._user_timeout is None:
+        _blocking_for_owner.setdefault(fd, None)
+    else:
+        _blocking_for_owner.pop(fd, None)
+
+
+def _let_go(fd: int) -> None:
+    """``fd`` is about to stop being a cooperative socket's: wake its waiters, forget its entry."""
+    if fd >= 0:
+        notify_closing(fd)
+        _blocking_for_owner.pop(fd, None)
+
 
 class socket(_stdsocket.socket):
     """A ``socket.socket`` whose blocking calls park the calling task instead of the thread.
@@ -106,6 +174,7 @@ class socket(_stdsocket.socket):
         # timeout, or 0.0 for SOCK_NONBLOCK): that is what the user sees.
         self._user_timeout: float | None = _c_gettimeout(self)
         _c_settimeout(self, 0.0)
+        _note_timeout(self)
 
     # -- timeouts, emulated above a non-blocking OS socket -------------------
 
@@ -121,6 +190,7 @@ class socket(_stdsocket.socket):
             raise
         self._user_timeout = _c_gettimeout(self)
         _c_settimeout(self, 0.0)
+        _note_timeout(self)
 
     def gettimeout(self) -> float | None:
         """The timeout set by the user (None: blocking calls wait forever)."""
@@ -391,27 +461,29 @@ class socket(_stdsocket.socket):
         # Wake the tasks waiting on this fd (with EBADF) and unregister it
         # while the number still names this socket; once closed, the number
         # can be reused by the next file opened.
-        fd = self.fileno()
-        if fd >= 0:
-            notify_closing(fd)
+        _let_go(self.fileno())
         super()._real_close(_ss)  # type: ignore[misc]
 
     # Every way this object gives up its fd unregisters it first, which is
     # what lets its waits pass notifies_close=True (no epoll_ctl per wait).
 
     def detach(self) -> int:
-        """Give up the fd without closing it (it is unregistered from the hub first)."""
+        """Give up the fd without closing it, unregistered from the hub and in the stdlib's blocking mode.
+
+        With a timeout of None the fd is blocking again, as the stdlib's
+        socket would leave it: whatever takes it over (``multiprocessing``'s
+        connections read it with ``os.read``) expects blocking calls.
+        """
         fd = self.fileno()
-        if fd >= 0:
-            notify_closing(fd)
+        _let_go(fd)
+        if fd >= 0 and self._user_timeout is None:
+            _c_settimeout(self, None)
         return super().detach()
 
     def __del__(self) -> None:
         # A socket collected unclosed is closed by the C finalizer, which
         # knows nothing of the hub.
-        fd = self.fileno()
-        if fd >= 0:
-            notify_closing(fd)
+        _let_go(self.fileno())
         super().__del__()  # type: ignore[misc]  # _socket.socket has one; typeshed does not say so
 
 

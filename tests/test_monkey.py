@@ -499,7 +499,7 @@ SNAPSHOT = """
 import signal, sys, types
 
 def snapshot(getsignal):
-    namespaces, contents = {}, {}
+    namespaces, contents, defaults = {}, {}, {}
     for module_name, module in list(sys.modules.items()):
         # The program itself (multiprocessing names it __mp_main__ too) is not patched.
         if module_name in ("__main__", "__mp_main__") or not isinstance(module, types.ModuleType):
@@ -509,6 +509,10 @@ def snapshot(getsignal):
         for attr, value in namespace.items():
             if isinstance(value, type) and value.__module__ == module_name:
                 namespaces[module_name, attr + "."] = (value, dict(vars(value)))
+                # Default arguments bound at import (Connection._recv's read=os.read).
+                for name, method in vars(value).items():
+                    if isinstance(method, types.FunctionType):
+                        defaults[module_name, f"{attr}.{name}.__defaults__"] = (method, method.__defaults__)
             elif type(value) is list:
                 contents[module_name, attr] = list(value)
     handlers = {}
@@ -517,11 +521,11 @@ def snapshot(getsignal):
             handlers[signum] = getsignal(signum)
         except (OSError, ValueError):
             pass
-    return namespaces, contents, handlers
+    return namespaces, contents, defaults, handlers
 
 def changes(before, getsignal):
     # What changed since before, each with the value it had then.
-    namespaces, contents, handlers = before
+    namespaces, contents, defaults, handlers = before
     found = {}
     for (module_name, prefix), (owner, namespace) in namespaces.items():
         now = vars(owner)
@@ -534,6 +538,9 @@ def changes(before, getsignal):
         now = vars(sys.modules[module_name]).get(attr)
         if now is namespaces[module_name, ""][1][attr] and now != items:  # a list changed in place
             found[module_name, attr] = now
+    for key, (function, old) in defaults.items():
+        if function.__defaults__ is not old:
+            found[key] = old
     for signum, handler in handlers.items():
         if getsignal(signum) is not handler:
             found["signal", f"handler({signal.Signals(signum).name})"] = handler

@@ -666,3 +666,88 @@ def test_a_child_forked_while_a_shell_runs_gets_its_signals_back() -> None:
         """,
     )
     assert out == {"during": True, "child": 0, "status": 0}
+
+
+def test_os_read_and_write_on_a_sockets_fd_block_only_the_task_as_the_stdlib_would_block() -> None:
+    out = run(
+        ALL,
+        """
+        import json, os, socket, threading, time
+        a, b = socket.socketpair()  # timeout None: the stdlib's fds would be blocking
+        threading.Timer(0.3, a.sendall, (b"late",)).start()
+        before = ticks[0]
+        late = os.read(b.fileno(), 100).decode()
+        read_ticks = ticks[0] - before
+        copy = os.dup(b.fileno())  # the same open file, handed to other code
+        threading.Timer(0.2, a.sendall, (b"copy",)).start()
+        via_copy = os.read(copy, 100).decode()
+        size = 4 << 20  # far more than the socket buffers hold
+        got = bytearray()
+        def drain():
+            while len(got) < size:
+                got.extend(a.recv(65536))
+        reader = threading.Thread(target=drain)
+        reader.start()
+        before = ticks[0]
+        written = os.write(b.fileno(), b"x" * size)  # all of it, as a blocking write
+        reader.join()
+        write_ticks = ticks[0] - before
+        b.settimeout(5.0)  # the stdlib's socket is non-blocking now
+        try:
+            os.read(b.fileno(), 10)
+            timed = "read"
+        except BlockingIOError:
+            timed = "BlockingIOError"
+        print(json.dumps({"late": late, "read_ticks": read_ticks, "copy": via_copy, "written": written,
+                          "got": len(got), "write_ticks": write_ticks, "timed": timed}))
+        """,
+    )
+    assert (out["late"], out["copy"], out["timed"]) == ("late", "copy", "BlockingIOError")
+    assert out["written"] == out["got"] == 4 << 20
+    assert out["read_ticks"] >= 5  # 0.3 s of 20 ms ticks went on while the main task read
+
+
+def test_os_write_to_a_full_blocking_pipe_parks_only_the_task() -> None:
+    out = run(
+        ALL,
+        """
+        import hashlib, json, os, threading, time
+        r, w = os.pipe()
+        data = os.urandom(1 << 20)  # sixteen times what the pipe holds
+        got = bytearray()
+        def slow_reader():
+            time.sleep(0.3)
+            while len(got) < len(data):
+                got.extend(os.read(r, 65536))
+        reader = threading.Thread(target=slow_reader)
+        reader.start()
+        before = ticks[0]
+        written = os.write(w, data)
+        during = ticks[0] - before
+        reader.join()
+        os.set_blocking(w, False)  # the program's own choice: a full pipe raises
+        try:
+            while True:
+                os.write(w, b"y" * 4096)
+        except BlockingIOError:
+            full = "BlockingIOError"
+        same = hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+        print(json.dumps({"written": written, "same": same, "during": during, "full": full}))
+        """,
+    )
+    assert (out["written"], out["same"], out["full"]) == (1 << 20, True, "BlockingIOError")
+    assert out["during"] >= 5  # the writer waited for room 0.3 s without holding up the ticker
+
+
+def test_os_write_keeps_a_datagram_whole() -> None:
+    out = run(
+        ALL,
+        """
+        import json, os, socket
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        fd = b.detach()  # blocking again, as the stdlib leaves it
+        sent = os.write(fd, b"d" * 10000)  # more than PIPE_BUF, yet one datagram
+        print(json.dumps({"sent": sent, "received": len(a.recv(65536)), "blocking": os.get_blocking(fd)}))
+        """,
+    )
+    assert out == {"sent": 10000, "received": 10000, "blocking": True}
