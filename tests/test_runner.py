@@ -216,6 +216,29 @@ def test_module_traceback_starts_in_the_module(tmp_path: Path) -> None:
     assert 'failing.py", line 4, in <module>' in ours.stderr
 
 
+# -- -c command ------------------------------------------------------------------------
+
+# What a command can see of how it was started (it has no __file__).
+SHOW_COMMAND = (
+    "import json, sys; print(json.dumps({'argv': sys.argv, 'path0': sys.path[0], 'name': __name__, "
+    "'package': __package__, 'spec': __spec__, 'loader': __loader__.__name__, "
+    "'globals': sorted(globals()), 'main_is_me': sys.modules['__main__'].__dict__ is globals()}))"
+)
+
+
+def test_command_sees_argv_path_and_main_as_under_python_c(tmp_path: Path) -> None:
+    seen = json.loads(same(["-c", SHOW_COMMAND, "a", "-m", "--b"], tmp_path).stdout)
+    assert seen["argv"] == ["-c", "a", "-m", "--b"]
+    assert seen["path0"] == "" and seen["name"] == "__main__" and seen["main_is_me"]
+    assert json.loads(corun(f"-c{SHOW_COMMAND}", cwd=tmp_path).stdout)["argv"] == ["-c"]
+
+
+@pytest.mark.parametrize("ending", ["raise ValueError('boom')", "import sys; sys.exit(3)", "print('fine')"])
+def test_command_exit_status_and_traceback_are_pythons(tmp_path: Path, ending: str) -> None:
+    proc = same(["-c", f"import os\n{ending}"], tmp_path)
+    assert "corun" not in proc.stderr
+
+
 # -- patching and options ---------------------------------------------------------------
 
 CHECK_PATCHED = """
@@ -326,6 +349,7 @@ def test_a_new_area_gets_its_option_and_help_from_its_declaration(
         ((), "no script given"),
         (("--frobnicate", "x.py"), "unknown option --frobnicate"),
         (("--verbose", "-m"), "argument expected for the -m option"),
+        (("-c",), "argument expected for the -c option"),
     ],
 )
 def test_bad_command_lines_exit_2(tmp_path: Path, args: tuple[str, ...], complaint: str) -> None:

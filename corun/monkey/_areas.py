@@ -39,7 +39,7 @@ AREAS: tuple[Area, ...] = (
         ("thread", "threading", "multiprocessing"),
         "_thread, threading and multiprocessing locks: threads start tasks, locks park them",
     ),
-    Area("os", ("os",), "os.fork, os.read on pipes and the waits for child processes"),
+    Area("os", ("os",), "os.fork, os.read and os.write on pipes and sockets, the waits for child processes"),
     # SSLSocket is rebuilt on the cooperative socket.
     Area("ssl", ("ssl",), "ssl sockets", after=("socket",)),
     Area("subprocess", ("subprocess",), "subprocess waits and pipes"),

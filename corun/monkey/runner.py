@@ -1,6 +1,7 @@
 """``python -m corun [options] script.py [args]``: patch first, then run the script as python would.
 
-What "as python would" covers, each checked against ``python script.py``:
+Also ``-m module`` and ``-c command``, as python takes them.  What "as python
+would" covers, each checked against ``python script.py``:
 ``sys.argv``, a fresh ``__main__`` module in ``sys.modules`` (so pickling a
 class defined in the script works), ``__file__``, ``sys.path[0]``, the exit
 status, and tracebacks that start in the script, not in this runner.
@@ -21,9 +22,12 @@ __all__ = ["main"]
 _USAGE = """\
 usage: python -m corun [options] script.py [args...]
        python -m corun [options] -m module [args...]
+       python -m corun [options] -c command [args...]
 
 Make the standard library cooperative (corun.monkey.patch_all), then run the
-script or module exactly as `python script.py` or `python -m module` would.
+script, module or command exactly as `python script.py`, `python -m module`
+or `python -c command` would.  The children that multiprocessing starts
+with its spawn and forkserver methods run under corun with the same options.
 
 areas of the standard library, each patched unless its --no- option is given:
 {areas}
@@ -60,9 +64,10 @@ class _UsageError(Exception):
 class _CommandLine:
     """What the runner was asked to do."""
 
-    target: str  # a script path, or a module name with ``module``
+    target: str  # a script path, a module name with ``module``, or code with ``command``
     args: list[str]  # the script's own arguments
     module: bool = False
+    command: bool = False
     flags: dict[str, bool] = field(default_factory=dict)  # patch_all keywords turned off
     strict: bool = False
     verbose: bool = False
@@ -101,9 +106,16 @@ def main(argv: list[str] | None = None) -> int:
             monitor.enable(command.monitor)
         if command.dump_on is not None:
             monitor.dump_on(command.dump_on)
+    if monkey.saved:
+        # Something was patched: the interpreters multiprocessing starts are patched alike.
+        from ._children import start_children_alike
+
+        start_children_alike([f"--no-{name}" for name, on in command.flags.items() if not on])
 
     if command.module:
         return _run_module(command.target, command.args)
+    if command.command:
+        return _run_command(command.target, command.args)
     return _run_path(command.target, command.args)
 
 
@@ -131,14 +143,15 @@ def _parse(argv: list[str]) -> _CommandLine | None:
             options.dump_on = _signal_number(arg.partition("=")[2])
         elif arg.startswith("--no-") and arg[5:] in areas:
             options.flags[arg[5:]] = False
-        elif arg.startswith("-m"):  # also -mpackage.module, as python accepts
-            options.module = True
-            if arg == "-m":
+        elif arg.startswith(("-m", "-c")):  # also -mpackage.module and -ccode, as python accepts
+            option = arg[:2]
+            if arg == option:
                 if not argv:
-                    raise _UsageError("argument expected for the -m option")
+                    raise _UsageError(f"argument expected for the {option} option")
                 arg = argv.pop(0)
             else:
                 arg = arg[2:]
+            options.module, options.command = option == "-m", option == "-c"
             options.target, options.args = arg, argv
             return options
         elif arg == "--":
@@ -258,6 +271,29 @@ def _run_module(name: str, args: list[str]) -> int:
     if _adds_path0():
         sys.path[0] = os.getcwd()
     return _run_main_module(name, set_argv0=True)
+
+
+def _run_command(source: str, args: list[str]) -> int:
+    """Run a command given as a string, as ``python -c source`` does."""
+    sys.argv[:] = ["-c", *args]
+    if _adds_path0():
+        sys.path[0] = ""  # the current directory, whichever it is at each import
+    from importlib.machinery import BuiltinImporter
+
+    main = _fresh_main()
+    main.__loader__ = BuiltinImporter
+    _quote_command_in_tracebacks(source)
+    _execute(lambda: compile(source, "<string>", "exec", dont_inherit=True), main)
+    return 0
+
+
+def _quote_command_in_tracebacks(source: str) -> None:
+    """From 3.13 on, ``python -c`` gives ``linecache`` the command, so that tracebacks quote its lines."""
+    if sys.version_info >= (3, 13):
+        import linecache
+
+        lines = [line + "\n" for line in source.splitlines()]
+        linecache.cache["<string>"] = (len(source), None, lines, "<string>")
 
 
 def _run_main_module(name: str, *, set_argv0: bool) -> int:
