@@ -64,6 +64,11 @@ from corun.hub import Hub, LoopExit, _peek_hub, get_hub
 
 from .socket import blocking_for_its_owner
 
+try:
+    import fcntl as _fcntl
+except ImportError:  # not a POSIX system: os.read and os.write stay the originals' own
+    _fcntl = None  # type: ignore[assignment]
+
 __target__ = "os"
 __implements__ = ["fork", "forkpty", "read", "system", "wait", "wait3", "wait4", "waitid", "waitpid", "write"]
 __all__ = ["ChildExit", *__implements__]
@@ -419,7 +424,7 @@ def read(fd: int, length: int, /) -> bytes:
     """
     if not isinstance(fd, int):
         return _original_read(fd, length)  # the original says what is wrong with it
-    if not _ready_now(fd, _select.POLLIN) and _expects_blocking(fd):
+    if not _ready_now(fd, _select.POLLIN) and _waits_to_read(fd):
         get_hub().wait_readable(fd)
     while True:
         try:
@@ -443,15 +448,15 @@ def write(fd: int, data: Any, /) -> int:
     as a blocking write does.  A regular file is written at once, and an fd
     the program made non-blocking still raises ``BlockingIOError``.
     """
-    if not isinstance(fd, int):
-        return _original_write(fd, data)
+    flags = _status_flags(fd) if isinstance(fd, int) else None
+    if flags is None or flags & _os.O_ACCMODE == _os.O_RDONLY:
+        return _original_write(fd, data)  # it fails at once, as it should
     try:
-        blocking = _os.get_blocking(fd)
         view = memoryview(data)
-    except (OSError, TypeError):
-        return _original_write(fd, data)  # a bad fd or buffer: the original says so
+    except TypeError:
+        return _original_write(fd, data)  # the original says what is wrong with it
     with view:
-        if blocking:
+        if not flags & _os.O_NONBLOCK:
             return _write_blocking(fd, data, view)
         if blocking_for_its_owner(fd):
             return _write_all(fd, view)
@@ -526,12 +531,22 @@ def _takes_pieces(fd: int) -> bool:
         probe.detach()
 
 
-def _expects_blocking(fd: int) -> bool:
-    """Whether reading ``fd`` should wait for data (also true for an invalid fd: the read reports it)."""
+def _status_flags(fd: int) -> int | None:
+    """The file status flags of ``fd`` (``O_NONBLOCK``, the access mode), or None for a bad fd."""
+    if _fcntl is None:
+        return None  # no way to ask: call as the original would
     try:
-        return _os.get_blocking(fd) or blocking_for_its_owner(fd)
-    except OSError:
+        return _fcntl.fcntl(fd, _fcntl.F_GETFL)
+    except (OSError, ValueError, OverflowError):
+        return None
+
+
+def _waits_to_read(fd: int) -> bool:
+    """Whether a read of ``fd`` with no data yet should wait for some (not when it fails at once)."""
+    flags = _status_flags(fd)
+    if flags is None or flags & _os.O_ACCMODE == _os.O_WRONLY:
         return False
+    return not flags & _os.O_NONBLOCK or blocking_for_its_owner(fd)
 
 
 def _ready_now(fd: int, event: int) -> bool:

@@ -598,3 +598,5 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 for _public in (LockType, RLock, _local, get_ident, start_new_thread, start_joinable_thread, allocate_lock):
     _public.__module__ = "_thread"
 del _public
+# Installed in ``signal``.
+pthread_sigmask.__module__ = "signal"

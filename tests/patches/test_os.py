@@ -751,3 +751,20 @@ def test_os_write_keeps_a_datagram_whole() -> None:
         """,
     )
     assert out == {"sent": 10000, "received": 10000, "blocking": True}
+
+
+def test_os_read_and_write_on_the_wrong_end_of_a_pipe_fail_at_once() -> None:
+    proc = run_patched(
+        """
+        import os
+        r, w = os.pipe()
+        for call, args in ((os.write, (r, b"x")), (os.read, (w, 1))):
+            try:
+                call(*args)  # poll would never call either fd ready for it
+            except OSError as exc:
+                print(call.__name__, exc.errno)
+        """,
+        timeout=20,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["write", "9", "read", "9"]
