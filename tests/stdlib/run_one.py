@@ -46,6 +46,7 @@ import signal
 import sys
 import time
 import traceback
+import types
 import unittest
 import warnings
 from collections.abc import Iterable, Iterator
@@ -384,9 +385,30 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+# Test modules that CPython's own test files assemble from a helper module:
+# name -> (helper, start method).  Built here as CPython's file builds it
+# (``install_tests_in_module_dict``), under the same name, so that every
+# Python has them (3.11.7 and 3.12.1 here ship the helper without the
+# file) and a test has one id on all of them (3.13 splits the file into a
+# package of four).
+ASSEMBLED = {"test.test_multiprocessing_fork": ("test._test_multiprocessing", "fork")}
+
+
+def _assemble(import_name: str) -> Any:
+    """Build the module ``import_name`` of ``ASSEMBLED`` and put it in ``sys.modules``."""
+    helper_name, start_method = ASSEMBLED[import_name]
+    helper = importlib.import_module(helper_name)
+    module = types.ModuleType(import_name)
+    sys.modules[import_name] = module  # where unittest looks up setUpModule
+    helper.install_tests_in_module_dict(vars(module), start_method)
+    return module
+
+
 def _import(import_name: str, recorder: _Recorder) -> Any:
     """Import the test module; None (and an ``unavailable`` record) if it cannot run here."""
     try:
+        if import_name in ASSEMBLED:
+            return _assemble(import_name)
         return importlib.import_module(import_name)
     except unittest.SkipTest as exc:
         recorder.write(kind="unavailable", reason=f"the module skipped itself: {exc}")

@@ -116,6 +116,10 @@ GROUPS = (
         ),
         pythons="all",
     ),
+    # multiprocessing under the thread, os and socket areas: processes
+    # forked from a patched parent, process-shared locks, pipes and sockets
+    # handed to multiprocessing's connections, managers and pools.
+    ModuleGroup("multiprocessing", ("test_multiprocessing_fork",), pythons="all"),
 )
 
 MODULES = tuple(module for group in GROUPS for module in group.modules)
@@ -125,9 +129,28 @@ MODULES = tuple(module for group in GROUPS for module in group.modules)
 # statuses, kill, spawn*, exec*); its posix_spawn tests live in test_posix.
 # test_concurrent_futures: the thread-pool executor's classes and the
 # executor-free Future tests, not the process pools.
+# test_multiprocessing_fork: the classes run with processes and with a
+# manager (processes, queues, pools, connections, listeners, the locks and
+# shared objects, every manager type) and the tests of connection.wait, the
+# simple queue, the manager's types, pool initializers and timeouts; not
+# the same classes run with threads (multiprocessing.dummy: the threads
+# group's business), nor the tests of other start methods, whose spawned
+# children would import the test module by its name, which run_one.py
+# builds in memory (ASSEMBLED) rather than finds as a file.
 PARTS = {
     "test_os": ("ExecTests", "ForkTests", "PidTests", "SpawnTests", "Win32KillTests"),
     "test_concurrent_futures": ("ThreadPool*", "FutureTests"),
+    "test_multiprocessing_fork": (
+        "WithProcesses*",
+        "WithManager*",
+        "TestWait",
+        "TestSimpleQueue",
+        "TestSyncManagerTypes",
+        "TestPoolNotLeakOnFailure",
+        "TestInitializers",
+        "TestTimeouts",
+        "TestIgnoreEINTR",
+    ),
 }
 
 
@@ -160,6 +183,7 @@ def in_part(module: str, test_id: str) -> bool:
 
 # The slowest modules, slowest first: they start first when several run at once.
 _SLOWEST_FIRST = (
+    "test_multiprocessing_fork",
     "test_signal",
     "test_socket",
     "test_subprocess",
