@@ -71,16 +71,7 @@ class Program:
         return doc.splitlines()[0] if doc else ""
 
 
-# Failures that changes in progress elsewhere remove (each flips its strict xfail).
-MP_MANAGER = (
-    "the manager's connection is a non-blocking socket to os.read: answer_challenge gets "
-    "BlockingIOError from os.read"
-)
 # Failures found by this corpus, not yet fixed.
-OS_WRITE_BLOCKS = (
-    "hangs: os.write to a full pipe blocks the OS thread (only os.read is cooperative), "
-    "so the reader thread never runs"
-)
 FILE_READ_BLOCKS = (
     "a file object over a pipe (os.fdopen) reads in C and blocks the OS thread: the heartbeat "
     "thread stops while main waits for the child's output"
@@ -123,12 +114,12 @@ PROGRAMS: tuple[Program, ...] = (
     Program("logging_exception_traceback.py", stderr=True),
     Program("logging_queue_listener.py"),
     Program("many_sleeping_threads.py", waits=True),
-    Program("mp_manager.py", known_failure=MP_MANAGER),
+    Program("mp_manager.py"),
     Program("mp_forkserver.py"),
     Program("mp_pool_fork.py", waits=True),
     Program("mp_queue_process.py"),
     Program("mp_spawn_pool.py"),
-    Program("os_pipe_threads.py", known_failure=OS_WRITE_BLOCKS, timeout=5),
+    Program("os_pipe_threads.py", timeout=5),
     Program("os_popen_heartbeat.py", waits=True),
     Program("os_system_threads.py", waits=True),
     Program("poll_pipe.py", waits=True),
