@@ -1,4 +1,4 @@
-"""Cooperative twin of :mod:`os`: ``fork``, and waits for child processes that block only their task.
+"""Cooperative twin of :mod:`os`: ``fork``, and child waits, reads and writes that block only their task.
 
 Facts this module relies on:
 
@@ -38,6 +38,14 @@ Facts this module relies on:
   dropped, and their greenlets are kept (never resumed), because a greenlet
   that is garbage-collected is unwound and would run its ``finally`` blocks
   in the child.
+- A read or write of a blocking fd cannot be made non-blocking for one call
+  without changing ``O_NONBLOCK``, which belongs to the open file and so to
+  every process sharing it.  But once ``poll`` calls an fd readable, a read
+  returns at once; once it calls a pipe writable, a write of up to
+  ``PIPE_BUF`` bytes does (and is atomic), as on a stream socket, where a
+  longer write may be cut in pieces without changing what the reader gets.
+  ``poll`` never calls a regular file unready, nor an fd open only the
+  other way ready: those calls go straight to the original.
 """
 
 from __future__ import annotations
