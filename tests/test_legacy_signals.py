@@ -127,8 +127,9 @@ signal.signal(signal.SIGALRM, lambda signum, frame: items.put("put by the handle
 signal.alarm(1)
 print("woken:", items.get())
 
-def spin(enough):
-    end = time.monotonic() + 1.5
+def spin(enough, go):
+    go.wait()
+    end = time.monotonic() + 3
     while time.monotonic() < end and not enough.is_set():
         sum(range(10000))  # user CPU time, which is what ITIMER_VIRTUAL counts
         time.sleep(0)
@@ -146,10 +147,13 @@ for which, signum in ((signal.ITIMER_VIRTUAL, signal.SIGVTALRM), (signal.ITIMER_
             pass
     except Stop as exc:
         print("main thread computing:", exc)
-    signal.setitimer(which, 0.05)
-    enough = threading.Event()
-    spinner = threading.Thread(target=spin, args=(enough,))
+    # Armed once the spinner has started and waits: starting a thread costs
+    # CPU time too, and the signal must find the main thread in join().
+    enough, go = threading.Event(), threading.Event()
+    spinner = threading.Thread(target=spin, args=(enough, go))
     spinner.start()
+    signal.setitimer(which, 0.2)
+    go.set()
     try:
         spinner.join()
         print("joined")
