@@ -52,6 +52,7 @@ from typing import Any
 from greenlet import getcurrent
 
 from . import _originals
+from ._signalwait import set_program_handler_lookup
 from ._waiter import Waiter, throw_into
 from .hub import Hub, _peek_hub, get_hub
 
@@ -256,6 +257,10 @@ def _set_handler(signum: int, handler: Handler) -> Handler:
 def get_handler(signum: int) -> Handler:
     """``signal.getsignal`` for corun: the handler the program set."""
     return _unwrap(signum, _os_getsignal(signum))
+
+
+# The hub asks which handlers the program has when deciding whether a wait can end.
+set_program_handler_lookup(get_handler)
 
 
 def can_set_handlers() -> bool:

@@ -32,7 +32,6 @@ import gc
 import heapq
 import itertools
 import os
-import signal
 import sys
 import traceback
 from collections import deque
@@ -45,6 +44,7 @@ from greenlet import greenlet as RawGreenlet
 from . import _originals
 from ._hubstats import HubCounts, HubMonitor, HubStatistics
 from ._io_base import READ, WRITE
+from ._signalwait import signal_to_come
 from ._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter
 from ._waker import Waker
 
@@ -452,11 +452,10 @@ class Hub(RawGreenlet):
             # Only join() calls are left, and no work is what they wait for.
             self._release_joiners()
             return
-        elif (alarm := _alarm_left()) is not None:
-            # Only SIGALRM can come; the program's handler may then raise or
-            # wake a task.  Not forever: a signal just before the poll starts
-            # would not interrupt it.
-            timeout = alarm
+        elif (left := signal_to_come()) is not None:
+            # Only a signal can come; the program's handler may then raise
+            # or wake a task (see _signalwait).
+            timeout = left
         else:
             self._report_deadlock()
             return
@@ -537,11 +536,8 @@ class Hub(RawGreenlet):
             o for o in gc.get_objects() if isinstance(o, Waiter) and o.hub is self and o.greenlet is not None
         ]
         if not waits:
-            return "would block forever: no task can be woken (no callbacks, timers, I/O, thread work, alarm)"
-        lines = [
-            "would block forever: nothing is left that could wake these tasks "
-            "(no callbacks, timers, I/O, thread work, alarm):"
-        ]
+            return f"would block forever: no task can be woken {_NOTHING_LEFT}"
+        lines = [f"would block forever: nothing is left that could wake these tasks {_NOTHING_LEFT}:"]
         for w in waits:
             lines.append(f"  {w.greenlet!r} waits on {w.describe()}")
         return "\n".join(lines)
@@ -702,15 +698,7 @@ class _ReleaseAtThreadExit:
 _local = _originals.thread_local()
 
 
-def _alarm_left() -> float | None:
-    """Seconds until SIGALRM from ``alarm``/``setitimer(ITIMER_REAL)``, if a Python handler will run then.
-
-    The CPU-time timers do not count: a process whose tasks all wait uses no CPU.
-    """
-    if _originals.getitimer is None:
-        return None
-    left: float = _originals.getitimer(signal.ITIMER_REAL)[0]
-    return left if left > 0 and callable(_originals.getsignal(signal.SIGALRM)) else None
+_NOTHING_LEFT = "(no callbacks, timers, I/O, thread work, alarm, signal handler)"
 
 
 def get_hub() -> Hub:

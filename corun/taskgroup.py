@@ -12,21 +12,16 @@ unchanged.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from greenlet import GreenletExit, getcurrent
 
+from ._exceptiongroup import exception_group
 from ._waiter import Waiter, throw_into
 from .greenlet import Greenlet
 from .hub import Hub, get_hub
-
-if sys.version_info >= (3, 11):
-    _BaseExceptionGroup = BaseExceptionGroup  # noqa: F821 - builtin on 3.11+
-else:
-    from exceptiongroup import BaseExceptionGroup as _BaseExceptionGroup
 
 __all__ = ["TaskGroup"]
 
@@ -142,5 +137,5 @@ class TaskGroup:
         elif body_exc is not None:
             return False
         if failures:
-            raise _BaseExceptionGroup("unhandled errors in a TaskGroup", failures)
+            raise exception_group("unhandled errors in a TaskGroup", failures)
         return False

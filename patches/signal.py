@@ -29,7 +29,22 @@ def signal(signalnum: int, handler: Any) -> Any:
         TypeError: ``handler`` is neither callable nor ``SIG_IGN``/``SIG_DFL``.
         OSError: the signal cannot be caught (SIGKILL, SIGSTOP).
     """
+    if _in_a_thread():
+        # The original's own check sees the main OS thread, which every task runs on.
+        raise ValueError("signal only works in main thread of the main interpreter")
     return _signals.set_handler(signalnum, handler)
+
+
+def _in_a_thread() -> bool:
+    """Whether the calling task runs a ``threading.Thread`` of the program other than the main one."""
+    import threading  # at call time: patched or not, get_ident() names the caller as threading sees it
+
+    thread = threading._active.get(threading.get_ident())  # type: ignore[attr-defined]
+    return (
+        thread is not None
+        and thread is not threading.main_thread()
+        and not isinstance(thread, threading._DummyThread)
+    )
 
 
 def getsignal(signalnum: int) -> Any:

@@ -41,20 +41,15 @@ import io
 import os
 import socket as _stdsocket
 import stat
-import sys
 from collections.abc import Callable
 from errno import EINPROGRESS, EINTR, EISCONN, EWOULDBLOCK
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from corun._exceptiongroup import exception_group
 from corun.hub import READ, WRITE, get_hub, notify_closing
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
-
-if sys.version_info >= (3, 11):
-    _ExceptionGroup = ExceptionGroup  # noqa: F821 - builtin on 3.11+
-else:
-    from exceptiongroup import ExceptionGroup as _ExceptionGroup
 
 __target__ = "socket"
 
@@ -561,7 +556,7 @@ def create_connection(
         raise OSError("getaddrinfo returns an empty list")
     try:
         if all_errors:
-            raise _ExceptionGroup("create_connection failed", failures)
+            raise exception_group("create_connection failed", failures)
         raise failures[-1]
     finally:
         # Each traceback refers to this frame, which refers to the list.

@@ -553,7 +553,7 @@ def test_every_change_patch_all_makes_is_recorded_with_its_original() -> None:
         """
         import _queue, _threading_local, pty, queue, selectors, socketserver, ssl, subprocess, threading
         import multiprocessing.connection
-        # Importing corun is not patching (on 3.10 its exceptiongroup backport sets sys.excepthook).
+        # Importing corun is not patching.
         import corun
         before = snapshot(signal.getsignal)
         from corun import monkey

@@ -76,21 +76,6 @@ FILE_READ_BLOCKS = (
     "a file object over a pipe (os.fdopen) reads in C and blocks the OS thread: the heartbeat "
     "thread stops while main waits for the child's output"
 )
-SIGNAL_IN_THREAD = (
-    "signal.signal in a thread succeeds instead of raising ValueError: the original's "
-    "main-thread check sees the main OS thread, which every task runs on"
-)
-# On 3.10 only; None elsewhere.
-EXCEPTHOOK_BACKPORT = (
-    "on 3.10 corun imports the exceptiongroup backport, which replaces sys.excepthook: the "
-    "chained exception prints as 'ConfigError', where the interpreter prints '__main__.ConfigError'"
-    if sys.version_info < (3, 11)
-    else None
-)
-SIGNAL_SETS_EVENT = (
-    "LoopExit: the main thread waits on an Event that only its SIGTERM handler sets, and the "
-    "signal comes from another process; the hub sees nothing that could wake the wait"
-)
 SQLITE_SAME_THREAD = (
     "sqlite3's check_same_thread compares OS thread idents: every task runs on one OS thread, "
     "so a connection used from another thread works instead of raising ProgrammingError"
@@ -129,8 +114,8 @@ PROGRAMS: tuple[Program, ...] = (
     Program("selectors_echo.py"),
     Program("sigchld_reaper.py"),
     Program("sigint_shutdown.py", waits=True),
-    Program("signal_from_thread.py", known_failure=SIGNAL_IN_THREAD),
-    Program("signal_event_shutdown.py", waits=True, known_failure=SIGNAL_SETS_EVENT),
+    Program("signal_from_thread.py"),
+    Program("signal_event_shutdown.py", waits=True),
     Program("signal_usr1.py", waits=True),
     Program("sigterm_child.py", waits=True),
     Program("sigterm_exit_status.py", waits=True, status=5),
@@ -152,7 +137,7 @@ PROGRAMS: tuple[Program, ...] = (
     Program("thread_subclass.py", waits=True),
     Program("timers.py", waits=True),
     Program("udp_server.py", waits=True),
-    Program("uncaught_exception.py", status=1, stderr=True, known_failure=EXCEPTHOOK_BACKPORT),
+    Program("uncaught_exception.py", status=1, stderr=True),
     Program("xmlrpc_roundtrip.py", waits=True),
 )
 

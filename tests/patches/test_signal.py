@@ -574,3 +574,106 @@ print(json.dumps(res))
     )
     assert out["res"] == "Alarm" and out["runs"] == 4
     assert 0.15 < out["elapsed"] < 3
+
+
+# -- a handler for a signal another process may send keeps the hub waiting ----------
+
+# The main task waits on something only the handler releases; the signal comes
+# from another process 0.3 s later.
+HANDLER_RELEASES = {
+    "threading.Event under patch_all": (
+        ALL,
+        "import threading\nstop = threading.Event()\nset_stop = stop.set\nwait = stop.wait\n",
+    ),
+    "queue.Queue under patch_all": (
+        ALL,
+        "import queue\nq = queue.Queue()\nset_stop = lambda: q.put(True)\nwait = q.get\n",
+    ),
+    "corun.Event, nothing patched": (
+        NONE,
+        "import corun\nstop = corun.Event()\nset_stop = stop.set\nwait = stop.wait\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", HANDLER_RELEASES)
+@pytest.mark.parametrize("signame", ["TERM", "HUP", "USR1"])
+def test_a_wait_that_only_a_signal_handler_ends_waits_for_the_signal(case: str, signame: str) -> None:
+    prologue, setup = HANDLER_RELEASES[case]
+    # No ticker: nothing but the signal may end the wait.
+    out = run_json(
+        prologue
+        + SEND_LATER
+        + setup
+        + f"""
+import json, signal, time
+import corun
+signal.signal(signal.SIG{signame}, lambda signum, frame: set_stop())
+sender = send_later("{signame}", 0.3)
+t0 = time.perf_counter()
+try:
+    res = ["returned", wait()]
+except corun.LoopExit as exc:
+    res = ["LoopExit", str(exc)]
+res.append(time.perf_counter() - t0)
+sender.wait()
+print(json.dumps(res))
+""",
+    )
+    assert out[:2] == ["returned", True], out
+    assert 0.25 < out[2] < 5
+
+
+def test_signal_handlers_of_no_outside_signal_do_not_hide_a_deadlock() -> None:
+    # Ctrl-C's default handler, a timer signal without its timer, an ignored
+    # signal and the default disposition are no wake-up to come.
+    out = run_json(
+        ALL
+        + """
+import json, queue, signal, time
+import corun
+signal.signal(signal.SIGPROF, lambda signum, frame: None)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
+t0 = time.perf_counter()
+try:
+    queue.Queue().get()
+    res = "returned"
+except corun.LoopExit as exc:
+    res = str(exc)
+print(json.dumps([res, time.perf_counter() - t0]))
+"""
+    )
+    assert out[0].startswith("would block forever") and "signal handler" in out[0]
+    assert out[1] < 1
+
+
+@both
+def test_signal_signal_in_a_thread_raises_as_plainly_and_a_task_may_set_handlers(prologue: str) -> None:
+    out = run(
+        prologue,
+        """
+import json, signal, threading
+res = {}
+def set_it(key):
+    try:
+        signal.signal(signal.SIGUSR2, lambda signum, frame: None)
+        res[key] = "set"
+    except ValueError as exc:
+        res[key] = str(exc)
+thread = threading.Thread(target=set_it, args=("thread",))
+thread.start()
+thread.join()
+res["after thread"] = signal.getsignal(signal.SIGUSR2) is signal.SIG_DFL
+corun.spawn(set_it, "task").join()
+res["after task"] = callable(signal.getsignal(signal.SIGUSR2))
+print(json.dumps(res))
+""",
+    )
+    if prologue == ALL:
+        assert out["thread"] == "signal only works in main thread of the main interpreter"
+        assert out["after thread"] is True
+    else:
+        # threading is not patched: the thread is an OS thread, and the stdlib refuses it too.
+        assert out["thread"].startswith("signal only works in main thread")
+    assert out["task"] == "set" and out["after task"] is True
