@@ -28,142 +28,26 @@ Facts this module relies on:
 
 from __future__ import annotations
 
-import io
-import os as _os
-import select as _select
 import subprocess as _stdsubprocess
-import weakref
 from collections.abc import Callable
 from typing import Any, cast
 
 from corun import _originals
-from corun.hub import notify_closing, sleep, wait_readable, wait_writable
+from corun.hub import sleep
 
 from . import selectors as _coselectors
+from .io import cooperative, pipe_on
 from .os import WNOHANG, ChildExit
 
 __target__ = "subprocess"
 __implements__ = ["Popen", "_PopenSelector"]
 __all__ = ["Popen"]
 
-_PIPE_BUF = getattr(_select, "PIPE_BUF", 512)
-_READ_CHUNK = 64 * 1024
-
 #: The selector ``communicate`` uses, chosen as the stdlib chooses its own.
 _PopenSelector: Any = getattr(_coselectors, "PollSelector", _coselectors.SelectSelector)
 
 
 # -- pipes -------------------------------------------------------------------------
-
-# Our pipes by fd, to find one handed to another child as its stdin/stdout/stderr.
-_pipes: weakref.WeakValueDictionary[int, _PipeIO] = weakref.WeakValueDictionary()
-
-
-class _PipeIO(io.RawIOBase):
-    """The parent's end of a pipe to a child, read and written cooperatively.
-
-    It wraps the stdlib's ``FileIO`` for the pipe, which keeps owning the fd.
-    """
-
-    def __init__(self, file: io.FileIO) -> None:
-        super().__init__()
-        self._file = file
-        self._fd = file.fileno()
-        _os.set_blocking(self._fd, False)
-        self._nonblocking = True
-        _pipes[self._fd] = self
-
-    # -- what a raw file reports --
-
-    @property
-    def name(self) -> Any:
-        return self._file.name
-
-    @property
-    def mode(self) -> str:
-        return self._file.mode
-
-    @property
-    def closed(self) -> bool:
-        return self._file.closed
-
-    def fileno(self) -> int:
-        return self._file.fileno()
-
-    def isatty(self) -> bool:
-        return self._file.isatty()
-
-    def readable(self) -> bool:
-        return self._file.readable()
-
-    def writable(self) -> bool:
-        return self._file.writable()
-
-    def seekable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        if self._file.closed:
-            return
-        try:
-            super().close()
-        finally:
-            if _pipes.get(self._fd) is self:
-                del _pipes[self._fd]
-            notify_closing(self._fd)
-            self._file.close()
-
-    # -- I/O --
-
-    def readinto(self, buffer: Any) -> int:
-        file = self._file
-        if not self._nonblocking:
-            wait_readable(self._fd)
-            return file.readinto(buffer)
-        while True:
-            n = file.readinto(buffer)
-            if n is not None:
-                return n
-            wait_readable(self._fd)
-
-    def readall(self) -> bytes:
-        chunks: list[bytes] = []
-        while True:
-            if self._nonblocking:
-                data = self._file.read(_READ_CHUNK)
-                if data is None:
-                    wait_readable(self._fd)
-                    continue
-            else:
-                wait_readable(self._fd)
-                data = self._file.read(_READ_CHUNK)
-            if not data:
-                return b"".join(chunks)
-            chunks.append(data)
-
-    def write(self, data: Any) -> int:
-        # All of it, as a write to a blocking pipe does: the stdlib's unbuffered
-        # stdin (bufsize=0) relies on that.
-        file = self._file
-        with memoryview(data) as view, view.cast("B") as flat:
-            total = 0
-            while total < len(flat):
-                if self._nonblocking:
-                    n = file.write(flat[total:])
-                    if n is None:
-                        wait_writable(self._fd)
-                        continue
-                else:
-                    wait_writable(self._fd)
-                    n = file.write(flat[total : total + _PIPE_BUF])
-                total += n or 0
-            return total
-
-    def _hand_to_child(self) -> None:
-        """Another child gets this pipe as its stdin/stdout/stderr: make it blocking for it."""
-        if self._nonblocking:
-            _os.set_blocking(self._fd, True)
-            self._nonblocking = False
 
 
 def _hand_to_child(target: Any) -> None:
@@ -177,31 +61,9 @@ def _hand_to_child(target: Any) -> None:
             fd = target.fileno()
         except (AttributeError, OSError, ValueError):
             return  # the stdlib will report it
-    pipe = _pipes.get(fd) if isinstance(fd, int) else None
+    pipe = pipe_on(fd) if isinstance(fd, int) else None
     if pipe is not None and not pipe.closed:
-        pipe._hand_to_child()
-
-
-def _cooperative(f: Any, bufsize: Any) -> Any:
-    """The same file object as ``f`` (text or binary, buffered or not) on a cooperative pipe."""
-    if isinstance(f, io.TextIOWrapper):
-        encoding, errors = f.encoding, f.errors
-        line_buffering, write_through = f.line_buffering, f.write_through
-        return io.TextIOWrapper(
-            _cooperative(f.detach(), bufsize),
-            encoding=encoding,
-            errors=errors,
-            line_buffering=line_buffering,
-            write_through=write_through,
-        )
-    if isinstance(f, (io.BufferedReader, io.BufferedWriter)):
-        raw = f.detach()
-        # As io.open sizes the buffer: bufsize, or the fd's block size for -1 (and 1 in binary mode).
-        size = bufsize if isinstance(bufsize, int) and bufsize > 1 else getattr(raw, "_blksize", 0)
-        return type(f)(_PipeIO(raw), size if size > 1 else io.DEFAULT_BUFFER_SIZE)  # type: ignore[arg-type]
-    if isinstance(f, io.FileIO):
-        return _PipeIO(f)
-    return f
+        pipe.hand_to_child()
 
 
 # -- Popen -------------------------------------------------------------------------
@@ -224,7 +86,7 @@ class Popen(_stdsubprocess.Popen):
         for name in ("stdin", "stdout", "stderr"):
             f = getattr(self, name)
             if f is not None:
-                setattr(self, name, _cooperative(f, bufsize))
+                setattr(self, name, cooperative(f, bufsize, nonblocking=True))
 
     def _wait(self, timeout: float | None) -> int | None:
         """Wait for the child to exit; only the calling task waits."""

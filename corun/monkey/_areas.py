@@ -36,10 +36,16 @@ AREAS: tuple[Area, ...] = (
     Area("select", ("select", "selectors"), "select and selectors"),
     Area(
         "thread",
-        ("thread", "threading", "multiprocessing"),
-        "_thread, threading and multiprocessing locks: threads start tasks, locks park them",
+        ("thread", "threading", "multiprocessing", "sqlite3"),
+        "_thread, threading and multiprocessing locks: threads start tasks, locks park them, "
+        "sqlite3 connections keep to their thread",
     ),
-    Area("os", ("os",), "os.fork, os.read and os.write on pipes and sockets, the waits for child processes"),
+    Area(
+        "os",
+        ("os", "io"),
+        "os.fork, os.read and os.write on pipes and sockets, the waits for child processes, "
+        "and files opened over pipes (open, os.fdopen, a piped sys.stdin)",
+    ),
     # SSLSocket is rebuilt on the cooperative socket.
     Area("ssl", ("ssl",), "ssl sockets", after=("socket",)),
     Area("subprocess", ("subprocess",), "subprocess waits and pipes"),

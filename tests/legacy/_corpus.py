@@ -71,16 +71,6 @@ class Program:
         return doc.splitlines()[0] if doc else ""
 
 
-# Failures found by this corpus, not yet fixed.
-FILE_READ_BLOCKS = (
-    "a file object over a pipe (os.fdopen) reads in C and blocks the OS thread: the heartbeat "
-    "thread stops while main waits for the child's output"
-)
-SQLITE_SAME_THREAD = (
-    "sqlite3's check_same_thread compares OS thread idents: every task runs on one OS thread, "
-    "so a connection used from another thread works instead of raising ProgrammingError"
-)
-
 PROGRAMS: tuple[Program, ...] = (
     Program("alarm_queue_get.py", waits=True),
     Program("asyncio_in_thread.py", waits=True),
@@ -89,7 +79,7 @@ PROGRAMS: tuple[Program, ...] = (
     Program("dns_threads.py", corun_os_threads=None),  # getaddrinfo runs in the thread pool
     Program("exit_status.py", status=3, stderr=True),
     Program("executor_no_shutdown.py", waits=True),
-    Program("fdopen_pipe_heartbeat.py", waits=True, known_failure=FILE_READ_BLOCKS),
+    Program("fdopen_pipe_heartbeat.py", waits=True),
     Program("fork_waitpid.py", waits=True),
     Program("http_client_keepalive.py", waits=True),
     Program("http_server_urllib.py", waits=True),
@@ -123,7 +113,7 @@ PROGRAMS: tuple[Program, ...] = (
     Program("socket_timeout_attr.py"),
     Program("socketserver_threading.py", waits=True),
     Program("sqlite_threads.py"),
-    Program("sqlite_wrong_thread.py", known_failure=SQLITE_SAME_THREAD),
+    Program("sqlite_wrong_thread.py"),
     Program("stdin_main_loop.py", stdin=True),
     Program("stdin_reader_thread.py", stdin=True, waits=True),
     Program("subprocess_interactive.py"),

@@ -8,9 +8,17 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(threadName)s:%(m
 log = logging.getLogger(__name__)
 
 
+# Each job logs after the one before it, so that the records come in one order
+# however the machine schedules the threads; their waits all overlap.
+logged = [threading.Event() for _ in range(12)]
+
+
 def job(n):
-    time.sleep(0.05 * (n + 1))  # distinct delays: the records come in one order
+    time.sleep(0.3)
+    if n:
+        logged[n - 1].wait()
     log.info("finished %d", n)
+    logged[n].set()
 
 
 # Names given explicitly: "Thread-N" numbering is process-wide and stays out of the output.

@@ -262,7 +262,7 @@ def test_pipes_written_and_read_by_two_tasks(prologue: str, text: bool, bufsize:
         """,
     )
     assert out["size"] == 1024 * 1024 and out["all"] and out["code"] == 0
-    assert out["stdin"] == ("TextIOWrapper" if text else ("_PipeIO" if bufsize == 0 else "BufferedWriter"))
+    assert out["stdin"] == ("TextIOWrapper" if text else ("PipeIO" if bufsize == 0 else "BufferedWriter"))
 
 
 @both
