@@ -551,7 +551,7 @@ def changes(before, getsignal):
 def test_every_change_patch_all_makes_is_recorded_with_its_original() -> None:
     out = check(
         """
-        import _queue, _threading_local, pty, queue, selectors, socketserver, ssl, subprocess, threading
+        import _queue, _threading_local, pty, queue, selectors, socketserver, sqlite3, ssl, subprocess, threading
         import multiprocessing.connection
         # Importing corun is not patching.
         import corun
