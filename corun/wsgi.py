@@ -28,6 +28,14 @@ Facts this module relies on:
   decodes none, so 501), a final coding that is not ``chunked``
   (``xchunked``: llhttp only objects after the headers), and a missing,
   repeated or malformed ``Host`` (section 3.2).
+- llhttp stops at the end of a head that switches protocols (``Connection:
+  upgrade`` with ``Upgrade``, or CONNECT) and raises ``HttpParserUpgrade``.
+  The application of such a request gets the socket in the environ (as
+  ``werkzeug.socket`` and ``gunicorn.socket``, where simple-websocket and
+  so Flask-Sock look for it).  If it returns without calling
+  ``start_response`` (or raises, StopIteration and ConnectionError being
+  how Flask-Sock says it is done), the connection was its own: the server
+  sends nothing more, reads nothing more, and closes it.
 - llhttp reads chunk extensions without bound and httptools reports
   neither them nor where in the buffer a chunk-size line began.  A line
   being read (chunk size, or a trailer field) holds no LF, and each parser
@@ -671,13 +679,20 @@ class WSGIHandler:
         self._headers_sent = False
         self._response_length = None
         self._chunked = False
-        self._close_after = not message.keep_alive or self._upgraded
+        self._close_after = not message.keep_alive or message.upgrade
         self._body_sent = 0
         self._code = 0
         environ = self._environ(message)
+        if message.upgrade:
+            # The application may take the connection over (a WebSocket): the socket
+            # goes where werkzeug's and gunicorn's servers put it, in blocking mode
+            # as theirs is, until the application answers over HTTP instead.
+            environ["werkzeug.socket"] = environ["gunicorn.socket"] = self.socket
+            self._set_timeout(None)
+        else:
+            self._set_timeout(self.settings.timeout)
         deadline = self.settings.request_timeout
         timer = Timeout.start_new(deadline) if deadline is not None else None
-        self._set_timeout(self.settings.timeout)
         try:
             self._run_application(environ)
         except Timeout as exc:
@@ -689,7 +704,7 @@ class WSGIHandler:
                 timer.cancel()
         self._log_access(message, environ)
         self._message = None
-        if self._close_after or self._upgraded or self.settings.stopping:
+        if self._close_after or self.settings.stopping:
             return False
         return self._finish_body(message)
 
@@ -707,6 +722,20 @@ class WSGIHandler:
             if exc.status is not None:
                 self._fail(exc.status, exc.reason, None)
         except Exception as exc:
+            message = self._message
+            if message is not None and message.upgrade and not self._headers_sent:
+                # The application may have written on the socket itself (a 101 and
+                # frames): nothing more may go out.  Flask-Sock ends its WebSockets
+                # with StopIteration (gunicorn's way) or ConnectionError (werkzeug's).
+                self._close_after = True
+                if isinstance(exc, (StopIteration, ConnectionError)):
+                    self._code = 101
+                else:
+                    self._code = 500
+                    self.settings.error_log.error(
+                        "%s %s failed", message.method, self._request_uri(), exc_info=exc
+                    )
+                return
             self._fail(500, "the application failed", exc)
 
     def _fail(self, status: int, reason: str, exc: BaseException | None) -> None:
@@ -821,6 +850,8 @@ class WSGIHandler:
         self._status = status
         self._response_headers = list(headers)
         self._response_length = length
+        if self._message is not None and self._message.upgrade:
+            self._set_timeout(self.settings.timeout)  # answered over HTTP after all
         return self._write
 
     def _write(self, data: bytes) -> None:
@@ -906,12 +937,18 @@ class WSGIHandler:
             data = b"".join(result)
             self._send_body(data, known_length=len(data))
         else:
+            upgrade = self._message is not None and self._message.upgrade
             for data in result:
                 if data:
                     self._send_body(data)
-                elif self._status is None:
+                elif self._status is None and not upgrade:
                     raise AssertionError("the application yielded before calling start_response()")
         if self._status is None:
+            if self._message is not None and self._message.upgrade:
+                # It took the connection over and answered on the socket itself.
+                self._close_after = True
+                self._code = 101
+                return
             raise AssertionError("the application returned without calling start_response()")
         if not self._headers_sent:
             self._send(self._head(0))

@@ -6,6 +6,8 @@ clients are ordinary blocking clients (the test process is not patched).
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import http.client
 import io
@@ -14,6 +16,8 @@ import logging
 import os
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +27,7 @@ from typing import Any
 
 import pytest
 import requests
+import simple_websocket
 import trustme
 from corun.patches import socket as cosocket
 
@@ -30,7 +35,7 @@ import corun
 from corun.hub import get_hub
 from corun.wsgi import FileWrapper, WSGIServer
 
-from .conftest import recv_all, run_python
+from .conftest import ROOT, PipeLines, process_group, recv_all, run_python
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -1103,3 +1108,160 @@ def test_flask_app_answers_fast_while_slow_sleeps() -> None:
     done = json.loads(result.stdout)
     assert done["/slow"][1] == "slow done" and done["/fast"][1] == "fast done"
     assert done["/fast"][0] < 1.0 < 2.0 <= done["/slow"][0]
+
+
+# -- Upgrade: the application takes the connection over ------------------------------------------
+
+# A plain WSGI application serving WebSockets with simple-websocket (as Flask-Sock does), which
+# finds the socket under werkzeug's or gunicorn's environ key.  It prints each path it is called for.
+WS_APP = """
+import sys
+
+import simple_websocket
+
+
+def app(environ, start_response):
+    path = environ["PATH_INFO"]
+    sys.stdout.write(f"called {path}\\n")
+    sys.stdout.flush()
+    if path in ("/ws", "/ws-stop"):
+        ws = simple_websocket.Server.accept(environ)
+        try:
+            while True:
+                data = ws.receive()
+                if data == "bye":
+                    ws.close(message="bye")
+                    break
+                ws.send("echo " + data if isinstance(data, str) else data[::-1])
+        except simple_websocket.ConnectionClosed:
+            pass
+        if path == "/ws-stop":
+            raise StopIteration  # how Flask-Sock ends a WebSocket under gunicorn
+        return []
+    body = f"plain {path} {environ.get('HTTP_UPGRADE', '-')}".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+WS_SERVER = """
+from corun import monkey
+
+monkey.patch_all()
+
+from corun.wsgi import WSGIServer
+from ws_app import app
+
+server = WSGIServer(("127.0.0.1", 0), app, access_log=None)
+server.start()
+print("port", server.server_port, flush=True)
+server.serve_forever()
+"""
+
+
+@contextmanager
+def ws_server(tmp_path: Path) -> Iterator[tuple[int, PipeLines, subprocess.Popen[str]]]:
+    """WS_APP behind corun.wsgi in a patched interpreter of its own: (port, its stdout, the process)."""
+    (tmp_path / "ws_app.py").write_text(WS_APP)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(tmp_path), env.get("PYTHONPATH", "")])
+    command = [sys.executable, "-c", WS_SERVER]
+    options: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    with process_group(command, env=env, **options) as proc:
+        lines = PipeLines(proc.stdout)
+        port = int(lines.wait_for("port").split()[1])
+        yield port, lines, proc
+
+
+def read_head(sock: socket.socket) -> bytes:
+    """Bytes up to the end of a response head (and possibly a little after)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(65536)
+        assert piece, data
+        data += piece
+    return data
+
+
+def recv_until_closed(sock: socket.socket) -> bytes:
+    """What arrives until the peer closes the connection (a reset ends it too)."""
+    chunks = []
+    with contextlib.suppress(ConnectionResetError):
+        while data := sock.recv(65536):
+            chunks.append(data)
+    return b"".join(chunks)
+
+
+def masked_frame(opcode: int, payload: bytes) -> bytes:
+    """A client's WebSocket frame (FIN set, mask 0: the payload is sent as it is)."""
+    assert len(payload) < 126
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+
+
+def test_a_websocket_round_trip_through_simple_websocket(tmp_path: Path) -> None:
+    with ws_server(tmp_path) as (port, _, proc):
+        first = simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/ws")
+        second = simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/ws-stop")
+        first.send("hello")
+        second.send("world")
+        assert first.receive(timeout=5) == "echo hello"
+        assert second.receive(timeout=5) == "echo world"
+        first.send(b"\x00\x01\x02")
+        assert first.receive(timeout=5) == b"\x02\x01\x00"
+        # Plain HTTP is answered while both WebSockets are open.
+        response = requests.get(f"http://127.0.0.1:{port}/plain", timeout=5)
+        assert response.text == "plain /plain -"
+        for client in (first, second):
+            client.send("bye")
+            with pytest.raises(simple_websocket.ConnectionClosed):
+                client.receive(timeout=5)
+            assert (client.close_reason, client.close_message) == (1000, "bye")
+        # The server still answers, and logged no failure for the one ended by StopIteration.
+        assert requests.get(f"http://127.0.0.1:{port}/again", timeout=5).text == "plain /again -"
+        proc.kill()
+        _, stderr = proc.communicate()
+    assert "Traceback" not in stderr, stderr
+
+
+def test_after_a_hand_over_the_server_neither_writes_nor_reads(tmp_path: Path) -> None:
+    key = base64.b64encode(b"0123456789abcdef")
+    handshake = (
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    with ws_server(tmp_path) as (port, lines, _):
+        with socket.create_connection(("127.0.0.1", port), 5) as sock:
+            sock.sendall(handshake)
+            head = read_head(sock)
+            assert head.startswith(b"HTTP/1.1 101 ") and head.endswith(b"\r\n\r\n"), head
+            assert b"Server: corun" not in head  # written by the application, not the server
+            sock.sendall(masked_frame(0x1, b"bye"))
+            closing = b""
+            while len(closing) < 7:  # the application's close frame: 1000, "bye"
+                piece = sock.recv(64)
+                assert piece, closing
+                closing += piece
+            assert closing == b"\x88\x05\x03\xe8bye"
+            # The client's close, then HTTP that nobody may read any more.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(masked_frame(0x8, b"\x03\xe8") + b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert b"HTTP/" not in recv_until_closed(sock)
+        assert requests.get(f"http://127.0.0.1:{port}/marker", timeout=5).status_code == 200
+        called = []
+        while "/marker" not in (line := lines.readline()):
+            called.append(line)
+    assert called == ["called /ws"]
+
+
+def test_an_upgrade_the_application_declines_is_answered_over_http_and_ends_the_connection() -> None:
+    raw, app = exchange(
+        b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /declined HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+        b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    rfile = io.BytesIO(raw)
+    status, headers, body = read_response(rfile)
+    assert (status, body) == (200, b"read 0") and "connection" not in headers  # kept alive
+    status, headers, body = read_response(rfile)
+    assert (status, body, headers["connection"]) == (200, b"read 0", "close")
+    assert rfile.read() == b""
+    assert app.calls == ["/first", "/declined"]  # what follows an upgrade head is not HTTP
