@@ -777,6 +777,24 @@ def test_header_timeout_counts_from_the_first_byte_not_from_the_connection() -> 
     assert app.calls == ["/a"]
 
 
+def test_header_timeout_does_not_count_the_time_the_previous_request_took() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ["PATH_INFO"] == "/slow":
+            corun.sleep(1.0)
+        start_response("200 OK", [])
+        return [environ["PATH_INFO"].encode()]
+
+    with serving(app, header_timeout=0.5) as served, served.connect() as sock:
+        # The next head begins while /slow is answered, and ends 1.2 s after it began:
+        # 0.2 s after the server began waiting for it.
+        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(1.2)
+        sock.sendall(b"\r\n")
+        rfile = sock.makefile("rb")
+        assert read_response(rfile)[2] == b"/slow"
+        assert read_response(rfile)[2] == b"/next"
+
+
 def test_blank_lines_do_not_extend_the_keepalive_timeout() -> None:
     with serving(hello, keepalive_timeout=0.5) as served, served.connect() as sock:
         start = time.monotonic()
