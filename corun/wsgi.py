@@ -1033,11 +1033,11 @@ def _time_left(limit: float | None, since: float) -> float | None:
 
 def _check_transfer_codings(version: str, codings: list[bytes]) -> None:
     """Refuse a ``Transfer-Encoding`` this server cannot frame by (RFC 9112 sections 6.1, 6.3, 7)."""
-    if version == "1.0":
+    if version != "1.1":
         # Section 6.1: the framing of an HTTP/1.0 message with Transfer-Encoding is
         # faulty.  Processing it and then closing is allowed too; refusing means no
         # part of it, read either way, reaches the application.
-        raise _Reject(400, "Transfer-Encoding in an HTTP/1.0 request")
+        raise _Reject(400, f"Transfer-Encoding in an HTTP/{version} request")
     items = [coding.strip().lower() for coding in codings]
     items = [item for item in items if item]  # empty list elements are allowed and mean nothing
     if not items or items[-1] != b"chunked" or items.count(b"chunked") > 1:

@@ -541,6 +541,10 @@ REFUSED_BEFORE_THE_APPLICATION = {
         b"POST /x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" + SMUGGLED,
         400,
     ),
+    "http09-chunked": (
+        b"POST /x HTTP/0.9\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" + SMUGGLED,
+        400,
+    ),
     # Section 6.1: a coding the server does not understand (corun decodes none) gets 501.
     "identity-chunked": (
         b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity, chunked\r\n\r\n"
