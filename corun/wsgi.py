@@ -23,7 +23,7 @@ Facts this module relies on:
 - llhttp lets through what RFC 9112 asks a server to refuse, so
   ``on_headers_complete`` refuses it before the request is queued (the
   application never sees it, nor anything after it on the connection):
-  ``Transfer-Encoding`` on HTTP/1.0 (section 6.1: its framing is faulty),
+  ``Transfer-Encoding`` before HTTP/1.1 (section 6.1: its framing is faulty),
   a transfer coding before ``chunked`` (``identity, chunked``: corun
   decodes none, so 501), a final coding that is not ``chunked``
   (``xchunked``: llhttp only objects after the headers), and a missing,
@@ -1034,7 +1034,7 @@ def _time_left(limit: float | None, since: float) -> float | None:
 def _check_transfer_codings(version: str, codings: list[bytes]) -> None:
     """Refuse a ``Transfer-Encoding`` this server cannot frame by (RFC 9112 sections 6.1, 6.3, 7)."""
     if version != "1.1":
-        # Section 6.1: the framing of an HTTP/1.0 message with Transfer-Encoding is
+        # Section 6.1: the framing of an HTTP/1.0 (or 0.9) message with Transfer-Encoding is
         # faulty.  Processing it and then closing is allowed too; refusing means no
         # part of it, read either way, reaches the application.
         raise _Reject(400, f"Transfer-Encoding in an HTTP/{version} request")
