@@ -20,6 +20,30 @@ Facts this module relies on:
   that is how limits stop a peer sending an endless header.
 - ``should_keep_alive()`` is only meaningful while the message's headers are
   complete, so it is read in ``on_headers_complete``.
+- llhttp lets through what RFC 9112 asks a server to refuse, so
+  ``on_headers_complete`` refuses it before the request is queued (the
+  application never sees it, nor anything after it on the connection):
+  ``Transfer-Encoding`` before HTTP/1.1 (section 6.1: its framing is faulty),
+  a transfer coding before ``chunked`` (``identity, chunked``: corun
+  decodes none, so 501), a final coding that is not ``chunked``
+  (``xchunked``: llhttp only objects after the headers), and a missing,
+  repeated or malformed ``Host`` (section 3.2).
+- llhttp stops at the end of a head that switches protocols (``Connection:
+  upgrade`` with ``Upgrade``, or CONNECT) and raises ``HttpParserUpgrade``.
+  The application of such a request gets the socket in the environ (as
+  ``werkzeug.socket`` and ``gunicorn.socket``, where simple-websocket and
+  so Flask-Sock look for it).  If it returns without calling
+  ``start_response`` (or raises, StopIteration and ConnectionError being
+  how Flask-Sock says it is done), the connection was its own: the server
+  sends nothing more, reads nothing more, and closes it.
+- llhttp reads chunk extensions without bound and httptools reports
+  neither them nor where in the buffer a chunk-size line began.  A line
+  being read (chunk size, or a trailer field) holds no LF, and each parser
+  event that opens one comes right after an LF, so the line's length so far
+  is what follows the last LF of the piece last fed, or grows by a whole
+  piece that has none.  A line that begins and ends inside one piece is no
+  longer than the piece, so pieces are at most ``max_chunk_line`` long
+  (except body bytes of a known length, fed whole).
 """
 
 from __future__ import annotations
@@ -27,6 +51,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket as _stdsocket
 import stat
 import sys
@@ -53,6 +78,12 @@ _RECV_SIZE = 65536
 # that the connection can serve its next request; beyond it, closing is cheaper.
 _MAX_DRAIN = 1 << 20
 _NO_BODY_STATUSES = frozenset({204, 304})
+# RFC 3986's host and port, as RFC 9112 section 3.2 asks of the Host field
+# (empty is allowed: a target with no authority).
+_HOST = re.compile(
+    rb"(?:\[[0-9A-Za-z._~!$&'()*+,;=:%-]+\]|(?:[0-9A-Za-z._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?"
+)
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _REASONS = {
     400: "Bad Request",
     408: "Request Timeout",
@@ -60,6 +91,7 @@ _REASONS = {
     414: "URI Too Long",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
+    501: "Not Implemented",
     503: "Service Unavailable",
 }
 _ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -75,6 +107,9 @@ class WSGISettings:
     keepalive_timeout: float | None = 5.0
     #: Seconds each receive or send may wait while a request is read or answered (None: forever).
     timeout: float | None = 30.0
+    #: Seconds a request head may take to arrive in full, counted from its first byte (408 beyond;
+    #: None: no limit).  A client trickling its head a byte at a time holds its place no longer.
+    header_timeout: float | None = 20.0
     #: Seconds an application may take for one request, answer included (None: no limit).
     request_timeout: float | None = None
     #: Longest request target, in bytes (414 beyond).
@@ -83,6 +118,8 @@ class WSGISettings:
     max_header_count: int = 100
     #: Most bytes of header fields in one request (431 beyond).
     max_header_size: int = 65536
+    #: Longest chunk-size line of a chunked body, extensions and CRLF included, in bytes (400 beyond).
+    max_chunk_line: int = 4096
     #: Largest request body, in bytes (413 beyond; None: no limit).
     max_body_size: int | None = None
     #: The ``SERVER_NAME``/``SERVER_PORT`` of the environ (default: the socket's local address).
@@ -158,6 +195,7 @@ class _Message:
     """One request as the parser delivers it: head, then body pieces, then its end."""
 
     __slots__ = (
+        "after_size",
         "body",
         "complete",
         "continue_sent",
@@ -166,9 +204,14 @@ class _Message:
         "headers",
         "headers_complete",
         "keep_alive",
+        "length",
+        "line_bytes",
+        "line_open",
         "method",
         "raw_head_bytes",
         "received",
+        "started",
+        "upgrade",
         "url",
         "version",
     )
@@ -182,11 +225,19 @@ class _Message:
         self.method = "GET"
         self.version = "1.1"
         self.keep_alive = False
+        self.length: int | None = None  # Content-Length
         self.expect_continue = False
         self.continue_sent = False
         self.body: deque[bytes] = deque()
         self.received = 0
         self.complete = False
+        self.started = time.monotonic()  # when its first byte arrived
+        self.upgrade = False  # the request asks to switch protocols (Upgrade, CONNECT)
+        # Chunked framing: a chunk-size or trailer line is being read (line_open),
+        # and how long it is so far; after_size: past a chunk-size line (data or trailers).
+        self.line_open = False
+        self.after_size = False
+        self.line_bytes = 0
 
 
 class _Input:
@@ -396,12 +447,28 @@ class WSGIHandler:
         message.version = parser.get_http_version()
         message.keep_alive = parser.should_keep_alive()
         length = None
+        hosts: list[bytes] = []
+        codings: list[bytes] = []
         for name, value in message.headers:
             lowered = name.lower()
             if lowered == b"content-length":
                 length = int(value)  # llhttp has checked it is digits, and unique
+            elif lowered == b"host":
+                hosts.append(value)
+            elif lowered == b"transfer-encoding":
+                codings.extend(value.split(b","))
             elif lowered == b"expect" and value.lower() == b"100-continue":
                 message.expect_continue = message.version == "1.1"
+        if len(hosts) > 1:
+            raise _Reject(400, "more than one Host field")
+        if not hosts and message.version not in ("1.0", "0.9"):
+            raise _Reject(400, "an HTTP/1.1 request needs a Host field")
+        if hosts and not _HOST.fullmatch(hosts[0].strip(b" \t")):
+            raise _Reject(400, "invalid Host field")
+        if codings:
+            _check_transfer_codings(message.version, codings)
+            message.line_open = True  # the first chunk-size line follows
+        message.length = length
         limit = self.settings.max_body_size
         if limit is not None and length is not None and length > limit:
             raise _Reject(413, "request body too large")
@@ -411,10 +478,23 @@ class WSGIHandler:
         message = self._parsing
         assert message is not None
         message.received += len(body)
+        message.line_open = False
         limit = self.settings.max_body_size
         if limit is not None and message.received > limit:
             raise _Reject(413, "request body too large")
         message.body.append(body)
+
+    def on_chunk_header(self) -> None:
+        message = self._parsing
+        assert message is not None
+        message.after_size = True
+        message.line_open = True  # until data arrives: trailer fields follow a last chunk
+
+    def on_chunk_complete(self) -> None:
+        message = self._parsing
+        assert message is not None
+        message.after_size = False
+        message.line_open = True
 
     def on_message_complete(self) -> None:
         message = self._parsing
@@ -438,6 +518,31 @@ class WSGIHandler:
             return
         if self._error is not None or self._upgraded:
             return  # nothing after a framing error or an upgrade is HTTP we can read
+        message = self._parsing
+        step = self.settings.max_chunk_line
+        if len(data) <= step or (
+            message is not None
+            and message.length is not None
+            and message.length - message.received >= len(data)
+        ):
+            self._feed(data)  # all of it is body, or too little to hide a long line
+            return
+        # Fed in pieces no longer than a chunk-size line may be: a line that begins
+        # and ends inside one piece is short enough, and one running over pieces is
+        # measured at each piece's edges.
+        for start in range(0, len(data), step):
+            if not self._feed(data[start : start + step]):
+                return
+
+    def _feed(self, data: bytes) -> bool:
+        """Feed ``data`` to the parser and check the limits it does not keep; False if parsing stopped."""
+        settings = self.settings
+        message = self._parsing
+        if message is not None and message.line_open and not message.after_size:
+            newline = data.find(b"\n")
+            if message.line_bytes + (newline + 1 if newline >= 0 else len(data)) > settings.max_chunk_line:
+                self._error = (400, "chunk-size line too long")
+                return False
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -445,23 +550,46 @@ class WSGIHandler:
             if not isinstance(cause, _Reject):
                 raise
             self._error = (cause.status, cause.reason)
+            return False
         except httptools.HttpParserUpgrade:
-            # An upgrade (or CONNECT) that this server does not take: the request
-            # is answered as an ordinary one, and the connection ends with it.
+            # llhttp stops after the head of a request that switches protocols
+            # (Upgrade, CONNECT): what follows is the new protocol's, and the
+            # request is the connection's last over HTTP.
             self._upgraded = True
+            if self._ready:
+                self._ready[-1].upgrade = True
+            return False
         except httptools.HttpParserError as exc:
             self._error = (400, str(exc) or "malformed request")
-        else:
-            message = self._parsing
+            return False
+        message = self._parsing
+        if message is None:
+            return True
+        if not message.headers_complete:
             # llhttp keeps an unfinished header field in memory: bound it.
-            if message is not None and not message.headers_complete:
-                message.raw_head_bytes += len(data)
-                if message.raw_head_bytes > self.settings.max_header_size + self.settings.max_request_line:
-                    self._error = (431, "header fields too large")
+            message.raw_head_bytes += len(data)
+            if message.raw_head_bytes > settings.max_header_size + settings.max_request_line:
+                self._error = (431, "header fields too large")
+                return False
+        elif message.line_open:
+            newline = data.rfind(b"\n")
+            if newline >= 0:
+                message.line_bytes = len(data) - newline - 1
+            else:
+                message.line_bytes += len(data)
+            if message.after_size:
+                if message.line_bytes > settings.max_header_size:
+                    self._error = (431, "trailer field too large")
+                    return False
+            elif message.line_bytes > settings.max_chunk_line:
+                self._error = (400, "chunk-size line too long")
+                return False
+        return True
 
     def _next_message(self) -> _Message | None:
         """The next request whose headers are complete; None when the connection is done."""
         settings = self.settings
+        began = 0.0
         while not self._ready:
             if self._error is not None:
                 status, reason = self._error
@@ -469,10 +597,26 @@ class WSGIHandler:
                 return None
             if self._eof or self._upgraded or settings.stopping:
                 return None
-            between_requests = self._parsing is None
+            if not began:
+                began = time.monotonic()
+            message = self._parsing
+            between_requests = message is None
+            if between_requests:
+                # From when the wait began: blank lines sent now and then do not extend it.
+                timeout = _time_left(settings.keepalive_timeout, began)
+            else:
+                timeout = settings.timeout
+                if settings.header_timeout is not None:
+                    # From the head's first byte, or from when this wait began if that
+                    # byte came in while the previous request was being answered.
+                    assert message is not None
+                    left = max(message.started, began) + settings.header_timeout - time.monotonic()
+                    timeout = left if timeout is None else min(timeout, left)
             self._idle = between_requests
             try:
-                self._receive(settings.keepalive_timeout if between_requests else settings.timeout)
+                if timeout is not None and timeout <= 0:
+                    raise TimeoutError
+                self._receive(timeout)
             except TimeoutError:
                 if not between_requests:
                     self._send_error(408, "request not received in time")
@@ -535,13 +679,20 @@ class WSGIHandler:
         self._headers_sent = False
         self._response_length = None
         self._chunked = False
-        self._close_after = not message.keep_alive or self._upgraded
+        self._close_after = not message.keep_alive or message.upgrade
         self._body_sent = 0
         self._code = 0
         environ = self._environ(message)
+        if message.upgrade:
+            # The application may take the connection over (a WebSocket): the socket
+            # goes where werkzeug's and gunicorn's servers put it, in blocking mode
+            # as theirs is, until the application answers over HTTP instead.
+            environ["werkzeug.socket"] = environ["gunicorn.socket"] = self.socket
+            self._set_timeout(None)
+        else:
+            self._set_timeout(self.settings.timeout)
         deadline = self.settings.request_timeout
         timer = Timeout.start_new(deadline) if deadline is not None else None
-        self._set_timeout(self.settings.timeout)
         try:
             self._run_application(environ)
         except Timeout as exc:
@@ -553,7 +704,7 @@ class WSGIHandler:
                 timer.cancel()
         self._log_access(message, environ)
         self._message = None
-        if self._close_after or self._upgraded or self.settings.stopping:
+        if self._close_after or self.settings.stopping:
             return False
         return self._finish_body(message)
 
@@ -571,6 +722,20 @@ class WSGIHandler:
             if exc.status is not None:
                 self._fail(exc.status, exc.reason, None)
         except Exception as exc:
+            message = self._message
+            if message is not None and message.upgrade and not self._headers_sent:
+                # The application may have written on the socket itself (a 101 and
+                # frames): nothing more may go out.  Flask-Sock ends its WebSockets
+                # with StopIteration (gunicorn's way) or ConnectionError (werkzeug's).
+                self._close_after = True
+                if isinstance(exc, (StopIteration, ConnectionError)):
+                    self._code = 101
+                else:
+                    self._code = 500
+                    self.settings.error_log.error(
+                        "%s %s failed", message.method, self._request_uri(), exc_info=exc
+                    )
+                return
             self._fail(500, "the application failed", exc)
 
     def _fail(self, status: int, reason: str, exc: BaseException | None) -> None:
@@ -685,6 +850,8 @@ class WSGIHandler:
         self._status = status
         self._response_headers = list(headers)
         self._response_length = length
+        if self._message is not None and self._message.upgrade:
+            self._set_timeout(self.settings.timeout)  # answered over HTTP after all
         return self._write
 
     def _write(self, data: bytes) -> None:
@@ -770,12 +937,18 @@ class WSGIHandler:
             data = b"".join(result)
             self._send_body(data, known_length=len(data))
         else:
+            upgrade = self._message is not None and self._message.upgrade
             for data in result:
                 if data:
                     self._send_body(data)
-                elif self._status is None:
+                elif self._status is None and not upgrade:
                     raise AssertionError("the application yielded before calling start_response()")
         if self._status is None:
+            if self._message is not None and self._message.upgrade:
+                # It took the connection over and answered on the socket itself.
+                self._close_after = True
+                self._code = 101
+                return
             raise AssertionError("the application returned without calling start_response()")
         if not self._headers_sent:
             self._send(self._head(0))
@@ -851,6 +1024,29 @@ class WSGIHandler:
         _dates.refresh()
         host = self._base_environ["REMOTE_ADDR"] or "-"
         logger.info('%s - - [%s] "%s" %d %s', host, _dates.log_date, request, status, size or "-")
+
+
+def _time_left(limit: float | None, since: float) -> float | None:
+    """Seconds left of ``limit`` counted from ``since`` (None: no limit)."""
+    return None if limit is None else since + limit - time.monotonic()
+
+
+def _check_transfer_codings(version: str, codings: list[bytes]) -> None:
+    """Refuse a ``Transfer-Encoding`` this server cannot frame by (RFC 9112 sections 6.1, 6.3, 7)."""
+    if version != "1.1":
+        # Section 6.1: the framing of an HTTP/1.0 (or 0.9) message with Transfer-Encoding is
+        # faulty.  Processing it and then closing is allowed too; refusing means no
+        # part of it, read either way, reaches the application.
+        raise _Reject(400, f"Transfer-Encoding in an HTTP/{version} request")
+    items = [coding.strip().lower() for coding in codings]
+    items = [item for item in items if item]  # empty list elements are allowed and mean nothing
+    if not items or items[-1] != b"chunked" or items.count(b"chunked") > 1:
+        raise _Reject(400, "Transfer-Encoding does not end in one chunked")
+    if len(items) > 1:
+        # Section 6.1: 501 for a coding the server does not understand; corun decodes none.
+        if all(_TOKEN.fullmatch(item.split(b";", 1)[0].strip()) for item in items):
+            raise _Reject(501, "transfer codings other than chunked are not implemented")
+        raise _Reject(400, "invalid Transfer-Encoding")
 
 
 class WSGIServer(StreamServer):

@@ -24,9 +24,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import simple_websocket
 import trustme
 
 from .conftest import PipeLines, process_group
+from .test_wsgi import WS_APP
 
 gunicorn = pytest.importorskip("gunicorn")
 
@@ -468,3 +470,26 @@ def test_wsgi_settings_follow_gunicorn_config() -> None:
     assert settings.max_request_line == 1 << 20
     assert settings.max_header_count == 32768
     assert settings.max_header_size == 32768 * 8190
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_a_websocket_round_trip_through_simple_websocket(tmp_path: Path, worker: str) -> None:
+    # The WSGI application of corun.wsgi's own WebSocket tests, under gunicorn's master.  gunicorn's
+    # own request code (Worker) takes a connection as handed over only when the application raises
+    # StopIteration (Flask-Sock's way); returning [] there makes it try to answer (an error logged).
+    paths = ["/ws-stop"] if worker == "corun.gunicorn.Worker" else ["/ws", "/ws-stop"]
+    (tmp_path / "ws_app.py").write_text(WS_APP)
+    with run_gunicorn(tmp_path, worker, app="ws_app:app") as server:
+        clients = [simple_websocket.Client.connect(f"ws://127.0.0.1:{server.port}{path}") for path in paths]
+        for n, client in enumerate(clients):
+            client.send(f"hello {n}")
+        for n, client in enumerate(clients):
+            assert client.receive(timeout=5) == f"echo hello {n}"
+        assert server.get("/plain") == (200, b"plain /plain -")  # answered while both are open
+        for client in clients:
+            client.send("bye")
+            with pytest.raises(simple_websocket.ConnectionClosed):
+                client.receive(timeout=5)
+            assert (client.close_reason, client.close_message) == (1000, "bye")
+        assert server.get("/again") == (200, b"plain /again -")
+    assert "Traceback" not in server.log.read_text()

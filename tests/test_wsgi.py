@@ -6,13 +6,18 @@ clients are ordinary blocking clients (the test process is not patched).
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import http.client
+import io
 import json
 import logging
 import os
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +27,7 @@ from typing import Any
 
 import pytest
 import requests
+import simple_websocket
 import trustme
 from corun.patches import socket as cosocket
 
@@ -29,7 +35,7 @@ import corun
 from corun.hub import get_hub
 from corun.wsgi import FileWrapper, WSGIServer
 
-from .conftest import recv_all, run_python
+from .conftest import ROOT, PipeLines, process_group, recv_all, run_python
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -477,6 +483,332 @@ def test_a_bad_request_after_good_pipelined_ones_is_answered_in_turn() -> None:
         assert rfile.read() == b""
 
 
+# -- RFC 9112: what a server must refuse ------------------------------------------------------------
+
+SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+class Recorder:
+    """A WSGI application that notes each request it is called for and reads its whole body."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.read_errors: list[str] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        self.calls.append(environ["PATH_INFO"])
+        try:
+            body = environ["wsgi.input"].read()
+        except OSError as exc:
+            self.read_errors.append(f"{environ['PATH_INFO']}: {exc}")
+            raise
+        start_response("200 OK", [])
+        return [b"read %d" % len(body)]
+
+
+def exchange(request_bytes: bytes, **settings: Any) -> tuple[bytes, Recorder]:
+    """Send ``request_bytes`` on one connection; return all the server sent until it closed, and the app."""
+    app = Recorder()
+    with serving(app, **settings) as served, served.connect() as sock:
+        try:
+            sock.sendall(request_bytes)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # answered and closed before all of it was sent
+        try:
+            raw = recv_all(sock)
+        except ConnectionResetError:
+            raise AssertionError("the connection was reset: the answer may be lost") from None
+    return raw, app
+
+
+def assert_refused(raw: bytes, status: int) -> None:
+    """One answer, ``status``, and the connection closed after it."""
+    rfile = io.BytesIO(raw)
+    answered, headers, _ = read_response(rfile)
+    assert answered == status, raw[:200]
+    assert headers["connection"] == "close"
+    assert rfile.read() == b"", raw  # nothing else was answered
+
+
+REFUSED_BEFORE_THE_APPLICATION = {
+    # Section 6.1: Transfer-Encoding in HTTP/1.0 is faulty framing.
+    "http10-chunked": (
+        b"POST /x HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\n\r\n" + SMUGGLED,
+        400,
+    ),
+    "http10-chunked-no-keepalive": (
+        b"POST /x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" + SMUGGLED,
+        400,
+    ),
+    "http09-chunked": (
+        b"POST /x HTTP/0.9\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" + SMUGGLED,
+        400,
+    ),
+    # Section 6.1: a coding the server does not understand (corun decodes none) gets 501.
+    "identity-chunked": (
+        b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity, chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\n\r\n" + SMUGGLED,
+        501,
+    ),
+    "gzip-chunked": (
+        b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\n\r\n" + SMUGGLED,
+        501,
+    ),
+    "gzip-then-chunked-fields": (
+        b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\n\r\n" + SMUGGLED,
+        501,
+    ),
+    "not-a-token-before-chunked": (
+        b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: g(zip), chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\n\r\n" + SMUGGLED,
+        400,
+    ),
+    # Section 6.3: a final coding other than chunked cannot be framed.
+    "xchunked": (
+        b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        + SMUGGLED,
+        400,
+    ),
+    "chunked-with-a-parameter": (
+        b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked;x=1\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        + SMUGGLED,
+        400,
+    ),
+    # Section 3.2: one valid Host, always present in HTTP/1.1.
+    "no-host": (b"GET /x HTTP/1.1\r\n\r\n" + SMUGGLED, 400),
+    "two-hosts": (b"GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n" + SMUGGLED, 400),
+    "two-hosts-http10": (
+        b"GET /x HTTP/1.0\r\nHost: a\r\nHost: a\r\nConnection: keep-alive\r\n\r\n" + SMUGGLED,
+        400,
+    ),
+    "host-with-a-space": (b"GET /x HTTP/1.1\r\nHost: a b\r\n\r\n" + SMUGGLED, 400),
+    "host-with-userinfo": (b"GET /x HTTP/1.1\r\nHost: user@a\r\n\r\n" + SMUGGLED, 400),
+    "host-with-a-path": (b"GET /x HTTP/1.1\r\nHost: a/b\r\n\r\n" + SMUGGLED, 400),
+    "host-with-a-bad-port": (b"GET /x HTTP/1.1\r\nHost: a:8o\r\n\r\n" + SMUGGLED, 400),
+    "host-with-an-open-bracket": (b"GET /x HTTP/1.1\r\nHost: [::1\r\n\r\n" + SMUGGLED, 400),
+}
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    REFUSED_BEFORE_THE_APPLICATION.values(),
+    ids=list(REFUSED_BEFORE_THE_APPLICATION),
+)
+def test_requests_rfc_9112_refuses_never_reach_the_application(request_bytes: bytes, status: int) -> None:
+    raw, app = exchange(request_bytes)
+    assert_refused(raw, status)
+    assert app.calls == []  # neither the refused request nor the one smuggled after it
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        b"",
+        b"example.com",
+        b"example.com:8080",
+        b"127.0.0.1:80",
+        b"[::1]:8080",
+        b"xn--bcher-kva.example",
+        b"a%20b",
+    ],
+)
+def test_valid_host_fields_are_accepted(host: bytes) -> None:
+    raw, app = exchange(b"GET /ok HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 200 "), raw
+    assert app.calls == ["/ok"]
+
+
+def test_http10_needs_no_host_and_chunked_with_empty_list_elements_is_chunked() -> None:
+    raw, app = exchange(
+        b"GET /old HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        b"POST /new HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: , chunked\r\nConnection: close\r\n\r\n"
+        b"5\r\nhello\r\n0\r\n\r\n"
+    )
+    assert raw.count(b"HTTP/1.1 200 ") == 2 and raw.endswith(b"read 5"), raw
+    assert app.calls == ["/old", "/new"]
+
+
+def test_a_chunk_size_line_longer_than_the_limit_gets_400_and_close() -> None:
+    extension = b";name=" + b"v" * 5000  # 5 kB of chunk extension on one line
+    raw, app = exchange(
+        b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5"
+        + extension
+        + b"\r\nhello\r\n0\r\n\r\n"
+        + SMUGGLED
+    )
+    assert_refused(raw, 400)
+    assert b"chunk-size line too long" in raw
+    # The head was sound, so the application ran; its read of the body failed.
+    assert app.calls == ["/x"] and len(app.read_errors) == 1
+
+
+def test_the_chunk_size_line_limit_is_the_setting_and_counts_lines_spread_over_receives() -> None:
+    app = Recorder()
+    line = b"5;" + b"e" * 996 + b"\r"  # with its LF, 1000 bytes
+    with serving(app, max_chunk_line=1000) as served, served.connect() as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(b"POST /ok HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for start in range(0, len(line), 100):  # at the limit, in ten receives
+            sock.sendall(line[start : start + 100])
+            time.sleep(0.01)
+        sock.sendall(b"\nhello\r\n0\r\n\r\n")
+        rfile = sock.makefile("rb")
+        assert read_response(rfile)[2] == b"read 5"
+        sock.sendall(b"POST /long HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for start in range(0, len(line), 100):  # one byte over, in pieces: refused without its end
+            sock.sendall(line[start : start + 100])
+            time.sleep(0.01)
+        sock.sendall(b"e\r\n")
+        status, headers, _ = read_response(rfile)
+        assert status == 400 and headers["connection"] == "close"
+        assert rfile.read() == b""
+    assert app.calls == ["/ok", "/long"] and len(app.read_errors) == 1
+
+
+def test_an_endless_chunk_extension_is_cut_off_early() -> None:
+    # The line never ends: the answer comes after about 4 kB, not after the client gives up.
+    app = Recorder()
+    with serving(app) as served, served.connect() as sock:
+        sock.sendall(b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;e=")
+        sent = 0
+        sock.settimeout(0.5)
+        try:
+            while sent < 64 * MB:
+                sock.sendall(b"v" * 65536)
+                sent += 65536
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass  # the server stopped reading
+        sock.settimeout(5)
+        with sock.makefile("rb") as rfile:
+            assert read_response(rfile)[0] == 400
+    assert sent < 8 * MB
+    assert app.calls == ["/x"] and len(app.read_errors) == 1
+
+
+def test_an_endless_trailer_field_gets_431() -> None:
+    raw, app = exchange(
+        b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: "
+        + b"t" * 100_000
+    )
+    assert_refused(raw, 431)
+    assert app.calls == ["/x"] and len(app.read_errors) == 1
+
+
+def test_trailer_fields_and_chunk_extensions_within_limits_are_accepted() -> None:
+    raw, app = exchange(
+        b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b'5;a=b;c="d e"\r\nhello\r\n'
+        + b"6;"
+        + b"x" * 3000
+        + b"\r\n world\r\n"
+        + b"0\r\nX-Trailer: "
+        + b"t" * 3000
+        + b"\r\nX-Other: 1\r\n\r\n"
+        b"GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    assert raw.count(b"HTTP/1.1 200 ") == 2, raw
+    assert app.calls == ["/x", "/next"] and app.read_errors == []
+    assert b"read 11" in raw
+
+
+def test_header_timeout_answers_a_trickling_head_with_408_while_others_are_served() -> None:
+    app = Recorder()
+    results: dict[str, Any] = {}
+
+    def trickle(port: int, n: int) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=8) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            start = time.monotonic()
+            sock.sendall(b"GET /trickle HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            try:
+                while True:  # one byte every 0.1 s, for as long as the server listens
+                    sock.sendall(b"a")
+                    time.sleep(0.1)
+                    if time.monotonic() - start > 6:
+                        raise AssertionError("the server still waits for the head after 6 s")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            except AssertionError as exc:
+                results[f"trickle-{n}"] = exc
+                return
+            try:
+                raw = recv_all(sock)
+            except ConnectionResetError:
+                raw = b"reset"
+            results[f"trickle-{n}"] = (time.monotonic() - start, raw)
+
+    with serving(app, header_timeout=1.0) as served:
+        threads = [threading.Thread(target=trickle, args=(served.port, n)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.2)
+        latencies = []
+        with requests.Session() as session:
+            for n in range(20):  # about 2 s of ordinary requests beside the trickling clients
+                start = time.monotonic()
+                assert session.get(f"{served.url}/fast{n}").content == b"read 0"
+                latencies.append(time.monotonic() - start)
+                time.sleep(0.1)
+        for thread in threads:
+            thread.join(10)
+    for n in range(3):
+        outcome = results[f"trickle-{n}"]
+        assert isinstance(outcome, tuple), outcome
+        elapsed, raw = outcome
+        assert 0.9 < elapsed < 3.0, elapsed
+        assert raw.startswith(b"HTTP/1.1 408 ") or raw == b"reset", raw
+    assert "/trickle" not in app.calls
+    assert sorted(latencies)[len(latencies) // 2] < 0.1 and max(latencies) < 0.5, latencies
+
+
+def test_header_timeout_counts_from_the_first_byte_not_from_the_connection() -> None:
+    app = Recorder()
+    with serving(app, header_timeout=0.5) as served, served.connect() as sock:
+        time.sleep(1.0)  # idle, within the keep-alive timeout: no head has begun
+        sock.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.2)
+        sock.sendall(b"\r\n")
+        rfile = sock.makefile("rb")
+        assert read_response(rfile)[0] == 200
+        start = time.monotonic()
+        sock.sendall(b"GET /b HTTP/1.1\r\nHost: x\r\n")  # never finished
+        status, headers, _ = read_response(rfile)
+        assert status == 408 and headers["connection"] == "close"
+        assert 0.4 < time.monotonic() - start < 2.0
+    assert app.calls == ["/a"]
+
+
+def test_header_timeout_does_not_count_the_time_the_previous_request_took() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ["PATH_INFO"] == "/slow":
+            corun.sleep(1.0)
+        start_response("200 OK", [])
+        return [environ["PATH_INFO"].encode()]
+
+    with serving(app, header_timeout=0.5) as served, served.connect() as sock:
+        # The next head begins while /slow is answered, and ends 1.2 s after it began:
+        # 0.2 s after the server began waiting for it.
+        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(1.2)
+        sock.sendall(b"\r\n")
+        rfile = sock.makefile("rb")
+        assert read_response(rfile)[2] == b"/slow"
+        assert read_response(rfile)[2] == b"/next"
+
+
+def test_blank_lines_do_not_extend_the_keepalive_timeout() -> None:
+    with serving(hello, keepalive_timeout=0.5) as served, served.connect() as sock:
+        start = time.monotonic()
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            while time.monotonic() - start < 5:
+                sock.sendall(b"\r\n")  # allowed before a request, and no request at all
+                time.sleep(0.05)
+        assert time.monotonic() - start < 2.0
+
+
 # -- limits --------------------------------------------------------------------------------------
 
 
@@ -798,3 +1130,160 @@ def test_flask_app_answers_fast_while_slow_sleeps() -> None:
     done = json.loads(result.stdout)
     assert done["/slow"][1] == "slow done" and done["/fast"][1] == "fast done"
     assert done["/fast"][0] < 1.0 < 2.0 <= done["/slow"][0]
+
+
+# -- Upgrade: the application takes the connection over ------------------------------------------
+
+# A plain WSGI application serving WebSockets with simple-websocket (as Flask-Sock does), which
+# finds the socket under werkzeug's or gunicorn's environ key.  It prints each path it is called for.
+WS_APP = """
+import sys
+
+import simple_websocket
+
+
+def app(environ, start_response):
+    path = environ["PATH_INFO"]
+    sys.stdout.write(f"called {path}\\n")
+    sys.stdout.flush()
+    if path in ("/ws", "/ws-stop"):
+        ws = simple_websocket.Server.accept(environ)
+        try:
+            while True:
+                data = ws.receive()
+                if data == "bye":
+                    ws.close(message="bye")
+                    break
+                ws.send("echo " + data if isinstance(data, str) else data[::-1])
+        except simple_websocket.ConnectionClosed:
+            pass
+        if path == "/ws-stop":
+            raise StopIteration  # how Flask-Sock ends a WebSocket under gunicorn
+        return []
+    body = f"plain {path} {environ.get('HTTP_UPGRADE', '-')}".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+WS_SERVER = """
+from corun import monkey
+
+monkey.patch_all()
+
+from corun.wsgi import WSGIServer
+from ws_app import app
+
+server = WSGIServer(("127.0.0.1", 0), app, access_log=None)
+server.start()
+print("port", server.server_port, flush=True)
+server.serve_forever()
+"""
+
+
+@contextmanager
+def ws_server(tmp_path: Path) -> Iterator[tuple[int, PipeLines, subprocess.Popen[str]]]:
+    """WS_APP behind corun.wsgi in a patched interpreter of its own: (port, its stdout, the process)."""
+    (tmp_path / "ws_app.py").write_text(WS_APP)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(tmp_path), env.get("PYTHONPATH", "")])
+    command = [sys.executable, "-c", WS_SERVER]
+    options: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    with process_group(command, env=env, **options) as proc:
+        lines = PipeLines(proc.stdout)
+        port = int(lines.wait_for("port").split()[1])
+        yield port, lines, proc
+
+
+def read_head(sock: socket.socket) -> bytes:
+    """Bytes up to the end of a response head (and possibly a little after)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(65536)
+        assert piece, data
+        data += piece
+    return data
+
+
+def recv_until_closed(sock: socket.socket) -> bytes:
+    """What arrives until the peer closes the connection (a reset ends it too)."""
+    chunks = []
+    with contextlib.suppress(ConnectionResetError):
+        while data := sock.recv(65536):
+            chunks.append(data)
+    return b"".join(chunks)
+
+
+def masked_frame(opcode: int, payload: bytes) -> bytes:
+    """A client's WebSocket frame (FIN set, mask 0: the payload is sent as it is)."""
+    assert len(payload) < 126
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+
+
+def test_a_websocket_round_trip_through_simple_websocket(tmp_path: Path) -> None:
+    with ws_server(tmp_path) as (port, _, proc):
+        first = simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/ws")
+        second = simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/ws-stop")
+        first.send("hello")
+        second.send("world")
+        assert first.receive(timeout=5) == "echo hello"
+        assert second.receive(timeout=5) == "echo world"
+        first.send(b"\x00\x01\x02")
+        assert first.receive(timeout=5) == b"\x02\x01\x00"
+        # Plain HTTP is answered while both WebSockets are open.
+        response = requests.get(f"http://127.0.0.1:{port}/plain", timeout=5)
+        assert response.text == "plain /plain -"
+        for client in (first, second):
+            client.send("bye")
+            with pytest.raises(simple_websocket.ConnectionClosed):
+                client.receive(timeout=5)
+            assert (client.close_reason, client.close_message) == (1000, "bye")
+        # The server still answers, and logged no failure for the one ended by StopIteration.
+        assert requests.get(f"http://127.0.0.1:{port}/again", timeout=5).text == "plain /again -"
+        proc.kill()
+        _, stderr = proc.communicate()
+    assert "Traceback" not in stderr, stderr
+
+
+def test_after_a_hand_over_the_server_neither_writes_nor_reads(tmp_path: Path) -> None:
+    key = base64.b64encode(b"0123456789abcdef")
+    handshake = (
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    with ws_server(tmp_path) as (port, lines, _):
+        with socket.create_connection(("127.0.0.1", port), 5) as sock:
+            sock.sendall(handshake)
+            head = read_head(sock)
+            assert head.startswith(b"HTTP/1.1 101 ") and head.endswith(b"\r\n\r\n"), head
+            assert b"Server: corun" not in head  # written by the application, not the server
+            sock.sendall(masked_frame(0x1, b"bye"))
+            closing = b""
+            while len(closing) < 7:  # the application's close frame: 1000, "bye"
+                piece = sock.recv(64)
+                assert piece, closing
+                closing += piece
+            assert closing == b"\x88\x05\x03\xe8bye"
+            # The client's close, then HTTP that nobody may read any more.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(masked_frame(0x8, b"\x03\xe8") + b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert b"HTTP/" not in recv_until_closed(sock)
+        assert requests.get(f"http://127.0.0.1:{port}/marker", timeout=5).status_code == 200
+        called = []
+        while "/marker" not in (line := lines.readline()):
+            called.append(line)
+    assert called == ["called /ws"]
+
+
+def test_an_upgrade_the_application_declines_is_answered_over_http_and_ends_the_connection() -> None:
+    raw, app = exchange(
+        b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /declined HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+        b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    rfile = io.BytesIO(raw)
+    status, headers, body = read_response(rfile)
+    assert (status, body) == (200, b"read 0") and "connection" not in headers  # kept alive
+    status, headers, body = read_response(rfile)
+    assert (status, body, headers["connection"]) == (200, b"read 0", "close")
+    assert rfile.read() == b""
+    assert app.calls == ["/first", "/declined"]  # what follows an upgrade head is not HTTP
