@@ -42,7 +42,7 @@ from corun.hub import notify_closing, wait_readable, wait_writable
 from corun.threadpool import get_threadpool
 
 from .os import _ready_now
-from .socket import blocking_for_its_owner
+from .socket import blocking_for_its_owner, set_blocking_for_its_owner
 
 __target__ = "io"
 __implements__ = ["open"]
@@ -77,6 +77,8 @@ class PipeIO(io.RawIOBase):
         self._fd = file.fileno()
         if nonblocking:
             _os.set_blocking(self._fd, False)
+            # Whoever reads or writes the fd directly (os.read on fileno()) expects it to block.
+            set_blocking_for_its_owner(self._fd, True)
         self._nonblocking = nonblocking
         _pipes[self._fd] = self
 
@@ -117,6 +119,8 @@ class PipeIO(io.RawIOBase):
         finally:
             if _pipes.get(self._fd) is self:
                 del _pipes[self._fd]
+            if self._nonblocking:
+                set_blocking_for_its_owner(self._fd, False)
             notify_closing(self._fd)
             self._file.close()
 
@@ -175,12 +179,14 @@ class PipeIO(io.RawIOBase):
         """Another child gets this pipe as its stdin/stdout/stderr: make it blocking for it."""
         if self._nonblocking:
             _os.set_blocking(self._fd, True)
+            set_blocking_for_its_owner(self._fd, False)
             self._nonblocking = False
 
     def keep_to_itself(self) -> None:
         """Only this process uses the fd (the parent's end of a pipe to a child): make it non-blocking."""
         if not self._nonblocking:
             _os.set_blocking(self._fd, False)
+            set_blocking_for_its_owner(self._fd, True)
             self._nonblocking = True
 
 

@@ -135,6 +135,17 @@ def blocking_for_its_owner(fd: int) -> bool:
     return False
 
 
+def set_blocking_for_its_owner(fd: int, made_nonblocking: bool) -> None:
+    """Record that corun made ``fd`` non-blocking behind code that expects it to block (or no longer).
+
+    The subprocess pipes use it, so that ``os.read`` on their ``fileno()`` waits.
+    """
+    if made_nonblocking:
+        _blocking_for_owner.setdefault(fd, None)
+    else:
+        _blocking_for_owner.pop(fd, None)
+
+
 def _note_timeout(sock: socket) -> None:
     """Keep ``sock``'s entry in ``_blocking_for_owner`` in step with its timeout."""
     fd = sock.fileno()

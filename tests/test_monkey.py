@@ -551,8 +551,8 @@ def changes(before, getsignal):
 def test_every_change_patch_all_makes_is_recorded_with_its_original() -> None:
     out = check(
         """
-        import _queue, _threading_local, pty, queue, selectors, socketserver, sqlite3, ssl, subprocess, threading
-        import multiprocessing.connection
+        import _queue, _threading_local, pty, queue, selectors, socketserver, ssl, subprocess, threading
+        import multiprocessing.connection, sqlite3
         # Importing corun is not patching.
         import corun
         before = snapshot(signal.getsignal)

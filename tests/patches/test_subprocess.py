@@ -380,3 +380,28 @@ def test_a_real_thread_waits_for_its_own_children(pidfd: bool) -> None:
     assert out["codes"] == [0, 1, 2]
     assert out["elapsed"] < 1.2
     assert out["ticks"] >= 4
+
+
+def test_os_read_on_a_pipes_fileno_waits_as_on_a_blocking_pipe() -> None:
+    # corun made the parent's end non-blocking; code that reads the fd itself
+    # expects it to block, and with the os area patched gets the child's line,
+    # not BlockingIOError.
+    out = run(
+        ALL,
+        """
+        import json, os, subprocess, sys
+        late = "import time; time.sleep(0.3); print('late', flush=True)"
+        p = subprocess.Popen([sys.executable, "-c", late], stdout=subprocess.PIPE)
+        before = ticks[0]
+        try:
+            got = os.read(p.stdout.fileno(), 100).decode()
+        except BlockingIOError as exc:
+            got = repr(exc)
+        ticked = ticks[0] - before
+        p.wait()
+        p.stdout.close()
+        print(json.dumps({"got": got, "ticked": ticked}))
+        """,
+    )
+    assert out["got"] == "late\n"
+    assert out["ticked"] >= 5
