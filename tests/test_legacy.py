@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from .legacy._corpus import PROGRAMS, SLOWER_FACTOR, SLOWER_MARGIN, Program, Run, program_files, run
+from .legacy._corpus import PROGRAMS, Program, Run, program_files, run, time_allowed
 
 # Waiting programs: a hub that polled in a loop while tasks wait would burn
 # about one CPU second per wall second; these wait for most of their run, and
@@ -73,9 +73,7 @@ def test_a_legacy_program_runs_the_same_under_corun(program: Program) -> None:
     assert outcome == (plain.stdout, plain.stderr, plain.returncode), (
         _show("plain", plain) + "\n" + _show("corun", under)
     )
-    assert under.wall < SLOWER_FACTOR * plain.wall + SLOWER_MARGIN, (
-        f"plain {plain.wall:.2f} s, corun {under.wall:.2f} s"
-    )
+    assert under.wall < time_allowed(program, plain), f"plain {plain.wall:.2f} s, corun {under.wall:.2f} s"
     if program.waits:
         assert under.cpu < WAIT_CPU_SHARE * under.wall, f"{under.cpu:.2f} s CPU in {under.wall:.2f} s"
     if program.corun_os_threads is not None:

@@ -33,7 +33,7 @@ def main(names: list[str]) -> int:
     for program in programs:
         plain = run(program, "plain")
         corun = run(program, "corun")
-        result = verdict(plain, corun)
+        result = verdict(program, plain, corun)
         same += result == "same"
         cells = [
             f"`{program.name}`",

@@ -8,13 +8,15 @@ waited on a file.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import textwrap
+import time
 from typing import Any
 
 import pytest
 
-from ..conftest import ROOT, run_json, run_process, ticker
+from ..conftest import ROOT, PipeLines, process_group, run_json, run_process, ticker
 
 ALONE = "from corun import monkey\nmonkey.patch_module('os'); monkey.patch_module('io')\n"
 ALL = "from corun import monkey; monkey.patch_all()\n"
@@ -163,9 +165,9 @@ def test_the_originals_are_recorded_and_the_interpreters_stdin_stays_intact() ->
 
 
 def test_a_piped_stdin_waits_in_the_main_task_only_under_the_runner() -> None:
-    # The shell feeds the program's stdin 0.5 s later; meanwhile a thread of
-    # the program keeps counting, which it could not if reading stdin blocked
-    # the one OS thread.
+    # The program says it is about to read; its stdin gets the lines 0.5 s
+    # later.  Meanwhile a thread of the program keeps counting, which it
+    # could not if reading stdin blocked the one OS thread.
     script = textwrap.dedent(
         """
         import sys, threading, time
@@ -176,6 +178,7 @@ def test_a_piped_stdin_waits_in_the_main_task_only_under_the_runner() -> None:
                 beats.append(1)
         t = threading.Thread(target=beat)
         t.start()
+        print("reading", flush=True)
         line = input()
         rest = sys.stdin.read()
         stop.set()
@@ -183,10 +186,19 @@ def test_a_piped_stdin_waits_in_the_main_task_only_under_the_runner() -> None:
         print(repr(line), repr(rest), sys.stdin.name, len(beats) >= 10, type(sys.stdin.buffer.raw).__name__)
         """
     )
-    command = f"(sleep 0.5; printf 'first\\r\\nsecond\\n') | {sys.executable} -m corun -c {_quote(script)}"
-    out = run_process(["sh", "-c", command], timeout=30, env=_env())
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["'first\\r'", "'second\\n'", "<stdin>", "True", "PipeIO"]
+    command = [sys.executable, "-m", "corun", "-c", script]
+    with process_group(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env()
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        lines = PipeLines(proc.stdout)
+        assert lines.readline(timeout=30) == "reading"
+        time.sleep(0.5)
+        proc.stdin.write(b"first\r\nsecond\n")
+        proc.stdin.close()
+        result = lines.readline(timeout=30)
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    assert result.split() == ["'first\\r'", "'second\\n'", "<stdin>", "True", "PipeIO"]
 
 
 def _env() -> dict[str, str]:
@@ -195,9 +207,3 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     return env
-
-
-def _quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
