@@ -603,9 +603,10 @@ def test_the_queue_finder_is_a_new_meta_path_and_the_original_is_recorded() -> N
         entries = list(original)
         from corun import monkey
         monkey.patch_all()
-        import corun.patches.queue
+        import corun.patches.psycopg, corun.patches.queue
         finder = corun.patches.queue._CooperativeQueueFinder
-        assert sys.meta_path == [finder, *entries]
+        # The psycopg area's hook goes in front of it, installed after it.
+        assert sys.meta_path == [corun.patches.psycopg._DriverFinder, finder, *entries]
         assert monkey.is_object_patched("sys", "meta_path")
         assert monkey.get_original("sys", "meta_path") is original
         assert original == entries  # left as it was

@@ -73,11 +73,167 @@ print(json.dumps({{"elapsed": elapsed, "results": [t.value for t in tasks], "tic
 """
 
 
-@pytest.mark.parametrize("driver", ["pg8000"])
-def test_twenty_queries_sleeping_half_a_second_run_at_once(postgres: Postgres, driver: str) -> None:
-    out = run_json(program(driver, CONCURRENT_SLEEPS.format(dsn=postgres.dsn())))
+@pytest.mark.parametrize(
+    ("driver", "import_first"),
+    [
+        ("psycopg2", False),
+        ("psycopg2", True),
+        ("psycopg", False),
+        ("psycopg", True),
+        ("pg8000", False),
+    ],
+    ids=["psycopg2", "psycopg2-imported-first", "psycopg", "psycopg-imported-first", "pg8000"],
+)
+def test_twenty_queries_sleeping_half_a_second_run_at_once(
+    postgres: Postgres, driver: str, import_first: bool
+) -> None:
+    source = program(driver, CONCURRENT_SLEEPS.format(dsn=postgres.dsn()), import_first=import_first)
+    out = run_json(source)
     assert out["results"] == [1] * 20
     # One after another they take 10 s.
     assert out["elapsed"] < 2.5, out
     # And the hub ran other tasks meanwhile (a tick every 0.05 s).
     assert out["ticks"] >= 5, out
+
+
+# A query interrupted by a corun.Timeout, then one by a kill, each watched from
+# a second connection in pg_stat_activity: running while the task waits,
+# gone from the server once the task was interrupted.
+INTERRUPTED = """
+dsn = {dsn!r}
+monitor = connect(dsn)
+
+def running(tag):
+    cur = monitor.cursor()
+    cur.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                " AND query LIKE '%%' || %s || '%%' AND pid <> pg_backend_pid()", (tag,))
+    return cur.fetchone()[0]
+
+def gone_within(tag, seconds):
+    deadline = time.monotonic() + seconds
+    while running(tag):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+def after(conn):
+    # What the connection does next: answer, or fail saying why.
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT 42")
+        return cur.fetchone()[0]
+    except Exception as exc:
+        return type(exc).__name__ + ": " + str(exc).strip()
+
+res = {{}}
+conn = connect(dsn)
+def timed_out():
+    try:
+        with corun.Timeout(0.5):
+            conn.cursor().execute("SELECT pg_sleep(30) /* timed-out */")
+    except corun.Timeout:
+        return "Timeout"
+task = corun.spawn(timed_out)
+time.sleep(0.3)
+res["timeout: running before"] = running("timed-out")
+res["timeout: raised"] = task.get()
+res["timeout: gone"] = gone_within("timed-out", 3)
+res["timeout: after"] = after(conn)
+
+conn = connect(dsn)
+task = corun.spawn(lambda: conn.cursor().execute("SELECT pg_sleep(30) /* killed */"))
+time.sleep(0.3)
+res["kill: running before"] = running("killed")
+started = time.monotonic()
+task.kill()
+res["kill: took"] = time.monotonic() - started
+res["kill: dead"] = task.dead
+res["kill: gone"] = gone_within("killed", 3)
+res["kill: after"] = after(conn)
+print(json.dumps(res))
+"""
+
+
+@pytest.mark.parametrize("driver", ["psycopg2", "psycopg"])
+def test_a_timed_out_or_killed_query_is_cancelled_on_the_server(postgres: Postgres, driver: str) -> None:
+    out = run_json(program(driver, INTERRUPTED.format(dsn=postgres.dsn())))
+    for case in ("timeout", "kill"):
+        assert out[f"{case}: running before"] == 1, out
+        assert out[f"{case}: gone"] is True, out
+    assert out["timeout: raised"] == "Timeout"
+    assert out["kill: dead"] is True and out["kill: took"] < 3, out
+    if driver == "psycopg2":
+        # psycopg2 closes a connection whose wait callback raised.
+        assert out["timeout: after"] == out["kill: after"] == "InterfaceError: connection already closed"
+    else:
+        assert out["timeout: after"] == out["kill: after"] == 42, out
+
+
+# A listener that never answers: the kernel completes the TCP handshake and
+# holds the startup packet, and no server ever replies.
+SILENT_SERVER = """
+import socket
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen(8)
+dsn = "host=127.0.0.1 port=%d user=nobody dbname=nothing connect_timeout=2" % listener.getsockname()[1]
+ticks = [0]
+def tick():
+    while True:
+        time.sleep(0.05)
+        ticks[0] += 1
+ticker = corun.spawn(tick)
+started = time.monotonic()
+try:
+    connect(dsn)
+    error = None
+except Exception as exc:
+    error = type(exc).__name__ + ": " + str(exc).strip()
+elapsed = time.monotonic() - started
+print(json.dumps({"error": error, "elapsed": elapsed, "ticks": ticks[0]}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("driver", "error"),
+    [
+        ("psycopg2", "OperationalError: timeout expired"),
+        ("psycopg", "ConnectionTimeout: connection timeout expired"),
+    ],
+)
+def test_connect_timeout_is_honoured_against_a_server_that_never_answers(driver: str, error: str) -> None:
+    out = run_json(program(driver, SILENT_SERVER))
+    assert out["error"] == error, out
+    assert 1.8 < out["elapsed"] < 4, out
+    # The other tasks ran meanwhile.
+    assert out["ticks"] >= 20, out
+
+
+def test_patching_imports_no_driver_and_the_area_can_be_left_out() -> None:
+    out = run_json(
+        """
+        import json, sys
+        from corun import monkey
+        monkey.patch_all(psycopg=False)
+        import psycopg, psycopg2
+        left_out = [psycopg2.extensions.get_wait_callback() is None,
+                    psycopg.waiting.wait is psycopg.waiting.wait_c]
+        monkey.patch_all()
+        # Patched now, imported before: the drivers were imported by the program only.
+        import corun.patches.psycopg as twin
+        patched = [psycopg2.extensions.get_wait_callback() is twin.psycopg2_wait_callback,
+                   psycopg.waiting.wait is twin.psycopg_wait]
+        print(json.dumps({"left out": left_out, "patched": patched}))
+        """
+    )
+    assert out == {"left out": [True, True], "patched": [True, True]}
+    out = run_json(
+        """
+        import json, sys
+        from corun import monkey
+        monkey.patch_all()
+        print(json.dumps(sorted(name for name in sys.modules if name.startswith(("psycopg", "pg8000")))))
+        """
+    )
+    assert out == []

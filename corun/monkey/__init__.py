@@ -130,6 +130,7 @@ def patch_all(
     subprocess: bool = True,
     signal: bool = True,
     queue: bool = True,
+    psycopg: bool = True,
     strict: bool = False,
     **more: Any,
 ) -> None:
@@ -192,6 +193,7 @@ patch_ssl: _AreaPatcher
 patch_subprocess: _AreaPatcher
 patch_signal: _AreaPatcher
 patch_queue: _AreaPatcher
+patch_psycopg: _AreaPatcher
 for _area in _areas.AREAS:
     globals()[f"patch_{_area.name}"] = _area_patcher(_area)
     __all__.append(f"patch_{_area.name}")
