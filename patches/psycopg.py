@@ -54,6 +54,9 @@ from corun.threadpool import get_threadpool
 # already imported are patched through ``_after_patch``.
 __target__ = "sys"
 __implements__: list[str] = []
+# A psycopg imported before patching took threading.Lock (and selectors'
+# DefaultSelector) by name: its modules get the cooperative ones.
+__repairs_captures_in__ = ("psycopg",)
 __all__ = ["install", "psycopg2_wait_callback", "psycopg_wait", "psycopg_wait_conn"]
 
 # How long a cancelled query may take to end before its connection is closed.

@@ -237,3 +237,38 @@ def test_patching_imports_no_driver_and_the_area_can_be_left_out() -> None:
         """
     )
     assert out == []
+
+
+# Three tasks share one psycopg 3 connection, which serialises its commands
+# with a lock taken from threading when psycopg was imported: with the
+# original lock, the second task would block the whole thread.
+SHARED_CONNECTION = """
+import warnings
+warnings.simplefilter("error")
+import psycopg
+from corun import monkey; monkey.patch_all()
+import corun, json, threading, time
+conn = psycopg.connect({dsn!r}, autocommit=True)
+ticks = [0]
+def tick():
+    while True:
+        time.sleep(0.05)
+        ticks[0] += 1
+ticker = corun.spawn(tick)
+started = time.monotonic()
+def one(i):
+    return conn.execute("SELECT pg_sleep(0.3), %s", (i,)).fetchone()[1]
+tasks = [corun.spawn(one, i) for i in range(3)]
+corun.joinall(tasks, raise_error=True)
+print(json.dumps({{"results": [t.value for t in tasks], "elapsed": time.monotonic() - started,
+                  "ticks": ticks[0], "cooperative lock": type(conn.lock) is type(threading.Lock())}}))
+"""
+
+
+def test_psycopg_imported_before_patching_shares_a_connection_between_tasks(postgres: Postgres) -> None:
+    out = run_json(SHARED_CONNECTION.format(dsn=postgres.dsn()))
+    assert out["results"] == [0, 1, 2]
+    assert out["cooperative lock"] is True
+    # The queries run one after another on the one connection, while other tasks run.
+    assert 0.85 < out["elapsed"] < 2.5, out
+    assert out["ticks"] >= 10, out

@@ -247,9 +247,15 @@ def _install(names: Iterable[str], strict: bool) -> None:
     # The ssl twin rebuilds SSLSocket on the cooperative socket; without it, an
     # ssl imported early keeps the original socket as SSLSocket's base.
     ssl_patched = is_module_patched("ssl") or any(plan.target.__name__ == "ssl" for plan in plans)
+    repaired = frozenset(
+        package
+        for patches in [*(plan.patches for plan in plans), *_installed_patches()]
+        for package in getattr(patches, "__repairs_captures_in__", ())
+    )
     message = describe_late_captures(
         [(plan.target.__name__, attr, original) for plan in plans for attr, original, _ in plan.changes],
         ssl_imported_unpatched=ssl_was_imported and not ssl_patched,
+        repaired=repaired,
     )
     if message is not None:
         if strict:
@@ -271,6 +277,42 @@ def _install(names: Iterable[str], strict: bool) -> None:
             for change in after_patch(plan.target) or ():
                 _make_change(change)
         _installed.append(plan.name)
+    if repaired:
+        _repair_captures(repaired)
+
+
+def _installed_patches() -> list[ModuleType]:
+    """The patches modules installed by earlier calls."""
+    return [
+        sys.modules[f"corun.patches.{name}"] for name in _installed if f"corun.patches.{name}" in sys.modules
+    ]
+
+
+def _repair_captures(packages: frozenset[str]) -> None:
+    """Rebind, in the loaded modules of ``packages``, every name that holds a replaced original.
+
+    A twin names in ``__repairs_captures_in__`` the packages it knows it is
+    safe to do this for (psycopg's ``from threading import Lock``, done
+    before patching): the name then holds the cooperative object instead.
+    """
+    current: dict[int, tuple[str, str]] = {}
+    for module_name, originals in saved.items():
+        for key, original in originals.items():
+            # Plain attributes with a callable original: functions and classes.
+            if "." in key or "(" in key or not callable(original):
+                continue
+            current[id(original)] = (module_name, key)
+    for module_name, module in list(sys.modules.items()):
+        if module_name.partition(".")[0] not in packages or module is None:
+            continue
+        for attr, value in list(vars(module).items()):
+            where = current.get(id(value))
+            if where is None:
+                continue
+            owner = sys.modules.get(where[0])
+            replacement = getattr(owner, where[1], None)
+            if replacement is not None and replacement is not value:
+                _make_change((module_name, attr, replacement))
 
 
 def _make_change(change: tuple[Any, ...]) -> None:
