@@ -223,11 +223,12 @@ def test_patching_imports_no_driver_and_the_area_can_be_left_out() -> None:
         # Patched now, imported before: the drivers were imported by the program only.
         import corun.patches.psycopg as twin
         patched = [psycopg2.extensions.get_wait_callback() is twin.psycopg2_wait_callback,
-                   psycopg.waiting.wait is twin.psycopg_wait]
+                   psycopg.waiting.wait is twin.psycopg_wait,
+                   monkey.get_original("psycopg.waiting", "wait") is psycopg.waiting.wait_c]
         print(json.dumps({"left out": left_out, "patched": patched}))
         """
     )
-    assert out == {"left out": [True, True], "patched": [True, True]}
+    assert out == {"left out": [True, True], "patched": [True, True, True]}
     out = run_json(
         """
         import json, sys

@@ -297,6 +297,10 @@ def _repair_captures(packages: frozenset[str]) -> None:
     """
     current: dict[int, tuple[str, str]] = {}
     for module_name, originals in saved.items():
+        if module_name.partition(".")[0] not in sys.stdlib_module_names:
+            # A driver's own attributes its twin replaced (psycopg's wait_c,
+            # also bound as its wait): not captures of the stdlib.
+            continue
         for key, original in originals.items():
             # Plain attributes with a callable original: functions and classes.
             if "." in key or "(" in key or not callable(original):
