@@ -786,6 +786,43 @@ def test_strict_raises_and_patches_nothing(tmp_path: Path) -> None:
     assert "'lateuser'" in out and "thing is fake_target_time.thing" in out
 
 
+def test_a_twin_names_the_packages_whose_captures_patching_rebinds(tmp_path: Path) -> None:
+    # napkit.sub took time.sleep by name, as napper did; a twin vouches for napkit only.
+    (tmp_path / "napkit").mkdir()
+    twin = '__target__ = "sys"\n__implements__ = []\n__repairs_captures_in__ = ("napkit",)\n'
+    prelude = fakes(
+        tmp_path,
+        [],
+        extra={
+            "napkit/__init__.py": "",
+            "napkit/sub.py": "from time import sleep\n",
+            "napper.py": "from time import sleep\n",
+            "fakepatches/napkit_twin.py": twin,
+        },
+    )
+    out = check(
+        """
+        import time, warnings
+        original = time.sleep
+        import napkit.sub, napper
+        from corun import monkey
+        assert monkey.patch_module("napkit_twin")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            monkey.patch_time()
+        [warning] = caught
+        assert "'napper'" in str(warning.message), warning.message
+        assert "napkit" not in str(warning.message), warning.message
+        assert napkit.sub.sleep is time.sleep is not original
+        assert napper.sleep is original
+        assert monkey.get_original("napkit.sub", "sleep") is original
+        print("ok")
+        """,
+        prelude=prelude,
+    )
+    assert out == "ok\n"
+
+
 def test_late_import_of_the_real_time_sleep_is_reported(tmp_path: Path) -> None:
     (tmp_path / "napper.py").write_text("from time import sleep\n")
     out = check(
