@@ -78,7 +78,8 @@ def psycopg2_wait_callback(conn: Any) -> None:
     """
     # Imported already: the callback is psycopg2's.
     extensions = sys.modules["psycopg2.extensions"]
-    OperationalError = sys.modules["psycopg2"].OperationalError
+    psycopg2 = sys.modules["psycopg2"]
+    OperationalError = psycopg2.OperationalError
     hub = get_hub()
     connecting = conn.status == extensions.STATUS_SETUP
     deadline = None
@@ -100,9 +101,10 @@ def psycopg2_wait_callback(conn: Any) -> None:
                     hub.wait_writable(conn.fileno(), left)
             except TimeoutError:
                 raise OperationalError("timeout expired") from None
-    except BaseException:
-        if not connecting and not conn.closed:
-            # psycopg2 closes the connection when this raises: stop the query first.
+    except BaseException as exc:
+        # psycopg2 closes the connection when this raises: stop the query
+        # first, unless the connection itself failed (then the query did too).
+        if not connecting and not conn.closed and not isinstance(exc, psycopg2.Error):
             _cancel_in_threadpool(conn.cancel)
         raise
 

@@ -273,3 +273,30 @@ def test_psycopg_imported_before_patching_shares_a_connection_between_tasks(post
     # The queries run one after another on the one connection, while other tasks run.
     assert 0.85 < out["elapsed"] < 2.5, out
     assert out["ticks"] >= 10, out
+
+
+def test_psycopg_in_a_transaction_a_timed_out_query_leaves_it_failed_until_rollback(
+    postgres: Postgres,
+) -> None:
+    out = run_json(
+        f"""
+        from corun import monkey; monkey.patch_all()
+        import corun, json, psycopg
+        conn = psycopg.connect({postgres.dsn()!r})
+        conn.execute("SELECT 1")
+        try:
+            with corun.Timeout(0.3):
+                conn.execute("SELECT pg_sleep(30)")
+        except corun.Timeout:
+            pass
+        status = conn.info.transaction_status.name
+        try:
+            conn.execute("SELECT 1")
+        except psycopg.errors.InFailedSqlTransaction:
+            refused = True
+        conn.rollback()
+        print(json.dumps({{"status": status, "refused": refused,
+                           "after rollback": conn.execute("SELECT 42").fetchone()[0]}}))
+        """
+    )
+    assert out == {"status": "INERROR", "refused": True, "after rollback": 42}
