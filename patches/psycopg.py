@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 import sys
 from collections.abc import Callable, Generator
 from typing import Any
@@ -120,8 +121,6 @@ def _cancel_in_threadpool(cancel: Callable[[], Any]) -> None:
 def _connect_timeout(value: Any) -> float | None:
     """libpq's reading of ``connect_timeout`` (or PGCONNECT_TIMEOUT): None for no limit."""
     if value is None:
-        import os
-
         value = os.environ.get("PGCONNECT_TIMEOUT")
     if value is None:
         return None
