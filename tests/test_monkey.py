@@ -552,6 +552,7 @@ def test_every_change_patch_all_makes_is_recorded_with_its_original() -> None:
     out = check(
         """
         import _queue, _threading_local, pty, queue, selectors, socketserver, ssl, subprocess, threading
+        import sqlite3
         import multiprocessing.connection
         # Importing corun is not patching.
         import corun
