@@ -221,8 +221,8 @@ def test_patching_imports_no_driver_and_the_area_can_be_left_out() -> None:
                     psycopg.waiting.wait is psycopg.waiting.wait_c]
         monkey.patch_all()
         # Patched now, imported before: the drivers were imported by the program only.
-        import corun.patches.psycopg as twin
-        patched = [psycopg2.extensions.get_wait_callback() is twin.psycopg2_wait_callback,
+        import corun.patches.psycopg as twin, corun.patches.psycopg2 as twin2
+        patched = [psycopg2.extensions.get_wait_callback() is twin2.psycopg2_wait_callback,
                    psycopg.waiting.wait is twin.psycopg_wait,
                    monkey.get_original("psycopg.waiting", "wait") is psycopg.waiting.wait_c]
         print(json.dumps({"left out": left_out, "patched": patched}))
@@ -234,10 +234,20 @@ def test_patching_imports_no_driver_and_the_area_can_be_left_out() -> None:
         import json, sys
         from corun import monkey
         monkey.patch_all()
-        print(json.dumps(sorted(name for name in sys.modules if name.startswith(("psycopg", "pg8000")))))
+        imported = sorted(name for name in sys.modules if name.startswith(("psycopg", "pg8000")))
+        # Imported after patching: patched then, and recorded as patching at once would have.
+        import psycopg, psycopg2
+        from corun.patches.psycopg import psycopg_wait
+        recorded = [monkey.is_object_patched("psycopg.waiting", "wait"),
+                    monkey.get_original("psycopg.waiting", "wait") is psycopg.waiting.wait_c,
+                    psycopg.waiting.wait is psycopg_wait,
+                    monkey.is_object_patched("psycopg.connection", "Connection.wait"),
+                    monkey.is_object_patched("psycopg2.extensions", "wait_callback"),
+                    monkey.get_original("psycopg2.extensions", "wait_callback") is None]
+        print(json.dumps({"imported by patching": imported, "recorded": recorded}))
         """
     )
-    assert out == []
+    assert out == {"imported by patching": [], "recorded": [True] * 6}
 
 
 # Three tasks share one psycopg 3 connection, which serialises its commands

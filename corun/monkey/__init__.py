@@ -18,6 +18,10 @@ for this module to make and record in ``saved`` with its original, so that
   handler of a signal): ``apply()`` makes the change, and ``original`` is
   recorded under ``key``, a name saying what it is (``"handler(SIGINT)"``).
 
+A twin of a third-party package names it in ``__installed_on_import__``: it
+is installed at once if the package is imported already, and otherwise when
+the program imports it (``_deferred``), never importing it sooner.
+
 Which twins each ``patch_all`` keyword installs is declared once, in ``_areas``.
 
 Imports here stay inside the functions: a module-level ``import socket``
@@ -236,10 +240,16 @@ def _install(names: Iterable[str], strict: bool) -> None:
     ssl_was_imported = "ssl" in sys.modules
 
     plans = []
+    # Twins of packages not imported yet: installed when the program imports them.
+    deferred: list[tuple[str, str]] = []
     for name in names:
         if name in _installed or not _exists(name):
             continue
         patches = importlib.import_module(f"corun.patches.{name}")
+        package = getattr(patches, "__installed_on_import__", None)
+        if package is not None and package not in sys.modules:
+            deferred.append((package, name))
+            continue
         plans.append(_plan(name, patches))
 
     from ._late import describe_late_captures
@@ -279,6 +289,24 @@ def _install(names: Iterable[str], strict: bool) -> None:
         _installed.append(plan.name)
     if repaired:
         _repair_captures(repaired)
+    if deferred:
+        _install_on_import(deferred)
+
+
+def _install_on_import(deferred: list[tuple[str, str]]) -> None:
+    """Have each ``(package, twin)`` installed the moment the program imports the package."""
+    from . import _deferred
+
+    for package, name in deferred:
+        _deferred.register(package, name, _install_imported)
+    if _deferred.ImportHook not in sys.meta_path:
+        # A new list rather than an insert, so that the original stays as it was.
+        _make_change(("sys", "meta_path", [_deferred.ImportHook, *sys.meta_path]))
+
+
+def _install_imported(name: str) -> None:
+    """Install the twin ``name`` of a package the program has just imported."""
+    _install([name], strict=False)
 
 
 def _installed_patches() -> list[ModuleType]:

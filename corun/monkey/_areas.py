@@ -53,7 +53,7 @@ AREAS: tuple[Area, ...] = (
     Area("queue", ("queue",), "queue.SimpleQueue (the other queues follow the thread area)"),
     Area(
         "psycopg",
-        ("psycopg",),
+        ("psycopg2", "psycopg"),
         "the PostgreSQL drivers psycopg2 and psycopg 3, now or once imported: their waits for the "
         "server park only the calling task, and a timed-out or killed query is cancelled",
     ),
