@@ -603,9 +603,10 @@ def test_the_queue_finder_is_a_new_meta_path_and_the_original_is_recorded() -> N
         entries = list(original)
         from corun import monkey
         monkey.patch_all()
-        import corun.patches.queue
+        import corun.monkey._deferred, corun.patches.queue
         finder = corun.patches.queue._CooperativeQueueFinder
-        assert sys.meta_path == [finder, *entries]
+        # The hook installing twins on import (psycopg's) goes in front of it, installed after it.
+        assert sys.meta_path == [corun.monkey._deferred.ImportHook, finder, *entries]
         assert monkey.is_object_patched("sys", "meta_path")
         assert monkey.get_original("sys", "meta_path") is original
         assert original == entries  # left as it was
@@ -783,6 +784,81 @@ def test_strict_raises_and_patches_nothing(tmp_path: Path) -> None:
         prelude=prelude,
     )
     assert "'lateuser'" in out and "thing is fake_target_time.thing" in out
+
+
+@pytest.mark.parametrize("imported_first", [False, True])
+def test_a_twin_of_a_package_is_installed_once_the_program_imports_it(
+    tmp_path: Path, imported_first: bool
+) -> None:
+    (tmp_path / "fakedriver").mkdir()
+    twin = FAKE_PATCHES.format(name="driver", target="fakedriver.core")
+    prelude = fakes(
+        tmp_path,
+        [],
+        extra={
+            "fakedriver/__init__.py": "from . import core\n",
+            "fakedriver/core.py": FAKE_TARGET,
+            "fakepatches/driver.py": twin + '__installed_on_import__ = "fakedriver"\n',
+        },
+    )
+    out = check(
+        f"""
+        if {imported_first}:
+            import fakedriver
+        from corun import monkey
+        assert monkey.patch_module("driver")
+        if not {imported_first}:
+            # Patching imports no package of the program's.
+            assert "fakedriver" not in sys.modules and fake_log.calls == []
+            assert not monkey.is_module_patched("fakedriver.core")
+            import fakedriver
+        assert fake_log.calls == [("driver", "fakedriver.core")]
+        assert fakedriver.core.thing() == "patched by driver"
+        assert monkey.get_original("fakedriver.core", "thing")() == "original"
+        assert monkey.patch_module("driver")  # installed already: nothing more
+        assert len(fake_log.calls) == 1
+        print("ok")
+        """,
+        prelude=prelude,
+    )
+    assert out == "ok\n"
+
+
+def test_a_twin_names_the_packages_whose_captures_patching_rebinds(tmp_path: Path) -> None:
+    # napkit.sub took time.sleep by name, as napper did; a twin vouches for napkit only.
+    (tmp_path / "napkit").mkdir()
+    twin = '__target__ = "sys"\n__implements__ = []\n__repairs_captures_in__ = ("napkit",)\n'
+    prelude = fakes(
+        tmp_path,
+        [],
+        extra={
+            "napkit/__init__.py": "",
+            "napkit/sub.py": "from time import sleep\n",
+            "napper.py": "from time import sleep\n",
+            "fakepatches/napkit_twin.py": twin,
+        },
+    )
+    out = check(
+        """
+        import time, warnings
+        original = time.sleep
+        import napkit.sub, napper
+        from corun import monkey
+        assert monkey.patch_module("napkit_twin")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            monkey.patch_time()
+        [warning] = caught
+        assert "'napper'" in str(warning.message), warning.message
+        assert "napkit" not in str(warning.message), warning.message
+        assert napkit.sub.sleep is time.sleep is not original
+        assert napper.sleep is original
+        assert monkey.get_original("napkit.sub", "sleep") is original
+        print("ok")
+        """,
+        prelude=prelude,
+    )
+    assert out == "ok\n"
 
 
 def test_late_import_of_the_real_time_sleep_is_reported(tmp_path: Path) -> None:

@@ -18,6 +18,10 @@ for this module to make and record in ``saved`` with its original, so that
   handler of a signal): ``apply()`` makes the change, and ``original`` is
   recorded under ``key``, a name saying what it is (``"handler(SIGINT)"``).
 
+A twin of a third-party package names it in ``__installed_on_import__``: it
+is installed at once if the package is imported already, and otherwise when
+the program imports it (``_deferred``), never importing it sooner.
+
 Which twins each ``patch_all`` keyword installs is declared once, in ``_areas``.
 
 Imports here stay inside the functions: a module-level ``import socket``
@@ -130,6 +134,7 @@ def patch_all(
     subprocess: bool = True,
     signal: bool = True,
     queue: bool = True,
+    psycopg: bool = True,
     strict: bool = False,
     **more: Any,
 ) -> None:
@@ -192,6 +197,7 @@ patch_ssl: _AreaPatcher
 patch_subprocess: _AreaPatcher
 patch_signal: _AreaPatcher
 patch_queue: _AreaPatcher
+patch_psycopg: _AreaPatcher
 for _area in _areas.AREAS:
     globals()[f"patch_{_area.name}"] = _area_patcher(_area)
     __all__.append(f"patch_{_area.name}")
@@ -234,10 +240,16 @@ def _install(names: Iterable[str], strict: bool) -> None:
     ssl_was_imported = "ssl" in sys.modules
 
     plans = []
+    # Twins of packages not imported yet: installed when the program imports them.
+    deferred: list[tuple[str, str]] = []
     for name in names:
         if name in _installed or not _exists(name):
             continue
         patches = importlib.import_module(f"corun.patches.{name}")
+        package = getattr(patches, "__installed_on_import__", None)
+        if package is not None and package not in sys.modules:
+            deferred.append((package, name))
+            continue
         plans.append(_plan(name, patches))
 
     from ._late import describe_late_captures
@@ -245,9 +257,15 @@ def _install(names: Iterable[str], strict: bool) -> None:
     # The ssl twin rebuilds SSLSocket on the cooperative socket; without it, an
     # ssl imported early keeps the original socket as SSLSocket's base.
     ssl_patched = is_module_patched("ssl") or any(plan.target.__name__ == "ssl" for plan in plans)
+    repaired = frozenset(
+        package
+        for patches in [*(plan.patches for plan in plans), *_installed_patches()]
+        for package in getattr(patches, "__repairs_captures_in__", ())
+    )
     message = describe_late_captures(
         [(plan.target.__name__, attr, original) for plan in plans for attr, original, _ in plan.changes],
         ssl_imported_unpatched=ssl_was_imported and not ssl_patched,
+        repaired=repaired,
     )
     if message is not None:
         if strict:
@@ -269,6 +287,64 @@ def _install(names: Iterable[str], strict: bool) -> None:
             for change in after_patch(plan.target) or ():
                 _make_change(change)
         _installed.append(plan.name)
+    if repaired:
+        _repair_captures(repaired)
+    if deferred:
+        _install_on_import(deferred)
+
+
+def _install_on_import(deferred: list[tuple[str, str]]) -> None:
+    """Have each ``(package, twin)`` installed the moment the program imports the package."""
+    from . import _deferred
+
+    for package, name in deferred:
+        _deferred.register(package, name, _install_imported)
+    if _deferred.ImportHook not in sys.meta_path:
+        # A new list rather than an insert, so that the original stays as it was.
+        _make_change(("sys", "meta_path", [_deferred.ImportHook, *sys.meta_path]))
+
+
+def _install_imported(name: str) -> None:
+    """Install the twin ``name`` of a package the program has just imported."""
+    _install([name], strict=False)
+
+
+def _installed_patches() -> list[ModuleType]:
+    """The patches modules installed by earlier calls."""
+    return [
+        sys.modules[f"corun.patches.{name}"] for name in _installed if f"corun.patches.{name}" in sys.modules
+    ]
+
+
+def _repair_captures(packages: frozenset[str]) -> None:
+    """Rebind, in the loaded modules of ``packages``, every name that holds a replaced original.
+
+    A twin names in ``__repairs_captures_in__`` the packages it knows it is
+    safe to do this for (psycopg's ``from threading import Lock``, done
+    before patching): the name then holds the cooperative object instead.
+    """
+    current: dict[int, tuple[str, str]] = {}
+    for module_name, originals in saved.items():
+        if module_name.partition(".")[0] not in sys.stdlib_module_names:
+            # A driver's own attributes its twin replaced (psycopg's wait_c,
+            # also bound as its wait): not captures of the stdlib.
+            continue
+        for key, original in originals.items():
+            # Plain attributes with a callable original: functions and classes.
+            if "." in key or "(" in key or not callable(original):
+                continue
+            current[id(original)] = (module_name, key)
+    for module_name, module in list(sys.modules.items()):
+        if module_name.partition(".")[0] not in packages or module is None:
+            continue
+        for attr, value in list(vars(module).items()):
+            where = current.get(id(value))
+            if where is None:
+                continue
+            owner = sys.modules.get(where[0])
+            replacement = getattr(owner, where[1], None)
+            if replacement is not None and replacement is not value:
+                _make_change((module_name, attr, replacement))
 
 
 def _make_change(change: tuple[Any, ...]) -> None:

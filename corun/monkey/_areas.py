@@ -51,6 +51,12 @@ AREAS: tuple[Area, ...] = (
     Area("subprocess", ("subprocess",), "subprocess waits and pipes"),
     Area("signal", ("signal",), "signal handlers, run promptly while the hub waits"),
     Area("queue", ("queue",), "queue.SimpleQueue (the other queues follow the thread area)"),
+    Area(
+        "psycopg",
+        ("psycopg2", "psycopg"),
+        "the PostgreSQL drivers psycopg2 and psycopg 3, now or once imported: their waits for the "
+        "server park only the calling task, and a timed-out or killed query is cancelled",
+    ),
 )
 
 

@@ -23,7 +23,10 @@ _NOT_REPORTED = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_modul
 
 
 def describe_late_captures(
-    replacements: list[tuple[str, str, Any]], *, ssl_imported_unpatched: bool = False
+    replacements: list[tuple[str, str, Any]],
+    *,
+    ssl_imported_unpatched: bool = False,
+    repaired: frozenset[str] = frozenset(),
 ) -> str | None:
     """The warning text for originals already captured elsewhere, or None if there are none.
 
@@ -32,6 +35,8 @@ def describe_late_captures(
             attribute about to be replaced.
         ssl_imported_unpatched: ``ssl`` was imported before this patching
             began and will not be patched.
+        repaired: top-level packages whose captures patching rebinds to the
+            cooperative objects (a twin's ``__repairs_captures_in__``): not reported.
     """
     import builtins
 
@@ -50,7 +55,8 @@ def describe_late_captures(
 
     lines = []
     for module_name, module in list(sys.modules.items()):
-        if module_name in targets or module_name.partition(".")[0] in _NOT_REPORTED:
+        top = module_name.partition(".")[0]
+        if module_name in targets or top in _NOT_REPORTED or top in repaired:
             continue
         found = _captures_in(module_name, module, wanted, classes)
         if found:
