@@ -461,7 +461,7 @@ def test_cold_shutdown_stops_at_once(own_project: Project) -> None:
         w.proc.wait(timeout=20)
         elapsed = time.time() - signalled_at
     left_at = own_project.client('print(json.dumps(float(app.backend.client.get("note:cold:left"))))')
-    assert 0 <= left_at - signalled_at < 1.5  # killed at once: its finally ran; it would have slept 30 s
+    assert 0 <= left_at - signalled_at < 3  # killed at once: its finally ran; it would have slept 30 s
     assert elapsed < 10  # the worker's own loop notices the stop within its 2 s drain interval
     assert "Cold shutdown" in w.text()
 
