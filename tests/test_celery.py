@@ -285,6 +285,50 @@ def test_the_pool_patches_before_the_worker_machinery_and_kombu_sees_a_green_pro
     }
 
 
+def test_a_capture_the_pool_does_not_know_is_still_reported(tmp_path: Path) -> None:
+    (tmp_path / "early.py").write_text("from time import sleep\n")
+    proc = run_python(
+        """
+        import celery.concurrency, early
+        import corun.celery
+        """,
+        cwd=tmp_path,
+        env={"PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "MonkeyPatchWarning" in proc.stderr and "module 'early': sleep is time.sleep" in proc.stderr
+    assert "kombu" not in proc.stderr and "cffi" not in proc.stderr  # rebound, or harmless
+
+
+def test_the_worker_timer_runs_cancels_and_repeats_on_the_hub() -> None:
+    result = run_python(
+        """
+        import json, time
+        from corun.celery import Timer
+        import corun
+        timer = Timer()
+        ran = []
+        timer.call_after(0.2, ran.append, ("once",))
+        dropped = timer.call_after(0.1, ran.append, ("dropped",))
+        timer.cancel(dropped)
+        ticking = timer.call_repeatedly(0.1, ran.append, ("tick",))
+        queued = len(timer.queue)
+        corun.sleep(0.45)
+        timer.cancel(ticking)
+        ticks = ran.count("tick")
+        corun.sleep(0.3)
+        print(json.dumps({"ran": ran, "ticks": ticks, "queued": queued, "left": len(timer)}))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.splitlines()[-1])
+    assert "once" in out["ran"] and "dropped" not in out["ran"]
+    assert out["queued"] == 2  # the one-off and the repeating entry; the cancelled one is gone
+    assert 2 <= out["ticks"] <= 5  # every 0.1 s for 0.45 s
+    assert out["ran"].count("tick") == out["ticks"]  # cancelling stopped the repeats
+    assert out["left"] == 0
+
+
 def test_200_tasks_that_sleep_and_fetch_run_100_at_a_time(
     project: Project, worker: Worker, slow_url: str
 ) -> None:
