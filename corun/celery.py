@@ -37,10 +37,14 @@ Facts this module relies on (Celery 5.x, kombu 5.x):
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import warnings
 
 from corun import monkey
+
+if importlib.util.find_spec("celery") is None:  # say so before patching the process
+    raise ImportError("corun.celery needs Celery 5: pip install 'corun[celery]'")
 
 # What ``celery``'s command line has imported before it imports this module
 # and which keeps an original: each is rebound below or harmless.

@@ -285,6 +285,23 @@ def test_the_pool_patches_before_the_worker_machinery_and_kombu_sees_a_green_pro
     }
 
 
+def test_without_celery_the_import_fails_saying_so_and_patches_nothing() -> None:
+    proc = run_python(
+        """
+        import sys
+        sys.modules["celery"] = None  # as if Celery were not installed
+        try:
+            import corun.celery
+        except ImportError as exc:
+            print(exc)
+        from corun import monkey
+        print(monkey.is_module_patched("socket"))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["corun.celery needs Celery 5: pip install 'corun[celery]'", "False"]
+
+
 def test_a_capture_the_pool_does_not_know_is_still_reported(tmp_path: Path) -> None:
     (tmp_path / "early.py").write_text("from time import sleep\n")
     proc = run_python(
