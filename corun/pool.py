@@ -352,11 +352,7 @@ class Pool(Group):
     """A Group that runs at most ``size`` members at once; ``spawn`` waits for a free slot."""
 
     def __init__(self, size: int | None = None, greenlet_class: type[Greenlet[Any]] | None = None) -> None:
-        if size is not None:
-            if not isinstance(size, int) or isinstance(size, bool):
-                raise TypeError(f"Pool size must be an int or None, not {type(size).__name__}")
-            if size < 1:
-                raise ValueError(f"Pool size must be at least 1 (or None for no limit), not {size}")
+        _check_size(size)
         self.size = size
         if greenlet_class is not None:
             self.greenlet_class = greenlet_class
@@ -374,6 +370,17 @@ class Pool(Group):
     def statistics(self) -> PoolStatistics:
         """Members, free slots and tasks waiting for one."""
         return PoolStatistics(self.size, len(self._members), self.free_count(), len(self._slot_waiters))
+
+    def resize(self, size: int | None) -> None:
+        """Let ``size`` members run at once from now on.
+
+        Growing hands the new slots to tasks waiting in ``spawn`` at once;
+        shrinking never stops a member: the pool just starts no new one
+        until fewer than ``size`` run.
+        """
+        _check_size(size)
+        self.size = size
+        self._hand_out_slots()
 
     def free_count(self) -> int:
         """How many more members can start now (1 when there is no limit)."""
@@ -429,6 +436,14 @@ class Pool(Group):
             super()._remove(greenlet)
             if self.size is not None:
                 self._hand_out_slots()
+
+
+def _check_size(size: int | None) -> None:
+    if size is not None:
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise TypeError(f"Pool size must be an int or None, not {type(size).__name__}")
+        if size < 1:
+            raise ValueError(f"Pool size must be at least 1 (or None for no limit), not {size}")
 
 
 def _raise_if_failed(g: Greenlet[Any]) -> None:

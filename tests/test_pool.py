@@ -114,6 +114,28 @@ def test_waiting_spawners_get_slots_in_arrival_order() -> None:
     assert order == [0, 1, 2, 3]
 
 
+def test_resize_grows_for_waiting_spawners_and_shrinks_without_stopping_members() -> None:
+    pool = Pool(2)
+    release = Event()
+    running = [pool.spawn(release.wait) for _ in range(2)]
+    spawners = [spawn(pool.spawn, release.wait) for _ in range(3)]
+    sleep(0.01)
+    assert pool.statistics().waiting == 3
+    pool.resize(5)  # the three waiting spawners get their slots at once
+    sleep(0.01)
+    assert len(pool) == 5 and pool.statistics().waiting == 0
+    pool.resize(1)  # nobody is stopped; nobody new starts until one is left
+    sleep(0.01)
+    assert len(pool) == 5 and all(not g.dead for g in running)
+    assert pool.full() and pool.free_count() == 0
+    release.set()
+    corun.joinall(spawners)
+    assert pool.join(timeout=2)
+    assert pool.free_count() == 1
+    with pytest.raises(ValueError, match=r"size must be at least 1"):
+        pool.resize(0)
+
+
 def test_pool_without_size_never_waits() -> None:
     pool = Pool()
     tasks = [pool.spawn(nap, 0.2) for _ in range(30)]
