@@ -1,0 +1,270 @@
+"""corun.testing: the virtual clock, the pytest plugin and the helpers it offers to tests."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import corun
+import corun.hub
+from corun import _originals
+from corun.hub import Hub, LoopExit
+from corun.testing import VirtualClock
+
+from .conftest import expects_loop_exit, run_json
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def virtual(hub: Hub) -> Iterator[VirtualClock]:
+    """A hub on a virtual clock, installed as this thread's hub for one test."""
+    clock = VirtualClock()
+    h = Hub(clock=clock)
+    corun.hub._local.hub = h
+    yield clock
+    h.destroy()
+
+
+def real_seconds(func: Callable[[], Any]) -> float:
+    """How long ``func()`` took on the real clock."""
+    start = _originals.monotonic()
+    func()
+    return _originals.monotonic() - start
+
+
+# -- the clock ------------------------------------------------------------------
+
+
+def test_sixty_tasks_sleeping_an_hour_take_an_hour_of_virtual_time_and_no_real_time(
+    virtual: VirtualClock,
+) -> None:
+    woke: list[float] = []
+
+    def sleeper(n: int) -> None:
+        corun.sleep(3600 + n)
+        woke.append(virtual.elapsed)
+
+    real = real_seconds(lambda: corun.joinall([corun.spawn(sleeper, n) for n in range(60)]))
+    assert real < 1.0
+    assert woke == [pytest.approx(3600 + n) for n in range(60)]
+    assert virtual.elapsed == pytest.approx(3659)
+
+
+def _wait_under_timeout() -> None:
+    with corun.Timeout(30):
+        corun.Event().wait()
+
+
+def _timed_waits() -> dict[str, Callable[[], object]]:
+    lock = corun.Lock()
+    semaphore = corun.Semaphore(0)
+    pool = corun.Pool(1)
+    return {
+        "sleep": lambda: corun.sleep(30),
+        "Timeout": _wait_under_timeout,
+        "with_timeout": lambda: corun.with_timeout(30, corun.Event().wait, timeout_value=None),
+        "Event.wait": lambda: corun.Event().wait(30),
+        "AsyncResult.get": lambda: corun.AsyncResult().get(timeout=30),
+        "Lock.acquire": lambda: lock.acquire() and lock.acquire(timeout=30),
+        "Semaphore.acquire": lambda: semaphore.acquire(timeout=30),
+        "Queue.get": lambda: corun.Queue().get(timeout=30),
+        "Greenlet.join": lambda: corun.spawn(corun.sleep, 99).join(30),
+        "joinall": lambda: corun.joinall([corun.spawn(corun.sleep, 99)], timeout=30),
+        "Pool.join": lambda: (pool.spawn(corun.sleep, 99), pool.join(timeout=30)),
+        "wait_readable": lambda: corun.hub.wait_readable(_originals.os_pipe()[0], timeout=30),
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(_timed_waits()))
+def test_every_timed_wait_follows_the_virtual_clock(virtual: VirtualClock, kind: str) -> None:
+    wait = _timed_waits()[kind]
+
+    def run() -> None:
+        try:
+            wait()
+        except (corun.Timeout, TimeoutError, Exception) as exc:  # each kind says "timed out" its own way
+            if type(exc).__name__ not in ("Timeout", "TimeoutError", "Empty"):
+                raise
+
+    real = real_seconds(lambda: corun.spawn(run).get())
+    assert virtual.elapsed == pytest.approx(30)
+    assert real < 1.0
+
+
+def test_time_stands_still_while_a_task_runs(virtual: VirtualClock) -> None:
+    seen = []
+
+    def busy() -> None:
+        before = virtual.now()
+        end = _originals.monotonic() + 0.05
+        while _originals.monotonic() < end:
+            pass
+        corun.sleep(0)
+        seen.append(virtual.now() - before)
+
+    corun.spawn(busy).join()
+    assert seen == [0.0]
+
+
+def test_advance_moves_the_clock_by_hand_and_due_timers_fire_on_the_next_pass(virtual: VirtualClock) -> None:
+    woke: list[float] = []
+    # With a threshold this long, only advance() can make the sleeper due in time.
+    virtual.autojump_threshold = 30
+    task = corun.spawn(lambda: (corun.sleep(10), woke.append(virtual.elapsed)))
+    corun.sleep(0)
+    virtual.advance(4)
+    corun.sleep(0)
+    assert woke == []
+    virtual.advance(6)
+    corun.sleep(0)
+    corun.sleep(0)
+    assert woke == [pytest.approx(10)]
+    task.join()
+    with pytest.raises(ValueError, match="only goes forward"):
+        virtual.advance(-1)
+
+
+def test_a_real_socket_timeout_on_a_silent_peer_takes_no_real_time(virtual: VirtualClock) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    peer, _ = listener.accept()
+    try:
+        with pytest.raises(TimeoutError):
+            started = _originals.monotonic()
+            corun.spawn(corun.hub.wait_readable, client.fileno(), 30).get()
+        assert _originals.monotonic() - started < 1.0
+        assert virtual.elapsed == pytest.approx(30)
+    finally:
+        for s in (client, peer, listener):
+            corun.hub.notify_closing(s.fileno())
+            s.close()
+
+
+ANSWER_LATE = "import time, sys; time.sleep(0.2); sys.stdout.write('answer'); sys.stdout.flush()"
+
+
+@pytest.mark.parametrize(("threshold", "answered"), [(0.5, True), (0.0, False)])
+def test_autojump_threshold_gives_a_real_peer_time_to_answer(
+    virtual: VirtualClock, threshold: float, answered: bool
+) -> None:
+    virtual.autojump_threshold = threshold
+    child = subprocess.Popen([sys.executable, "-c", ANSWER_LATE], stdout=subprocess.PIPE)
+    assert child.stdout is not None
+    fd = child.stdout.fileno()
+    try:
+
+        def wait() -> bool:
+            try:
+                corun.hub.wait_readable(fd, timeout=10)
+            except TimeoutError:
+                return False
+            return True
+
+        got = corun.spawn(wait).get()
+        assert got is answered
+        # Waiting for real I/O does not move virtual time; giving up jumps it to the deadline.
+        assert virtual.elapsed == (0.0 if answered else pytest.approx(10))
+    finally:
+        corun.hub.notify_closing(fd)
+        child.kill()
+        child.wait()
+        child.stdout.close()
+
+
+@expects_loop_exit
+def test_a_wait_nothing_can_end_is_still_reported(virtual: VirtualClock) -> None:
+    with pytest.raises(LoopExit, match="would block forever"):
+        corun.Event().wait()
+    assert virtual.elapsed == 0.0
+
+
+def test_the_threshold_must_be_a_number_of_seconds() -> None:
+    with pytest.raises(ValueError, match="autojump_threshold"):
+        VirtualClock(autojump_threshold=-1)
+
+
+# -- under patch_all -----------------------------------------------------------------
+
+PATCHED_WAITS = """
+from corun import monkey; monkey.patch_all()
+import json, queue, select, socket, threading, time
+import corun, corun.hub
+from corun import _originals
+from corun.testing import VirtualClock
+
+clock = VirtualClock()
+corun.hub._local.hub = corun.hub.Hub(clock=clock)
+real_start = _originals.monotonic()
+wall_start, mono_start, perf_start = time.time(), time.monotonic(), time.perf_counter()
+seen = {}
+
+def mark(name):
+    seen[name] = round(time.monotonic() - mono_start, 6)
+
+time.sleep(100); mark("time.sleep")
+timer = threading.Timer(50, mark, ["threading.Timer"]); timer.start(); timer.join()
+cond = threading.Condition()
+with cond:
+    cond.wait(7); mark("Condition.wait")
+try:
+    queue.Queue().get(timeout=11)
+except queue.Empty:
+    mark("queue.Queue.get")
+listener = socket.create_server(("127.0.0.1", 0))
+client = socket.create_connection(listener.getsockname(), timeout=30)
+try:
+    client.recv(1)
+except TimeoutError:
+    mark("socket timeout")
+select.select([client], [], [], 13); mark("select")
+threading.Thread(target=time.sleep, args=(5,)).start()
+threading.Event().wait(2); mark("Event.wait")
+seen["time.time"] = round(time.time() - wall_start, 6)
+seen["perf_counter"] = round(time.perf_counter() - perf_start, 6)
+seen["monotonic_ns"] = round(time.monotonic_ns() / 1e9 - mono_start, 3)
+seen["real"] = _originals.monotonic() - real_start
+print(json.dumps(seen))
+"""
+
+
+def test_under_patch_all_every_stdlib_wait_and_clock_follows_the_virtual_clock() -> None:
+    seen = run_json(PATCHED_WAITS)
+    assert seen.pop("real") < 1.0
+    assert seen == {
+        "time.sleep": 100,
+        "threading.Timer": 150,
+        "Condition.wait": 157,
+        "queue.Queue.get": 168,
+        "socket timeout": 198,
+        "select": 211,
+        "Event.wait": 213,
+        "time.time": 213,
+        "perf_counter": 213,
+        "monotonic_ns": 213,
+    }
+
+
+def test_under_patch_all_without_a_virtual_clock_the_clocks_are_real() -> None:
+    seen = run_json(
+        """
+        from corun import monkey; monkey.patch_all()
+        import json, time
+        from corun import _originals
+        pairs = [
+            (time.monotonic(), _originals.monotonic()),
+            (time.time(), _originals.wall_time()),
+            (time.perf_counter(), _originals.perf_counter()),
+            (time.monotonic_ns() / 1e9, _originals.monotonic()),
+        ]
+        print(json.dumps([abs(a - b) for a, b in pairs]))
+        """
+    )
+    assert all(gap < 0.5 for gap in seen), seen
+    assert time.monotonic is _originals.monotonic  # this process was never patched
