@@ -268,3 +268,232 @@ def test_under_patch_all_without_a_virtual_clock_the_clocks_are_real() -> None:
     )
     assert all(gap < 0.5 for gap in seen), seen
     assert time.monotonic is _originals.monotonic  # this process was never patched
+
+
+# -- the pytest plugin --------------------------------------------------------------
+
+
+def test_the_virtual_clock_fixture_runs_the_test_in_a_task_on_a_virtual_hub(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import corun
+        from corun import _originals
+        from corun.greenlet import Greenlet
+
+        def test_an_hour_in_sixty_tasks(virtual_clock):
+            assert isinstance(corun.getcurrent(), Greenlet)
+            assert corun.get_hub().clock is virtual_clock
+            start = _originals.monotonic()
+            corun.joinall([corun.spawn(corun.sleep, 3600) for _ in range(60)])
+            assert virtual_clock.elapsed == 3600
+            assert _originals.monotonic() - start < 1.0
+
+        def test_left_alone():
+            assert corun.get_hub().clock is _originals.monotonic
+            assert not isinstance(corun.getcurrent(), Greenlet)
+        """
+    )
+    result = pytester.runpytest("--strict-markers")
+    result.assert_outcomes(passed=2)
+
+
+def test_the_marker_puts_a_whole_module_on_the_virtual_clock(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_marked="""
+        import pytest, corun
+        from corun.testing import VirtualClock
+
+        pytestmark = pytest.mark.corun(clock="virtual")
+
+        def test_timeout():
+            clock = corun.get_hub().clock
+            assert isinstance(clock, VirtualClock)
+            with pytest.raises(corun.Timeout):
+                with corun.Timeout(30):
+                    corun.Event().wait()
+            assert clock.elapsed == 30
+
+        class TestInAClass:
+            @pytest.mark.corun(autojump_threshold=0.25)
+            def test_threshold_from_the_closest_marker(self):
+                assert corun.get_hub().clock.autojump_threshold == 0.25
+        """,
+        test_unmarked="""
+        import corun
+        from corun import _originals
+
+        def test_real_clock():
+            assert corun.get_hub().clock is _originals.monotonic
+        """,
+    )
+    result = pytester.runpytest("--strict-markers", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+
+
+def test_a_bad_marker_keyword_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.corun(clock="sundial")
+        def test_it():
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(["*corun(clock=...) is 'real' or 'virtual', not 'sundial'*"])
+    assert result.ret != 0
+
+
+def test_a_test_that_leaves_work_on_its_hub_fails_naming_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import socket
+        import corun
+        import pytest
+
+        def test_leaves_a_task(corun_hub):
+            corun.spawn(corun.sleep, 60).name = "sleepy"
+            corun.sleep(0)
+
+        def test_leaves_a_timer(corun_hub):
+            corun_hub.call_later(60, print, "late")
+
+        def test_leaves_an_fd(corun_hub):
+            a, b = socket.socketpair()
+            pytest.leaked = (a, b)  # kept open, as a leak keeps them
+            with pytest.raises(TimeoutError):
+                corun.hub.wait_readable(a.fileno(), timeout=0.01)
+
+        def test_clean(corun_hub):
+            corun.spawn(corun.sleep, 0.01).join()
+
+        @pytest.mark.corun(check_leaks=False)
+        def test_not_checked():
+            corun.spawn(corun.sleep, 60)
+        """
+    )
+    result = pytester.runpytest()
+    # A leak fails the teardown, after a passing call.
+    result.assert_outcomes(passed=5, errors=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_leaves_a_task*",
+            "*the test left work on its corun hub:",
+            "*task 'sleepy' is still alive, waiting on sleep*",
+            "*ERROR at teardown of test_leaves_a_timer*",
+            "*a timer due in 5?.* s would call <built-in function print>('late',)*",
+            "*ERROR at teardown of test_leaves_an_fd*",
+            "*fd * is still registered with the hub (left open, or closed without notify_closing)*",
+        ]
+    )
+
+
+BLOCKING_TESTS = """
+import pytest
+import corun
+from corun import _originals
+
+def blocker():
+    _originals.real_sleep(0.6)  # the blocking line
+
+def test_blocks():
+    task = corun.spawn(blocker)
+    task.name = "blocker"
+    task.join()
+
+def test_yields():
+    corun.joinall([corun.spawn(corun.sleep, 0.05) for _ in range(10)])
+
+@pytest.mark.corun(fail_on_block=0.1)
+def test_marked_blocks(corun_hub):
+    corun.spawn(blocker).join()
+"""
+
+
+def test_fail_on_block_names_the_task_and_the_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(BLOCKING_TESTS)
+    result = pytester.runpytest("--corun-fail-on-block=0.1")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_blocks _*",
+            "*the corun hub was blocked for 0.* s (more than 0.1 s) by task 'blocker'*",
+            "*in blocker*",
+            "*_originals.real_sleep(0.6)  # the blocking line*",
+        ]
+    )
+    # Without the option only the marked test is watched.
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*_ test_marked_blocks _*", "*blocked for * by task 'Greenlet-*"])
+
+
+PATCHED_CONFTEST = """
+from corun import monkey
+monkey.patch_all()
+"""
+
+PATCHED_PLUGIN_TESTS = """
+import queue, select, socket, subprocess, sys, threading, time
+import pytest
+from corun import _originals
+
+@pytest.fixture
+def real_time():
+    start = _originals.monotonic()
+    yield
+    assert _originals.monotonic() - start < 1.0
+
+def test_time_sleep_and_clocks(virtual_clock, real_time):
+    wall, mono, perf = time.time(), time.monotonic(), time.perf_counter()
+    threads = [threading.Thread(target=time.sleep, args=(3600,)) for _ in range(60)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert time.monotonic() - mono == 3600
+    assert time.time() - wall == pytest.approx(3600)
+    assert time.perf_counter() - perf == pytest.approx(3600)
+
+def test_timer_condition_and_queue(virtual_clock, real_time):
+    fired = []
+    timer = threading.Timer(50, lambda: fired.append(virtual_clock.elapsed))
+    timer.start()
+    timer.join()
+    assert fired == [50]
+    cond = threading.Condition()
+    with cond:
+        assert cond.wait(7) is False
+    with pytest.raises(queue.Empty):
+        queue.Queue().get(timeout=11)
+    assert virtual_clock.elapsed == 68
+
+def test_socket_timeout_on_a_silent_local_peer(virtual_clock, real_time):
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        with socket.create_connection(listener.getsockname(), timeout=30) as client:
+            with pytest.raises(TimeoutError):
+                client.recv(1)
+            assert virtual_clock.elapsed == pytest.approx(30)
+            assert select.select([client], [], [], 13) == ([], [], [])
+            assert virtual_clock.elapsed == pytest.approx(43)
+
+ANSWER = "import time, sys; time.sleep(0.2); sys.stdout.write('answer'); sys.stdout.flush()"
+
+@pytest.mark.corun(clock="virtual", autojump_threshold=0.5)
+def test_a_real_peer_answers_within_the_threshold(virtual_clock):
+    child = subprocess.Popen([sys.executable, "-c", ANSWER], stdout=subprocess.PIPE)
+    with child:
+        ready, _, _ = select.select([child.stdout], [], [], 10)
+        assert ready == [child.stdout]
+        assert child.stdout.read() == b"answer"
+    assert virtual_clock.elapsed < 10
+"""
+
+
+def test_under_patch_all_the_plugin_runs_stdlib_waits_in_virtual_time(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(PATCHED_CONFTEST)
+    pytester.makepyfile(PATCHED_PLUGIN_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "ignore::RuntimeWarning")
+    result.assert_outcomes(passed=4)

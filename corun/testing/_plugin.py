@@ -1,0 +1,185 @@
+"""The pytest plugin: a fresh hub per test, virtual time, leak checks, fail-on-block.
+
+Registered through the ``pytest11`` entry point, so installing corun is
+enough.  A test is left alone unless it asks: by the ``corun_hub`` or
+``virtual_clock`` fixture, by the ``corun`` marker (on the test, its class
+or module), or, for the blocking check only, by ``--corun-fail-on-block``.
+
+A test that asks runs on a new hub of its own, in a corun task (its
+fixtures run in the main task), and fails at teardown if it left a task, a
+timer or an fd registration on that hub.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from corun.hub import Hub, get_hub
+
+from ._clock import VirtualClock
+from ._hubs import describe_leaks, fresh_hub
+
+__all__ = ["corun_hub", "virtual_clock"]
+
+_MARKER_HELP = (
+    "corun(clock='real'|'virtual', autojump_threshold=0.0, fail_on_block=None, check_leaks=True): "
+    "run the test in a corun task on a hub of its own, on a virtual clock if asked; "
+    "fail it if the hub was blocked longer than fail_on_block seconds"
+)
+_MARKER_KEYS = frozenset({"clock", "autojump_threshold", "fail_on_block", "check_leaks"})
+
+# The hub a test runs on, once its corun_hub fixture made one.
+_HUB = pytest.StashKey[Hub]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--corun-fail-on-block``."""
+    group = parser.getgroup("corun")
+    group.addoption(
+        "--corun-fail-on-block",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="fail each test during which a corun hub was blocked longer than SECONDS (a task that "
+        "did not yield), naming the task and the line it was blocked in",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``corun`` marker, so that ``--strict-markers`` accepts it."""
+    config.addinivalue_line("markers", _MARKER_HELP)
+
+
+def _marker_options(node: pytest.Item) -> dict[str, Any]:
+    """The keywords of the ``corun`` markers on ``node`` and its parents, the closest winning."""
+    options: dict[str, Any] = {}
+    for marker in reversed(list(node.iter_markers("corun"))):
+        if marker.args:
+            raise pytest.UsageError(f"{node.nodeid}: corun() takes keywords only, got {marker.args!r}")
+        unknown = set(marker.kwargs) - _MARKER_KEYS
+        if unknown:
+            raise pytest.UsageError(
+                f"{node.nodeid}: corun() got unknown keyword(s) {sorted(unknown)}; "
+                f"it takes {sorted(_MARKER_KEYS)}"
+            )
+        options.update(marker.kwargs)
+    clock = options.get("clock", "real")
+    if clock not in ("real", "virtual"):
+        raise pytest.UsageError(f"{node.nodeid}: corun(clock=...) is 'real' or 'virtual', not {clock!r}")
+    return options
+
+
+@pytest.fixture(autouse=True)
+def _corun_marked(request: pytest.FixtureRequest) -> None:
+    """Give a test marked ``corun`` its hub without it naming the fixture."""
+    if request.node.get_closest_marker("corun") is not None:
+        request.getfixturevalue("corun_hub")
+
+
+@pytest.fixture
+def corun_hub(request: pytest.FixtureRequest) -> Iterator[Hub]:
+    """A new hub for this test; the test body runs in a task on it, and it must be left empty.
+
+    At teardown, a task still alive, a timer still pending or an fd still
+    registered fails the test, naming each (``corun(check_leaks=False)``
+    turns that off).
+    """
+    options = _marker_options(request.node)
+    clock = None
+    if options.get("clock") == "virtual" or "virtual_clock" in request.fixturenames:
+        clock = VirtualClock(options.get("autojump_threshold", 0.0))
+    with fresh_hub(clock) as hub:
+        request.node.stash[_HUB] = hub
+        yield hub
+        del request.node.stash[_HUB]
+        # A pass or two for what the test's end set going (links, finally blocks of ended tasks).
+        for _ in range(2):
+            _run_one_pass(hub)
+        leaks = describe_leaks(hub) if options.get("check_leaks", True) else []
+        if leaks:
+            pytest.fail("the test left work on its corun hub:\n  " + "\n  ".join(leaks), pytrace=False)
+
+
+def _run_one_pass(hub: Hub) -> None:
+    """Let ``hub`` take one pass of its loop, from the main task."""
+    from corun.hub import sleep
+
+    if get_hub() is hub:
+        sleep(0)
+
+
+@pytest.fixture
+def virtual_clock(corun_hub: Hub) -> VirtualClock:
+    """The virtual clock of this test's hub: waits take no real time; ``advance()`` steps by hand."""
+    clock = corun_hub.clock
+    assert isinstance(clock, VirtualClock)
+    return clock
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run the body of a test that has a corun hub in a task on that hub."""
+    hub = pyfuncitem.stash.get(_HUB, None)
+    if hub is None:
+        return None
+    func = pyfuncitem.obj
+    args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    raised: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            func(**args)
+        except BaseException as exc:  # re-raised in the main task, where pytest reports it
+            raised.append(exc)
+
+    from corun.greenlet import Greenlet
+
+    task = Greenlet(body)
+    task.name = f"test {pyfuncitem.name}"
+    task.start()
+    task.join()
+    if raised:
+        raise raised[0]
+    return True
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Watch the hub for blocking while the test runs, if asked; fail the test if it was."""
+    limit = _marker_options(item).get("fail_on_block", item.config.getoption("corun_fail_on_block"))
+    if limit is None:
+        return (yield)
+    from corun import monitor
+
+    hub = item.stash.get(_HUB, None) or get_hub()
+    reports: list[monitor.BlockingReport] = []
+
+    def heard(report: monitor.BlockingReport) -> None:
+        if report.thread == hub.thread_ident and report.duration > limit:
+            reports.append(report)
+
+    was_watched = hub.monitor is not None
+    monitor.add_listener(heard)
+    monitor.start(limit, hub=hub)
+    try:
+        result = yield
+    finally:
+        if not was_watched:
+            monitor.stop(hub)
+        monitor.remove_listener(heard)
+    if reports:
+        pytest.fail("\n".join(_describe_block(r, limit) for r in reports), pytrace=False)
+    return result
+
+
+def _describe_block(report: Any, limit: float) -> str:
+    """One blocking episode, in words, with the line that blocked."""
+    stack = report.stack.rstrip("\n").splitlines()
+    where = "\n".join(stack[-2:]) if stack else "(no stack)"
+    return (
+        f"the corun hub was blocked for {report.duration:.3f} s (more than {limit} s) by {report.task}; "
+        f"it was blocked at:\n{where}"
+    )
