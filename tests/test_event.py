@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from corun import AsyncResult, Event, Greenlet, Timeout, getcurrent, sleep, spaw
 from corun.event import EventStatistics
 from corun.greenlet import joinall, killall, spawn_later
 from corun.hub import Hub
+from corun.testing import run_in_thread
 
 # -- Event ------------------------------------------------------------------
 
@@ -293,29 +293,6 @@ def test_asyncresult_repr() -> None:
 # -- threads ----------------------------------------------------------------
 
 
-def _in_thread(func: Callable[[], Any]) -> BaseException | None:
-    """Run ``func`` in a real OS thread; return what it raised."""
-    result: list[BaseException | None] = [None]
-
-    def target() -> None:
-        try:
-            func()
-        except BaseException as exc:
-            result[0] = exc
-        finally:
-            from corun.hub import _peek_hub
-
-            thread_hub = _peek_hub()
-            if thread_hub is not None:
-                thread_hub.destroy()
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join(10)
-    assert not t.is_alive()
-    return result[0]
-
-
 @pytest.mark.parametrize(
     "make, action",
     [
@@ -331,7 +308,7 @@ def test_use_from_another_thread_raises(make: Callable[[], Any], action: Callabl
     obj = make()
     waiter = Greenlet.spawn(obj.wait)  # binds it to this thread's hub
     sleep(0)
-    exc = _in_thread(lambda: action(obj))
+    exc = run_in_thread(lambda: action(obj))
     assert isinstance(exc, RuntimeError)
     assert "thread" in str(exc)
     # Refused before anything changed: not half set with its waiter still parked.

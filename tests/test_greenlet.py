@@ -6,7 +6,6 @@ import contextvars
 import gc
 import re
 import socket
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -18,6 +17,7 @@ import corun
 from corun import Event, Greenlet, GreenletExit, Timeout, getcurrent, sleep, spawn
 from corun.greenlet import iwait, joinall, kill, killall, spawn_later, wait
 from corun.hub import Hub, wait_readable
+from corun.testing import run_in_thread
 
 
 def returns(value: Any) -> Any:
@@ -761,35 +761,12 @@ def test_contextvars_follow_nested_spawn() -> None:
 # -- threads ----------------------------------------------------------------
 
 
-def _in_thread(func: Callable[[], Any]) -> BaseException | None:
-    """Run ``func`` in a real OS thread; return what it raised."""
-    result: list[BaseException | None] = [None]
-
-    def target() -> None:
-        try:
-            func()
-        except BaseException as exc:
-            result[0] = exc
-        finally:
-            from corun.hub import _peek_hub
-
-            thread_hub = _peek_hub()
-            if thread_hub is not None:
-                thread_hub.destroy()
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join(10)
-    assert not t.is_alive()
-    return result[0]
-
-
 @pytest.mark.parametrize("action", ["join", "kill", "get"])
 def test_join_or_kill_from_another_thread_raises(action: str) -> None:
     g = spawn(sleep, 10)
     g.name = "owned-by-main"
     sleep(0)
-    exc = _in_thread(lambda: getattr(g, action)())
+    exc = run_in_thread(lambda: getattr(g, action)())
     assert isinstance(exc, RuntimeError)
     assert "owned-by-main" in str(exc) and "thread" in str(exc)
     assert not g.dead

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,40 +12,11 @@ from greenlet import getcurrent
 
 import corun
 from corun import LoopExit, Timeout, joinall, sleep, spawn
-from corun.hub import Hub, _peek_hub
+from corun.hub import Hub
 from corun.lock import BoundedSemaphore, Lock, LockStatistics, RLock, Semaphore, SemaphoreStatistics
+from corun.testing import run_in_thread
 
 from .conftest import expects_loop_exit
-
-
-@pytest.fixture
-def fake_clock(hub: Hub) -> Iterator[list[float]]:
-    """The hub's clock as a list whose one number the test moves forward by hand."""
-    now = [1000.0]
-    hub.clock = lambda: now[0]
-    yield now
-
-
-def _in_thread(func: Callable[[], Any]) -> BaseException | None:
-    """Run ``func`` in a real OS thread; return what it raised."""
-    raised: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            func()
-        except BaseException as exc:
-            raised.append(exc)
-        finally:
-            thread_hub = _peek_hub()
-            if thread_hub is not None:
-                thread_hub.destroy()
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join(10)
-    assert not t.is_alive()
-    return raised[0] if raised else None
-
 
 # -- Semaphore ------------------------------------------------------------------
 
@@ -548,7 +519,7 @@ def test_use_from_another_thread_raises(make: Callable[[], Any], action: Callabl
         prim.acquire()
     waiter = spawn(prim.acquire)  # binds it to this thread's hub
     sleep(0)
-    exc = _in_thread(lambda: action(prim))
+    exc = run_in_thread(lambda: action(prim))
     assert isinstance(exc, RuntimeError), exc
     here = threading.get_ident()
     assert f"thread {here}" in str(exc)
@@ -559,7 +530,7 @@ def test_use_from_another_thread_raises(make: Callable[[], Any], action: Callabl
 
 def test_unbound_primitive_free_units_work_from_any_thread() -> None:
     lock = Lock()
-    assert _in_thread(lambda: (lock.acquire(), lock.release())) is None
+    assert run_in_thread(lambda: (lock.acquire(), lock.release())) is None
     assert not lock.locked()
 
 

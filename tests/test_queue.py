@@ -5,14 +5,13 @@ from __future__ import annotations
 import queue as std_queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 import corun
 from corun import LoopExit, Timeout, joinall, sleep, spawn
-from corun.hub import Hub, _peek_hub
 from corun.queue import (
     Channel,
     ChannelStatistics,
@@ -24,38 +23,9 @@ from corun.queue import (
     Queue,
     QueueStatistics,
 )
+from corun.testing import run_in_thread
 
 from .conftest import expects_loop_exit
-
-
-@pytest.fixture
-def fake_clock(hub: Hub) -> Iterator[list[float]]:
-    """The hub's clock as a list whose one number the test moves forward by hand."""
-    now = [1000.0]
-    hub.clock = lambda: now[0]
-    yield now
-
-
-def _in_thread(func: Callable[[], Any]) -> BaseException | None:
-    """Run ``func`` in a real OS thread; return what it raised."""
-    raised: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            func()
-        except BaseException as exc:
-            raised.append(exc)
-        finally:
-            thread_hub = _peek_hub()
-            if thread_hub is not None:
-                thread_hub.destroy()
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join(10)
-    assert not t.is_alive()
-    return raised[0] if raised else None
-
 
 # -- basics -----------------------------------------------------------------------
 
@@ -513,7 +483,7 @@ def test_queue_use_from_another_thread_raises(action: Callable[[Queue[int]], Any
     q: Queue[int] = Queue()
     getter = spawn(q.get)  # binds the queue to this thread's hub
     sleep(0)
-    exc = _in_thread(lambda: action(q))
+    exc = run_in_thread(lambda: action(q))
     assert isinstance(exc, RuntimeError), exc
     assert f"thread {threading.get_ident()}" in str(exc)
     assert q.statistics().getters == 1 and q.qsize() == 0
@@ -524,7 +494,7 @@ def test_channel_use_from_another_thread_raises() -> None:
     ch: Channel[int] = Channel()
     putter = spawn(ch.put, 1)
     sleep(0)
-    exc = _in_thread(ch.get_nowait)
+    exc = run_in_thread(ch.get_nowait)
     assert isinstance(exc, RuntimeError), exc
     assert ch.statistics().putters == 1
     putter.kill()

@@ -15,7 +15,7 @@ import corun
 import corun.hub
 from corun import _originals
 from corun.hub import Hub, LoopExit
-from corun.testing import VirtualClock
+from corun.testing import ManualClock, VirtualClock, count_passes, run_in_thread, run_patched
 
 from .conftest import expects_loop_exit, run_json
 
@@ -197,7 +197,7 @@ from corun import monkey; monkey.patch_all()
 import json, queue, select, socket, threading, time
 import corun, corun.hub
 from corun import _originals
-from corun.testing import VirtualClock
+from corun.testing import ManualClock, VirtualClock, count_passes, run_in_thread, run_patched
 
 clock = VirtualClock()
 corun.hub._local.hub = corun.hub.Hub(clock=clock)
@@ -497,3 +497,49 @@ def test_under_patch_all_the_plugin_runs_stdlib_waits_in_virtual_time(pytester: 
     pytester.makepyfile(PATCHED_PLUGIN_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "ignore::RuntimeWarning")
     result.assert_outcomes(passed=4)
+
+
+# -- the toolbox ---------------------------------------------------------------------
+
+
+def test_a_manual_clock_moves_only_when_moved() -> None:
+    clock = ManualClock(5.0)
+    assert clock() == 5.0
+    clock.advance(2)
+    clock.now += 1
+    assert clock() == 8.0
+
+
+def test_run_in_thread_runs_on_another_os_thread_and_returns_what_it_raised() -> None:
+    idents: list[int] = []
+    assert run_in_thread(lambda: idents.append(_originals.get_ident())) is None
+    assert idents and idents[0] != _originals.get_ident()
+    error = run_in_thread(lambda: corun.spawn(divmod, 1, 0).get())
+    assert isinstance(error, ZeroDivisionError)
+    with pytest.raises(TimeoutError, match="still ran on its thread"):
+        run_in_thread(lambda: _originals.real_sleep(0.5), timeout=0.05)
+
+
+def test_count_passes_counts_loop_passes(hub: Hub) -> None:
+    passes = count_passes(hub)
+    for _ in range(3):
+        corun.sleep(0.001)  # each a poll of its own
+    assert passes[0] >= 3
+
+
+def test_run_patched_runs_a_snippet_patched_and_run_in_thread_still_gets_a_real_thread() -> None:
+    proc = run_patched(
+        """
+        import threading
+        from corun import monkey, _originals
+        from corun.testing import run_in_thread
+        idents = []
+        threading.Thread(target=lambda: idents.append(_originals.get_ident())).start()
+        run_in_thread(lambda: idents.append(_originals.get_ident()))
+        main = _originals.get_ident()
+        print(monkey.is_module_patched("socket"), idents[0] == main, idents[1] != main)
+        """,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "True", "True"]

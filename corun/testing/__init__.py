@@ -7,6 +7,10 @@
   fixtures, the ``corun`` marker and ``--corun-fail-on-block=SECONDS``.
 - ``fresh_hub`` and ``describe_leaks``: a hub of its own for a block of
   code, and what that code left on it.
+- ``ManualClock`` (a clock the test moves by hand), ``run_in_thread`` (a
+  function on a real OS thread, even when threads are patched),
+  ``count_passes`` (the hub's loop passes) and ``run_patched`` (a snippet in
+  a fresh interpreter after ``patch_all()``).
 """
 
 from __future__ import annotations
@@ -14,5 +18,19 @@ from __future__ import annotations
 from ._clock import VirtualClock as VirtualClock
 from ._hubs import describe_leaks as describe_leaks
 from ._hubs import fresh_hub as fresh_hub
+from ._tools import PATCH_ALL as PATCH_ALL
+from ._tools import ManualClock as ManualClock
+from ._tools import count_passes as count_passes
+from ._tools import run_in_thread as run_in_thread
+from ._tools import run_patched as run_patched
 
-__all__ = ["VirtualClock", "describe_leaks", "fresh_hub"]
+__all__ = [
+    "PATCH_ALL",
+    "ManualClock",
+    "VirtualClock",
+    "count_passes",
+    "describe_leaks",
+    "fresh_hub",
+    "run_in_thread",
+    "run_patched",
+]
