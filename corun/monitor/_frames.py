@@ -107,5 +107,8 @@ def stack_text(top: FrameType, *, skip_inner_corun: bool = False) -> str:
     if skip_inner_corun:
         while len(frames) > 1 and _module(frames[-1]).startswith("corun."):
             del frames[-1]
+    # A patched clock read (time.monotonic in a spinning loop) never blocks: the line calling it does.
+    while len(frames) > 1 and _module(frames[-1]) == "corun.patches.time":
+        del frames[-1]
     summary = traceback.StackSummary.extract((f, f.f_lineno) for f in frames)
     return "".join(summary.format())

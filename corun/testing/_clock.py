@@ -49,8 +49,8 @@ class VirtualClock:
 
     @property
     def elapsed(self) -> float:
-        """Virtual seconds since the clock was made."""
-        return self._now - self._start
+        """Virtual seconds since the clock was made, to the nanosecond (so an hour reads 3600.0)."""
+        return round(self._now - self._start, 9)
 
     def advance(self, seconds: float) -> None:
         """Move the clock forward by ``seconds``; the timers now due fire on the hub's next pass.

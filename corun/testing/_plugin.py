@@ -152,7 +152,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     limit = _marker_options(item).get("fail_on_block", item.config.getoption("corun_fail_on_block"))
     if limit is None:
         return (yield)
-    from corun import monitor
+    from corun import _waiter, monitor
 
     hub = item.stash.get(_HUB, None) or get_hub()
     reports: list[monitor.BlockingReport] = []
@@ -162,6 +162,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
             reports.append(report)
 
     was_watched = hub.monitor is not None
+    # Starting a monitor times every wait from then on; the process is left as it was found.
+    wait_clock = _waiter.wait_clock
     monitor.add_listener(heard)
     monitor.start(limit, hub=hub)
     try:
@@ -169,6 +171,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     finally:
         if not was_watched:
             monitor.stop(hub)
+            _waiter.wait_clock = wait_clock
         monitor.remove_listener(heard)
     if reports:
         pytest.fail("\n".join(_describe_block(r, limit) for r in reports), pytrace=False)
