@@ -17,7 +17,7 @@ import corun
 from corun import Event, Greenlet, GreenletExit, Timeout, getcurrent, sleep, spawn
 from corun.greenlet import iwait, joinall, kill, killall, spawn_later, wait
 from corun.hub import Hub, wait_readable
-from corun.testing import run_in_thread
+from corun.testing import VirtualClock, run_in_thread
 
 
 def returns(value: Any) -> Any:
@@ -526,16 +526,14 @@ def test_errors_of_several_tasks_each_printed_once(capsys: pytest.CaptureFixture
 # -- concurrency ------------------------------------------------------------
 
 
-def test_thousand_sleeping_tasks_run_concurrently() -> None:
+def test_thousand_sleeping_tasks_run_concurrently(virtual_clock: VirtualClock) -> None:
     def job(i: int) -> int:
         sleep(0.5)
         return i * 2
 
-    t0 = time.monotonic()
     jobs = [spawn(job, i) for i in range(1000)]
     joinall(jobs)
-    elapsed = time.monotonic() - t0
-    assert elapsed < 2.5
+    assert virtual_clock.elapsed == 0.5
     assert [j.value for j in jobs][:3] == [0, 2, 4]
     assert all(j.successful() for j in jobs)
 
@@ -662,11 +660,11 @@ def test_iwait_yields_in_completion_order() -> None:
     assert list(iwait(tasks)) == [tasks[1], tasks[2], tasks[0]]
 
 
-def test_iwait_timeout_and_count(hub: Hub) -> None:
+def test_iwait_timeout_and_count(corun_hub: Hub, virtual_clock: VirtualClock) -> None:
+    hub = corun_hub
     tasks = [spawn(sleep, d) for d in (0.01, 10, 0.02)]
-    t0 = time.monotonic()
     assert list(iwait(tasks, timeout=0.2)) == [tasks[0], tasks[2]]
-    assert time.monotonic() - t0 < 1
+    assert virtual_clock.elapsed == pytest.approx(0.2)
     assert not any(t._links for t in tasks)
     assert list(iwait(tasks, count=1)) == [tasks[0]]
     assert list(iwait(tasks, count=0)) == []
@@ -681,9 +679,10 @@ def test_iwait_mixes_tasks_and_events() -> None:
     assert list(iwait([ev, g])) == [g, ev]
 
 
-def test_wait_with_objects_timeout_and_count() -> None:
+def test_wait_with_objects_timeout_and_count(virtual_clock: VirtualClock) -> None:
     tasks = [spawn(sleep, d) for d in (0.01, 10, 0.02)]
     assert wait(tasks, timeout=0.2) == [tasks[0], tasks[2]]
+    assert virtual_clock.elapsed == pytest.approx(0.2)
     assert wait(tasks, count=1) == [tasks[0]]
     killall(tasks)
 

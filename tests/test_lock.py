@@ -14,7 +14,7 @@ import corun
 from corun import LoopExit, Timeout, joinall, sleep, spawn
 from corun.hub import Hub
 from corun.lock import BoundedSemaphore, Lock, LockStatistics, RLock, Semaphore, SemaphoreStatistics
-from corun.testing import run_in_thread
+from corun.testing import VirtualClock, run_in_thread
 
 from .conftest import expects_loop_exit
 
@@ -172,7 +172,7 @@ def test_semaphore_wait_keeps_its_place_in_line() -> None:
     assert watcher.value == 1 and sem.counter == 1
 
 
-def test_many_tasks_share_a_semaphore_with_bounded_concurrency() -> None:
+def test_many_tasks_share_a_semaphore_with_bounded_concurrency(virtual_clock: VirtualClock) -> None:
     sem = Semaphore(5)
     inside = 0
     most = 0
@@ -185,12 +185,10 @@ def test_many_tasks_share_a_semaphore_with_bounded_concurrency() -> None:
             sleep(0.3)
             inside -= 1
 
-    start = time.monotonic()
     joinall([spawn(worker) for _ in range(10)])
-    elapsed = time.monotonic() - start
     assert most == 5
     # 2 rounds of 0.3 s; 10 one after another would take 3 s.
-    assert 0.55 <= elapsed < 1.5
+    assert virtual_clock.elapsed == pytest.approx(0.6)
     assert sem.statistics() == SemaphoreStatistics(counter=5, waiters=0)
 
 

@@ -13,6 +13,7 @@ import corun
 from corun import Event, GreenletExit, getcurrent, sleep, spawn
 from corun.hub import Hub
 from corun.pool import Group, Pool, PoolFull
+from corun.testing import VirtualClock
 
 
 class Gauge:
@@ -58,7 +59,7 @@ def test_reexported_from_package() -> None:
 # -- concurrency and the size limit ---------------------------------------------
 
 
-def test_pool_runs_at_most_size_at_once_and_in_parallel() -> None:
+def test_pool_runs_at_most_size_at_once_and_in_parallel(virtual_clock: VirtualClock) -> None:
     pool = Pool(5)
     gauge = Gauge()
 
@@ -67,14 +68,12 @@ def test_pool_runs_at_most_size_at_once_and_in_parallel() -> None:
             sleep(0.2)
         return i
 
-    t0 = time.monotonic()
     tasks = [pool.spawn(job, i) for i in range(20)]
     assert pool.join(timeout=5)
-    elapsed = time.monotonic() - t0
     assert [t.get() for t in tasks] == list(range(20))
     assert gauge.most == 5
-    # 20 jobs of 0.2 s, 5 at a time: about 0.8 s (4 s if run one by one).
-    assert 0.6 <= elapsed < 2.0
+    # 20 jobs of 0.2 s, 5 at a time: four rounds (4 s if run one by one).
+    assert virtual_clock.elapsed == pytest.approx(0.8)
     assert len(pool) == 0 and pool.free_count() == 5
 
 
@@ -114,13 +113,12 @@ def test_waiting_spawners_get_slots_in_arrival_order() -> None:
     assert order == [0, 1, 2, 3]
 
 
-def test_pool_without_size_never_waits() -> None:
+def test_pool_without_size_never_waits(virtual_clock: VirtualClock) -> None:
     pool = Pool()
     tasks = [pool.spawn(nap, 0.2) for _ in range(30)]
     assert not pool.full() and pool.free_count() == 1
-    t0 = time.monotonic()
     assert pool.join(timeout=3)
-    assert time.monotonic() - t0 < 1.0
+    assert virtual_clock.elapsed == pytest.approx(0.2)
     assert all(t.successful() for t in tasks)
 
 
@@ -377,15 +375,14 @@ def test_map_async_returns_a_task_with_the_list() -> None:
 # -- map family -------------------------------------------------------------------------
 
 
-def test_map_keeps_input_order_and_runs_concurrently() -> None:
+def test_map_keeps_input_order_and_runs_concurrently(virtual_clock: VirtualClock) -> None:
     pool = Pool(10)
-    t0 = time.monotonic()
     durations = [0.5 - 0.03 * i for i in range(10)]  # the last one asked finishes first
     assert pool.map(nap, durations) == durations
-    assert time.monotonic() - t0 < 1.8  # about 0.5 s; one by one ~3.7 s
+    assert virtual_clock.elapsed == pytest.approx(0.5)  # one by one ~3.7 s
 
 
-def test_imap_yields_in_input_order_although_calls_finish_in_reverse() -> None:
+def test_imap_yields_in_input_order_although_calls_finish_in_reverse(virtual_clock: VirtualClock) -> None:
     pool = Pool(4)
     finished: list[float] = []
 
@@ -402,9 +399,10 @@ def test_imap_with_several_iterables_zips_them() -> None:
     assert list(Group().imap(lambda a, b: a * b, [1, 2, 3], [4, 5, 6, 7])) == [4, 10, 18]
 
 
-def test_imap_unordered_yields_in_completion_order() -> None:
+def test_imap_unordered_yields_in_completion_order(virtual_clock: VirtualClock) -> None:
     pool = Pool(3)
     assert list(pool.imap_unordered(nap, [0.3, 0.1, 0.2])) == [0.1, 0.2, 0.3]
+    assert virtual_clock.elapsed == pytest.approx(0.3)
 
 
 def test_imap_is_lazy_and_bounded_by_pool_size() -> None:

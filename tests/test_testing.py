@@ -332,6 +332,44 @@ def test_the_marker_puts_a_whole_module_on_the_virtual_clock(pytester: pytest.Py
     result.assert_outcomes(passed=3)
 
 
+@expects_loop_exit
+def test_the_marker_wins_over_an_autouse_fixture_that_makes_a_hub_and_loop_exit_reaches_the_test(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+        from corun.hub import _peek_hub, get_hub
+
+        @pytest.fixture(autouse=True)
+        def hub():
+            old = _peek_hub()
+            if old is not None:
+                old.destroy()
+            yield get_hub()
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest, corun
+        from corun.testing import VirtualClock
+
+        @pytest.mark.corun(clock="virtual")
+        def test_marked():
+            corun.sleep(60)
+            assert corun.get_hub().clock.elapsed == 60
+
+        def test_nothing_can_wake_the_test(virtual_clock):
+            with pytest.raises(corun.LoopExit, match="would block forever"):
+                corun.Event().wait()
+            corun.sleep(1)
+            assert virtual_clock.elapsed == 1
+        """
+    )
+    result = pytester.runpytest("-p", "no:timeout")
+    result.assert_outcomes(passed=2)
+
+
 def test_a_bad_marker_keyword_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

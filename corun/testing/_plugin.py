@@ -72,11 +72,16 @@ def _marker_options(node: pytest.Item) -> dict[str, Any]:
     return options
 
 
-@pytest.fixture(autouse=True)
-def _corun_marked(request: pytest.FixtureRequest) -> None:
-    """Give a test marked ``corun`` its hub without it naming the fixture."""
-    if request.node.get_closest_marker("corun") is not None:
-        request.getfixturevalue("corun_hub")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give each test marked ``corun`` its hub without it naming the fixture.
+
+    Added after the fixtures the test already uses, autouse ones included,
+    so that none of those replaces the thread's hub after this one is made.
+    """
+    for item in items:
+        if isinstance(item, pytest.Function) and item.get_closest_marker("corun") is not None:
+            if "corun_hub" not in item.fixturenames:
+                item.fixturenames.append("corun_hub")
 
 
 @pytest.fixture
@@ -135,12 +140,23 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         except BaseException as exc:  # re-raised in the main task, where pytest reports it
             raised.append(exc)
 
+    from corun._waiter import throw_into
     from corun.greenlet import Greenlet
+    from corun.hub import LoopExit
 
     task = Greenlet(body)
     task.name = f"test {pyfuncitem.name}"
     task.start()
-    task.join()
+    while True:
+        try:
+            task.join()
+            break
+        except LoopExit as exc:
+            if task.dead:
+                break
+            # The hub tells the main task that nothing can wake anyone; the
+            # test waits in its own task, so that is where it must hear it.
+            hub.run_callback(throw_into, task, exc)
     if raised:
         raise raised[0]
     return True
