@@ -17,7 +17,7 @@ from corun import _originals
 from corun.hub import Hub, LoopExit
 from corun.testing import ManualClock, VirtualClock, count_passes, run_in_thread, run_patched
 
-from .conftest import expects_loop_exit, run_json
+from .conftest import ROOT, expects_loop_exit, run_json
 
 pytest_plugins = ["pytester"]
 
@@ -581,3 +581,30 @@ def test_run_patched_runs_a_snippet_patched_and_run_in_thread_still_gets_a_real_
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "True", "True"]
+
+
+# -- the README's example --------------------------------------------------------------
+
+
+def readme_example() -> str:
+    """The test file shown under "Testing code that uses corun" in the README."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Testing code that uses corun", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert code.startswith("# test_heartbeat.py\n")
+    return code
+
+
+def test_the_readme_example_runs_as_it_says(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_heartbeat=readme_example())
+    started = _originals.monotonic()
+    result = pytester.runpytest("--strict-markers")
+    assert _originals.monotonic() - started < 5
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_a_leaked_task_fails_the_test*",
+            "*the test left work on its corun hub:",
+            "*task 'Greenlet-*' is still alive, waiting on sleep*",
+        ]
+    )
