@@ -18,7 +18,7 @@ import time as _stdtime
 from typing import Any
 
 from corun import _originals
-from corun.hub import _peek_hub
+from corun.hub import _local as _hub_local
 from corun.hub import sleep as _hub_sleep
 
 __all__ = ["monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns", "sleep", "time", "time_ns"]
@@ -63,42 +63,42 @@ _perf_counter_ns = _stdtime.perf_counter_ns
 
 def monotonic() -> float:
     """``time.monotonic()``, on the virtual clock when the calling thread's hub runs on one."""
-    hub = _peek_hub()
+    hub = getattr(_hub_local, "hub", None)
     warp = None if hub is None else hub._warp
     return _monotonic() if warp is None else warp()
 
 
 def time() -> float:
     """``time.time()``, moving with the virtual clock when the calling thread's hub runs on one."""
-    hub = _peek_hub()
+    hub = getattr(_hub_local, "hub", None)
     warp = None if hub is None else hub._warp
     return _wall_time() if warp is None else warp.time()
 
 
 def perf_counter() -> float:
     """``time.perf_counter()``, moving with the virtual clock when the calling thread's hub runs on one."""
-    hub = _peek_hub()
+    hub = getattr(_hub_local, "hub", None)
     warp = None if hub is None else hub._warp
     return _perf_counter() if warp is None else warp.perf_counter()
 
 
 def monotonic_ns() -> int:
     """``time.monotonic_ns()`` on the same clock as ``monotonic``."""
-    hub = _peek_hub()
+    hub = getattr(_hub_local, "hub", None)
     warp = None if hub is None else hub._warp
     return _monotonic_ns() if warp is None else int(warp() * 1e9)
 
 
 def time_ns() -> int:
     """``time.time_ns()`` on the same clock as ``time``."""
-    hub = _peek_hub()
+    hub = getattr(_hub_local, "hub", None)
     warp = None if hub is None else hub._warp
     return _time_ns() if warp is None else int(warp.time() * 1e9)
 
 
 def perf_counter_ns() -> int:
     """``time.perf_counter_ns()`` on the same clock as ``perf_counter``."""
-    hub = _peek_hub()
+    hub = getattr(_hub_local, "hub", None)
     warp = None if hub is None else hub._warp
     return _perf_counter_ns() if warp is None else int(warp.perf_counter() * 1e9)
 
