@@ -36,8 +36,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, cast
 
-from corun import _originals
-from corun.hub import notify_closing, sleep, wait_readable, wait_writable
+from corun.hub import get_hub, notify_closing, sleep, wait_readable, wait_writable
 
 from . import selectors as _coselectors
 from .os import WNOHANG, ChildExit
@@ -230,7 +229,9 @@ class Popen(_stdsubprocess.Popen):
         """Wait for the child to exit; only the calling task waits."""
         if self.returncode is not None:
             return self.returncode
-        deadline = None if timeout is None else _originals.monotonic() + timeout
+        # On the hub's clock, as the waits below are: under a virtual clock both are virtual.
+        clock = get_hub().clock
+        deadline = None if timeout is None else clock() + timeout
         if self._look():
             return self.returncode
         with ChildExit(self.pid) as child:
@@ -239,7 +240,7 @@ class Popen(_stdsubprocess.Popen):
                 looked = self._look()
                 if looked:
                     return self.returncode
-                remaining = None if deadline is None else deadline - _originals.monotonic()
+                remaining = None if deadline is None else deadline - clock()
                 if remaining is not None and remaining <= 0:
                     raise _stdsubprocess.TimeoutExpired(self.args, cast(float, timeout))
                 if looked is None:

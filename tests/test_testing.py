@@ -226,6 +226,13 @@ except TimeoutError:
 select.select([client], [], [], 13); mark("select")
 threading.Thread(target=time.sleep, args=(5,)).start()
 threading.Event().wait(2); mark("Event.wait")
+import subprocess, sys
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+try:
+    child.wait(timeout=10)
+except subprocess.TimeoutExpired:
+    mark("Popen.wait")
+child.kill(); child.wait()
 seen["time.time"] = round(time.time() - wall_start, 6)
 seen["perf_counter"] = round(time.perf_counter() - perf_start, 6)
 seen["monotonic_ns"] = round(time.monotonic_ns() / 1e9 - mono_start, 3)
@@ -245,9 +252,10 @@ def test_under_patch_all_every_stdlib_wait_and_clock_follows_the_virtual_clock()
         "socket timeout": 198,
         "select": 211,
         "Event.wait": 213,
-        "time.time": 213,
-        "perf_counter": 213,
-        "monotonic_ns": 213,
+        "Popen.wait": 223,
+        "time.time": 223,
+        "perf_counter": 223,
+        "monotonic_ns": 223,
     }
 
 
@@ -434,7 +442,7 @@ import corun
 from corun import _originals
 
 def blocker():
-    _originals.real_sleep(0.6)  # the blocking line
+    _originals.real_sleep(0.3)  # the blocking line
 
 def test_blocks():
     task = corun.spawn(blocker)
@@ -459,7 +467,7 @@ def test_fail_on_block_names_the_task_and_the_line(pytester: pytest.Pytester) ->
             "*_ test_blocks _*",
             "*the corun hub was blocked for 0.* s (more than 0.1 s) by task 'blocker'*",
             "*in blocker*",
-            "*_originals.real_sleep(0.6)  # the blocking line*",
+            "*_originals.real_sleep(0.3)  # the blocking line*",
         ]
     )
     # Without the option only the marked test is watched.
