@@ -38,8 +38,12 @@ def describe_leaks(hub: Hub) -> list[str]:
     An empty list means the hub holds nothing: every task ended, every timer
     fired or was cancelled, every fd it watched was unregistered.
     """
-    waits = {w.greenlet: w for w in gc.get_objects() if isinstance(w, Waiter) and w.hub is hub}
-    tasks = [o for o in gc.get_objects() if isinstance(o, Greenlet) and o.parent is hub and not o.ready()]
+    tasks: list[Greenlet] = []
+    waits: dict[object, Waiter] = {}
+    if hub.counts.live_tasks:  # the heap is searched only when there is something to find
+        objects = gc.get_objects()
+        tasks = [o for o in objects if isinstance(o, Greenlet) and o.parent is hub and not o.ready()]
+        waits = {w.greenlet: w for w in objects if isinstance(w, Waiter) and w.hub is hub}
     leaks = []
     for task in tasks:
         wait = waits.get(task)
