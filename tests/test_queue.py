@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import queue as std_queue
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 
 import corun
 from corun import LoopExit, Timeout, joinall, sleep, spawn
+from corun.hub import Hub
 from corun.queue import (
     Channel,
     ChannelStatistics,
@@ -28,6 +28,20 @@ from corun.testing import run_in_thread
 from .conftest import expects_loop_exit
 
 # -- basics -----------------------------------------------------------------------
+
+
+pytestmark = pytest.mark.corun(clock="virtual")
+
+
+@pytest.fixture
+def hub(corun_hub: Hub) -> Hub:
+    """The test's own hub, on the virtual clock (in place of the suite's real-time one)."""
+    return corun_hub
+
+
+def now() -> float:
+    """The time on the hub's clock."""
+    return corun.get_hub().clock()
 
 
 def test_empty_and_full_are_the_stdlib_exceptions() -> None:
@@ -125,10 +139,10 @@ def test_getters_are_served_fifo_by_direct_hand_off() -> None:
 
 def test_get_timeout_raises_empty_and_leaves_no_getter() -> None:
     q: Queue[int] = Queue()
-    start = time.monotonic()
+    start = now()
     with pytest.raises(Empty):
         q.get(timeout=0.05)
-    assert time.monotonic() - start >= 0.04
+    assert now() - start >= 0.04
     assert q.statistics().waiters == 0
     q.put(1)
     assert q.qsize() == 1  # not handed to the departed getter
@@ -198,6 +212,7 @@ def test_lifo_item_given_back_is_the_next_one_out() -> None:
     assert q.get_nowait() == "x"
 
 
+@pytest.mark.corun(clock="real")  # a clock moved by hand replaces the hub's
 def test_getter_own_timeout_after_grant_keeps_the_item(fake_clock: list[float]) -> None:
     q: Queue[str] = Queue()
     outcome: list[str] = []
@@ -289,6 +304,7 @@ def test_kill_blocked_putter_leaves_no_putter_and_no_item() -> None:
     assert q.empty()
 
 
+@pytest.mark.corun(clock="real")  # a clock moved by hand replaces the hub's
 def test_putter_admitted_then_timed_out_still_succeeded(fake_clock: list[float]) -> None:
     q: Queue[str] = Queue(1, items=["old"])
     g = spawn(q.put, "new", True, 5)
