@@ -12,7 +12,7 @@ timer or an fd registration on that hub.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
@@ -162,20 +162,27 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
-@pytest.hookimpl(wrapper=True)
+# What the blocking monitor saw while a test ran, described, for its report.
+_BLOCKED = pytest.StashKey[list[str]]()
+
+
+# Old-style wrappers: they work with every pytest and pluggy, and an entry
+# point plugin that failed to load would break every test session on the machine.
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    """Watch the hub for blocking while the test runs, if asked; fail the test if it was."""
+    """Watch the hub for blocking while the test runs, if asked."""
     limit = _marker_options(item).get("fail_on_block", item.config.getoption("corun_fail_on_block"))
     if limit is None:
-        return (yield)
+        yield
+        return
     from corun import _waiter, monitor
 
     hub = item.stash.get(_HUB, None) or get_hub()
-    reports: list[monitor.BlockingReport] = []
+    blocked = item.stash[_BLOCKED] = []
 
     def heard(report: monitor.BlockingReport) -> None:
         if report.thread == hub.thread_ident and report.duration > limit:
-            reports.append(report)
+            blocked.append(_describe_block(report, limit))
 
     was_watched = hub.monitor is not None
     # Starting a monitor times every wait from then on; the process is left as it was found.
@@ -183,15 +190,25 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     monitor.add_listener(heard)
     monitor.start(limit, hub=hub)
     try:
-        result = yield
+        yield
     finally:
         if not was_watched:
             monitor.stop(hub)
             _waiter.wait_clock = wait_clock
         monitor.remove_listener(heard)
-    if reports:
-        pytest.fail("\n".join(_describe_block(r, limit) for r in reports), pytrace=False)
-    return result
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    """Fail a test that passed but during which the hub was blocked too long."""
+    outcome = yield
+    blocked = item.stash.get(_BLOCKED, None)
+    if call.when != "call" or not blocked:
+        return
+    report = outcome.get_result()
+    if report.passed:
+        report.outcome = "failed"
+        report.longrepr = "\n".join(blocked)
 
 
 def _describe_block(report: Any, limit: float) -> str:
