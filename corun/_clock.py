@@ -23,11 +23,13 @@ class TimeWarp(Protocol):
         """Now, in seconds, as ``time.monotonic`` would say it."""
         ...
 
-    def real_timeout(self, timeout: float) -> float:
+    def real_timeout(self, timeout: float, pending: int) -> float:
         """How long the poll may really block when the next deadline is ``timeout`` clock seconds away.
 
         ``timeout`` is 0 when work is ready and -1 when no deadline exists;
-        the answer is in real seconds, -1 meaning until an fd is ready.
+        ``pending`` counts work in other OS threads whose result will come
+        back (``Hub.pending``).  The answer is in real seconds, -1 meaning
+        until an fd is ready.
         """
         ...
 

@@ -452,7 +452,8 @@ class Hub(RawGreenlet):
 
         # 3. Poll the OS; wake the tasks whose fds are ready.
         warp = self._warp
-        woken, waker_fired = self.io.poll(timeout if warp is None else warp.real_timeout(timeout))
+        real = timeout if warp is None else warp.real_timeout(timeout, self.pending)
+        woken, waker_fired = self.io.poll(real)
         if warp is not None and not (woken or waker_fired):
             warp.skip(timeout)  # every task waits and nothing came: time jumps to the next deadline
         if waker_fired:

@@ -178,6 +178,22 @@ def test_autojump_threshold_gives_a_real_peer_time_to_answer(
         child.stdout.close()
 
 
+def test_the_clock_waits_for_work_in_other_threads_instead_of_jumping_past_it(virtual: VirtualClock) -> None:
+    pool = corun.get_hub().threadpool
+    # A job of 0.2 s in the thread pool under a Timeout of 5 s: the result comes, time stood still.
+    with corun.Timeout(5):
+        assert pool.spawn(lambda: (_originals.real_sleep(0.2), "done")[1]).get() == "done"
+    assert virtual.elapsed == 0.0
+    # A deadline that comes first still passes, in real time while the job runs.
+    started = _originals.monotonic()
+    with pytest.raises(corun.Timeout):
+        with corun.Timeout(0.1):
+            pool.spawn(_originals.real_sleep, 0.5).get()
+    assert virtual.elapsed == pytest.approx(0.1)
+    assert 0.05 < _originals.monotonic() - started < 0.45
+    pool.join()
+
+
 @expects_loop_exit
 def test_a_wait_nothing_can_end_is_still_reported(virtual: VirtualClock) -> None:
     with pytest.raises(LoopExit, match="would block forever"):

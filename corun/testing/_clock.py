@@ -21,7 +21,9 @@ class VirtualClock:
     looks), and if nothing arrived the clock jumps to the next deadline.  A
     test that talks to another process gives that process time to answer
     with a threshold above its answering time.  ``advance`` moves the clock
-    by hand; the timers it makes due fire on the hub's next pass.
+    by hand; the timers it makes due fire on the hub's next pass.  While
+    work runs in other OS threads (the thread pool), the hub waits for it in
+    real time rather than jump past it.
 
     Values start at the real ``time.monotonic()`` of the moment the clock is
     made, so they look like monotonic readings; ``time()`` and
@@ -72,12 +74,20 @@ class VirtualClock:
 
     # -- what the hub asks (corun._clock.TimeWarp) -------------------------------------
 
-    def real_timeout(self, timeout: float) -> float:
-        """How long the hub's poll really blocks when the next deadline is ``timeout`` seconds away."""
+    def real_timeout(self, timeout: float, pending: int = 0) -> float:
+        """How long the hub's poll really blocks when the next deadline is ``timeout`` seconds away.
+
+        While other OS threads have work whose result will come back
+        (``pending``: a thread-pool job such as a name lookup, a lock another
+        thread may release), that work can still run, so the clock does not
+        jump past it: the hub waits for real, up to the deadline.
+        """
         if timeout <= 0:
             return timeout  # 0: work is ready; -1: no deadline, only I/O can come
         if timeout < _ROUNDING:
             return 0.0
+        if pending:
+            return max(timeout, self.autojump_threshold)
         return self.autojump_threshold
 
     def skip(self, timeout: float) -> None:
