@@ -33,6 +33,7 @@ __all__ = [
     "real_sleep",
     "start_new_thread",
     "thread_local",
+    "wall_time",
 ]
 
 allocate_lock = _thread.allocate_lock
@@ -48,6 +49,7 @@ eventfd = getattr(os, "eventfd", None)
 
 monotonic = time.monotonic
 perf_counter = time.perf_counter
+wall_time = time.time
 real_sleep = time.sleep
 
 os_read = os.read

@@ -36,14 +36,15 @@ import sys
 import traceback
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from greenlet import GreenletExit, getcurrent
 from greenlet import greenlet as RawGreenlet
 
 from . import _originals
+from ._clock import TimeWarp
 from ._hubstats import HubCounts, HubMonitor, HubStatistics
-from ._io_base import READ, WRITE
+from ._io_base import READ, WRITE, IOBackend
 from ._signalwait import signal_to_come
 from ._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter
 from ._waker import Waker
@@ -75,22 +76,6 @@ class ConcurrentObjectUseError(AssertionError):
 
     Kept so that code written for gevent that catches it still imports.
     """
-
-
-class IOBackend(Protocol):
-    """What the hub needs from a readiness back end (epoll, selectors)."""
-
-    waiting: int
-
-    def add(self, fd: int, event: int, waiter: Any, notifies_close: bool = False) -> None: ...
-    def remove(self, fd: int, event: int, waiter: Any) -> None: ...
-    def waiter_count(self, fd: int, event: int) -> int: ...
-    def poll(self, timeout: float) -> tuple[list[Any], bool]: ...
-    def close_fd(self, fd: int) -> list[Any]: ...
-    def forget_all(self) -> list[Any]: ...
-    def close(self) -> None: ...
-    def reinit(self, waker_fd: int) -> None: ...
-    def statistics(self) -> dict[str, Any]: ...
 
 
 def _default_backend(waker_fd: int) -> IOBackend:
@@ -168,6 +153,8 @@ class Hub(RawGreenlet):
             root = root.parent
         super().__init__(parent=root)
         self.clock: Callable[[], float] = clock or _originals.monotonic
+        # A clock that is not real time (corun.testing.VirtualClock) says how long a poll really waits.
+        self._warp = clock if isinstance(clock, TimeWarp) else None
         self.thread_ident = _originals.get_ident()
         # (function, args) pairs; tuples because this is the hottest path.
         self._ready: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
@@ -463,7 +450,11 @@ class Hub(RawGreenlet):
             timeout = self._cap_by_join_deadlines(timeout)
 
         # 3. Poll the OS; wake the tasks whose fds are ready.
-        woken, waker_fired = self.io.poll(timeout)
+        warp = self._warp
+        real = timeout if warp is None else warp.real_timeout(timeout, self.pending)
+        woken, waker_fired = self.io.poll(real)
+        if warp is not None and not (woken or waker_fired):
+            warp.skip(timeout)  # every task waits and nothing came: time jumps to the next deadline
         if waker_fired:
             self._waker.drain()
             while threadsafe:

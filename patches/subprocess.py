@@ -32,8 +32,7 @@ import subprocess as _stdsubprocess
 from collections.abc import Callable
 from typing import Any, cast
 
-from corun import _originals
-from corun.hub import sleep
+from corun.hub import get_hub, sleep
 
 from . import selectors as _coselectors
 from .io import cooperative, pipe_on
@@ -92,7 +91,9 @@ class Popen(_stdsubprocess.Popen):
         """Wait for the child to exit; only the calling task waits."""
         if self.returncode is not None:
             return self.returncode
-        deadline = None if timeout is None else _originals.monotonic() + timeout
+        # On the hub's clock, as the waits below are: under a virtual clock both are virtual.
+        clock = get_hub().clock
+        deadline = None if timeout is None else clock() + timeout
         if self._look():
             return self.returncode
         with ChildExit(self.pid) as child:
@@ -101,7 +102,7 @@ class Popen(_stdsubprocess.Popen):
                 looked = self._look()
                 if looked:
                     return self.returncode
-                remaining = None if deadline is None else deadline - _originals.monotonic()
+                remaining = None if deadline is None else deadline - clock()
                 if remaining is not None and remaining <= 0:
                     raise _stdsubprocess.TimeoutExpired(self.args, cast(float, timeout))
                 if looked is None:

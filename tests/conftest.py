@@ -20,6 +20,7 @@ import pytest
 
 import corun
 from corun.hub import Hub, _peek_hub, get_hub
+from corun.testing import PATCH_ALL
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,6 +45,14 @@ def hub() -> Iterator[Hub]:
     yield h
     h.destroy()
     gc.collect()
+
+
+@pytest.fixture
+def fake_clock(hub: Hub) -> Iterator[list[float]]:
+    """The hub's clock as a list whose one number the test moves forward by hand."""
+    now = [1000.0]
+    hub.clock = lambda: now[0]
+    yield now
 
 
 @pytest.fixture
@@ -216,8 +225,7 @@ def run_json(source: str, *, timeout: float = 30) -> Any:
 
 def run_patched(source: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run ``source`` in a fresh interpreter after ``corun.monkey.patch_all()``."""
-    prologue = "from corun import monkey; monkey.patch_all()\n"
-    return run_python(prologue + textwrap.dedent(source), *args, timeout=timeout)
+    return run_python(PATCH_ALL + textwrap.dedent(source), *args, timeout=timeout)
 
 
 __all__ = [

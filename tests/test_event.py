@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
-import threading
-import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+import corun
 from corun import AsyncResult, Event, Greenlet, Timeout, getcurrent, sleep, spawn
 from corun.event import EventStatistics
 from corun.greenlet import joinall, killall, spawn_later
 from corun.hub import Hub
+from corun.testing import run_in_thread
 
 # -- Event ------------------------------------------------------------------
+
+
+pytestmark = pytest.mark.corun(clock="virtual")
+
+
+@pytest.fixture
+def hub(corun_hub: Hub) -> Hub:
+    """The test's own hub, on the virtual clock (in place of the suite's real-time one)."""
+    return corun_hub
+
+
+def now() -> float:
+    """The time on the hub's clock."""
+    return corun.get_hub().clock()
 
 
 def test_set_clear_is_set() -> None:
@@ -31,24 +45,24 @@ def test_set_clear_is_set() -> None:
 
 def test_wait_returns_flag(hub: Hub) -> None:
     ev = Event()
-    t0 = time.monotonic()
+    t0 = now()
     assert ev.wait(0.05) is False
-    assert time.monotonic() - t0 >= 0.04
+    assert now() - t0 >= 0.04
     assert ev.statistics().waiters == 0
     assert hub.statistics().timers == 0
     ev.set()
-    t0 = time.monotonic()
+    t0 = now()
     assert ev.wait() is True
     assert ev.wait(5) is True
-    assert time.monotonic() - t0 < 2  # not the 5 s timeout
+    assert now() - t0 < 2  # not the 5 s timeout
 
 
 def test_wait_wakes_when_set_by_another_task() -> None:
     ev = Event()
     spawn_later(0.02, ev.set)
-    t0 = time.monotonic()
+    t0 = now()
     assert ev.wait(5) is True
-    assert time.monotonic() - t0 < 1
+    assert now() - t0 < 1
 
 
 def test_set_wakes_every_waiter_in_order() -> None:
@@ -232,10 +246,10 @@ def test_asyncresult_not_ready_raises_timeout(hub: Hub) -> None:
         r.get_nowait()
     with pytest.raises(Timeout):
         r.get(block=False)
-    t0 = time.monotonic()
+    t0 = now()
     with pytest.raises(Timeout):
         r.get(timeout=0.03)
-    assert time.monotonic() - t0 >= 0.02
+    assert now() - t0 >= 0.02
     assert r.wait(0.02) is None
     assert r.statistics().waiters == 0
     assert hub.statistics().timers == 0
@@ -293,29 +307,6 @@ def test_asyncresult_repr() -> None:
 # -- threads ----------------------------------------------------------------
 
 
-def _in_thread(func: Callable[[], Any]) -> BaseException | None:
-    """Run ``func`` in a real OS thread; return what it raised."""
-    result: list[BaseException | None] = [None]
-
-    def target() -> None:
-        try:
-            func()
-        except BaseException as exc:
-            result[0] = exc
-        finally:
-            from corun.hub import _peek_hub
-
-            thread_hub = _peek_hub()
-            if thread_hub is not None:
-                thread_hub.destroy()
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join(10)
-    assert not t.is_alive()
-    return result[0]
-
-
 @pytest.mark.parametrize(
     "make, action",
     [
@@ -331,7 +322,7 @@ def test_use_from_another_thread_raises(make: Callable[[], Any], action: Callabl
     obj = make()
     waiter = Greenlet.spawn(obj.wait)  # binds it to this thread's hub
     sleep(0)
-    exc = _in_thread(lambda: action(obj))
+    exc = run_in_thread(lambda: action(obj))
     assert isinstance(exc, RuntimeError)
     assert "thread" in str(exc)
     # Refused before anything changed: not half set with its waiter still parked.

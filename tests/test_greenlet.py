@@ -6,8 +6,6 @@ import contextvars
 import gc
 import re
 import socket
-import threading
-import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +15,21 @@ import pytest
 import corun
 from corun import Event, Greenlet, GreenletExit, Timeout, getcurrent, sleep, spawn
 from corun.greenlet import iwait, joinall, kill, killall, spawn_later, wait
-from corun.hub import Hub, wait_readable
+from corun.hub import Hub, notify_closing, wait_readable
+from corun.testing import VirtualClock, run_in_thread
+
+pytestmark = pytest.mark.corun(clock="virtual")
+
+
+@pytest.fixture
+def hub(corun_hub: Hub) -> Hub:
+    """The test's own hub, on the virtual clock (in place of the suite's real-time one)."""
+    return corun_hub
+
+
+def now() -> float:
+    """The time on the hub's clock."""
+    return corun.get_hub().clock()
 
 
 def returns(value: Any) -> Any:
@@ -53,7 +65,7 @@ def test_spawn_and_classmethod_spawn_pass_arguments() -> None:
 
 def test_start_later_and_spawn_later_wait_before_running() -> None:
     events: list[str] = []
-    t0 = time.monotonic()
+    t0 = now()
     late = spawn_later(0.1, events.append, "late")
     g = Greenlet(events.append, "later")
     g.start_later(0.05)
@@ -61,7 +73,7 @@ def test_start_later_and_spawn_later_wait_before_running() -> None:
     assert g.started and late.started
     joinall([late, g, soon])
     assert events == ["soon", "later", "late"]
-    assert time.monotonic() - t0 >= 0.09
+    assert now() - t0 >= 0.09
     cls_late = Greenlet.spawn_later(0.01, returns, 7)
     assert cls_late.get() == 7
 
@@ -79,9 +91,9 @@ def test_spawn_runs_tasks_in_spawn_order() -> None:
 def test_join_timeout_returns_without_error_and_leaves_nothing_behind(hub: Hub) -> None:
     ev = Event()
     g = spawn(ev.wait)
-    t0 = time.monotonic()
+    t0 = now()
     assert g.join(timeout=0.05) is None
-    assert time.monotonic() - t0 >= 0.04
+    assert now() - t0 >= 0.04
     assert not g.dead
     assert not g._links
     assert hub.statistics().timers == 0
@@ -95,10 +107,10 @@ def test_get_raises_timeout_when_not_ready(hub: Hub) -> None:
     g = spawn(ev.wait)
     with pytest.raises(Timeout):
         g.get(block=False)
-    t0 = time.monotonic()
+    t0 = now()
     with pytest.raises(Timeout):
         g.get(timeout=0.05)
-    assert time.monotonic() - t0 >= 0.04
+    assert now() - t0 >= 0.04
     assert hub.statistics().timers == 0 and not g._links
     ev.set()
     assert g.get() is True
@@ -108,10 +120,10 @@ def test_get_raises_timeout_when_not_ready(hub: Hub) -> None:
 def test_join_and_get_of_finished_task_return_at_once() -> None:
     g = spawn(returns, "x")
     g.join()
-    t0 = time.monotonic()
+    t0 = now()
     g.join(timeout=5)
     assert g.get(timeout=5) == "x"
-    assert time.monotonic() - t0 < 2  # not the 5 s timeouts
+    assert now() - t0 < 2  # not the 5 s timeouts
 
 
 def test_task_cannot_join_itself() -> None:
@@ -144,6 +156,7 @@ def _blocked_in(kind: str, hub: Hub, other: list[Greenlet[Any]]) -> Callable[[],
             try:
                 wait_readable(a.fileno(), timeout)
             finally:
+                notify_closing(a.fileno())  # else the hub keeps a registration for a closed fd
                 a.close()
                 b.close()
 
@@ -176,9 +189,9 @@ def test_kill_blocked_task_cleans_up(kind: str, hub: Hub) -> None:
     assert state == ["started"]
     if kind.startswith("fd"):
         assert hub.io.waiting == 1
-    t0 = time.monotonic()
+    t0 = now()
     g.kill()
-    assert time.monotonic() - t0 < 1
+    assert now() - t0 < 1
     assert state == ["started", "finally"]
     assert g.dead and g.successful()
     assert isinstance(g.value, GreenletExit)
@@ -274,9 +287,9 @@ def test_kill_block_timeout_gives_up_on_stubborn_task() -> None:
 
     g = spawn(stubborn)
     sleep(0)
-    t0 = time.monotonic()
+    t0 = now()
     g.kill(timeout=0.05)
-    assert 0.04 <= time.monotonic() - t0 < 2  # it gave up; the task goes on until released
+    assert 0.04 <= now() - t0 < 2  # it gave up; the task goes on until released
     assert not g.dead
     release.set()
     assert g.get() == "finished anyway"
@@ -526,16 +539,14 @@ def test_errors_of_several_tasks_each_printed_once(capsys: pytest.CaptureFixture
 # -- concurrency ------------------------------------------------------------
 
 
-def test_thousand_sleeping_tasks_run_concurrently() -> None:
+def test_thousand_sleeping_tasks_run_concurrently(virtual_clock: VirtualClock) -> None:
     def job(i: int) -> int:
         sleep(0.5)
         return i * 2
 
-    t0 = time.monotonic()
     jobs = [spawn(job, i) for i in range(1000)]
     joinall(jobs)
-    elapsed = time.monotonic() - t0
-    assert elapsed < 2.5
+    assert virtual_clock.elapsed == 0.5
     assert [j.value for j in jobs][:3] == [0, 2, 4]
     assert all(j.successful() for j in jobs)
 
@@ -582,9 +593,9 @@ def test_joinall_waits_for_all_and_returns_them() -> None:
 def test_joinall_timeout_returns_only_finished() -> None:
     fast = [spawn(sleep, 0.01) for _ in range(3)]
     slow = [spawn(sleep, 10) for _ in range(2)]
-    t0 = time.monotonic()
+    t0 = now()
     done = joinall(fast + slow, timeout=0.1)
-    assert time.monotonic() - t0 < 1
+    assert now() - t0 < 1
     assert done == fast
     killall(slow)
     assert all(t.dead for t in slow)
@@ -594,10 +605,10 @@ def test_joinall_raise_error_raises_first_failure_early() -> None:
     slow = [spawn(sleep, 10) for _ in range(3)]
     bad = spawn(explode, 1)
     bad.report_errors = False
-    t0 = time.monotonic()
+    t0 = now()
     with pytest.raises(ValueError, match="boom 1"):
         joinall([*slow, bad], raise_error=True)
-    assert time.monotonic() - t0 < 1
+    assert now() - t0 < 1
     killall(slow)
 
 
@@ -608,9 +619,9 @@ def test_joinall_raise_error_without_failure_returns_all() -> None:
 
 def test_joinall_count_returns_after_count() -> None:
     tasks = [spawn(sleep, d) for d in (0.2, 0.01, 10, 0.02)]
-    t0 = time.monotonic()
+    t0 = now()
     done = joinall(tasks, count=2)
-    assert time.monotonic() - t0 < 1
+    assert now() - t0 < 1
     assert done == [tasks[1], tasks[3]]
     killall(tasks)
 
@@ -628,9 +639,9 @@ def test_killall_kills_every_task_and_runs_finally_blocks(hub: Hub) -> None:
     sleep(0.01)
     not_started = Greenlet(task, 99)
     not_started.start()
-    t0 = time.monotonic()
+    t0 = now()
     killall([*tasks, not_started])
-    assert time.monotonic() - t0 < 1
+    assert now() - t0 < 1
     assert sorted(cleaned) == [0, 1, 2, 3, 4]  # 99 never ran
     assert all(t.dead and isinstance(t.value, GreenletExit) for t in [*tasks, not_started])
     assert hub.statistics().timers == 0
@@ -662,11 +673,11 @@ def test_iwait_yields_in_completion_order() -> None:
     assert list(iwait(tasks)) == [tasks[1], tasks[2], tasks[0]]
 
 
-def test_iwait_timeout_and_count(hub: Hub) -> None:
+def test_iwait_timeout_and_count(corun_hub: Hub, virtual_clock: VirtualClock) -> None:
+    hub = corun_hub
     tasks = [spawn(sleep, d) for d in (0.01, 10, 0.02)]
-    t0 = time.monotonic()
     assert list(iwait(tasks, timeout=0.2)) == [tasks[0], tasks[2]]
-    assert time.monotonic() - t0 < 1
+    assert virtual_clock.elapsed == pytest.approx(0.2)
     assert not any(t._links for t in tasks)
     assert list(iwait(tasks, count=1)) == [tasks[0]]
     assert list(iwait(tasks, count=0)) == []
@@ -681,9 +692,10 @@ def test_iwait_mixes_tasks_and_events() -> None:
     assert list(iwait([ev, g])) == [g, ev]
 
 
-def test_wait_with_objects_timeout_and_count() -> None:
+def test_wait_with_objects_timeout_and_count(virtual_clock: VirtualClock) -> None:
     tasks = [spawn(sleep, d) for d in (0.01, 10, 0.02)]
     assert wait(tasks, timeout=0.2) == [tasks[0], tasks[2]]
+    assert virtual_clock.elapsed == pytest.approx(0.2)
     assert wait(tasks, count=1) == [tasks[0]]
     killall(tasks)
 
@@ -697,25 +709,25 @@ def test_wait_without_objects_runs_until_no_work_left() -> None:
 
 def test_wait_without_objects_and_timeout_returns_early_when_idle() -> None:
     spawn(sleep, 0.01)
-    t0 = time.monotonic()
+    t0 = now()
     assert wait(timeout=1.5) is True
-    assert time.monotonic() - t0 < 1
+    assert now() - t0 < 1
 
 
 def test_wait_without_objects_from_a_spawned_task_returns_to_that_task() -> None:
     spawn(sleep, 0.01)
     waiter = spawn(wait, None, 1.5)
-    t0 = time.monotonic()
+    t0 = now()
     waiter.join()
     assert waiter.value is True
-    assert time.monotonic() - t0 < 1
+    assert now() - t0 < 1
 
 
 def test_wait_without_objects_times_out_when_work_remains() -> None:
     g = spawn(sleep, 10)
-    t0 = time.monotonic()
+    t0 = now()
     assert wait(timeout=0.05) is False
-    assert time.monotonic() - t0 < 1
+    assert now() - t0 < 1
     g.kill()
 
 
@@ -761,35 +773,12 @@ def test_contextvars_follow_nested_spawn() -> None:
 # -- threads ----------------------------------------------------------------
 
 
-def _in_thread(func: Callable[[], Any]) -> BaseException | None:
-    """Run ``func`` in a real OS thread; return what it raised."""
-    result: list[BaseException | None] = [None]
-
-    def target() -> None:
-        try:
-            func()
-        except BaseException as exc:
-            result[0] = exc
-        finally:
-            from corun.hub import _peek_hub
-
-            thread_hub = _peek_hub()
-            if thread_hub is not None:
-                thread_hub.destroy()
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join(10)
-    assert not t.is_alive()
-    return result[0]
-
-
 @pytest.mark.parametrize("action", ["join", "kill", "get"])
 def test_join_or_kill_from_another_thread_raises(action: str) -> None:
     g = spawn(sleep, 10)
     g.name = "owned-by-main"
     sleep(0)
-    exc = _in_thread(lambda: getattr(g, action)())
+    exc = run_in_thread(lambda: getattr(g, action)())
     assert isinstance(exc, RuntimeError)
     assert "owned-by-main" in str(exc) and "thread" in str(exc)
     assert not g.dead
@@ -816,18 +805,19 @@ def test_a_finished_task_drops_its_function_and_arguments() -> None:
 
 
 def test_the_hub_counts_live_tasks(hub: Hub) -> None:
-    assert hub.statistics().live_tasks == 0
+    test = hub.statistics().live_tasks  # the test's own task
+    assert test == 1
     ev = corun.Event()
     waiting = [corun.spawn(ev.wait) for _ in range(3)]
     later = corun.spawn_later(30, print)
     failing = corun.spawn(lambda: 1 / 0)
     failing.report_errors = False
-    assert hub.statistics().live_tasks == 5
+    assert hub.statistics().live_tasks == test + 5
     corun.sleep(0)
-    assert hub.statistics().live_tasks == 4  # the failed one is done
+    assert hub.statistics().live_tasks == test + 4  # the failed one is done
     later.kill()  # never ran
     ev.set()
     corun.joinall(waiting)
-    assert hub.statistics().live_tasks == 0
+    assert hub.statistics().live_tasks == test
     Greenlet(print)  # made, never started: not live
-    assert hub.statistics().live_tasks == 0
+    assert hub.statistics().live_tasks == test

@@ -18,45 +18,21 @@ import corun
 import corun.hub
 from corun import _originals
 from corun.hub import BlockingSwitchOutError, Hub, HubStatistics, LoopExit, get_hub
+from corun.testing import ManualClock, fresh_hub
 
 from .conftest import ROOT, PipeLines, expects_loop_exit, process_group, run_python
 
 
-class FakeClock:
-    """A clock that moves only when a test moves it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def fake() -> Iterator[tuple[Hub, FakeClock]]:
+def fake() -> Iterator[tuple[Hub, ManualClock]]:
     """A hub on a fake clock, installed as this thread's hub for one test.
 
     Only ready callbacks and ``idle`` may drive it: a timer that is not yet
     due on the fake clock would make it really poll until that deadline.
     """
-    clock = FakeClock()
-    h = Hub(clock=clock)
-    corun.hub._local.hub = h
-    yield h, clock
-    h.destroy()
-
-
-def count_passes(hub: Hub) -> list[int]:
-    """Count the hub's loop passes from now on (in a one-item list)."""
-    counter = [0]
-    run_once = hub._run_once
-
-    def counting() -> None:
-        counter[0] += 1
-        run_once()
-
-    hub._run_once = counting  # type: ignore[method-assign]
-    return counter
+    clock = ManualClock()
+    with fresh_hub(clock) as h:
+        yield h, clock
 
 
 def heap_size(hub: Hub) -> int:
@@ -141,7 +117,7 @@ def test_tasks_yielding_in_a_loop_interleave(hub: Hub) -> None:
 # -- timers ---------------------------------------------------------------------
 
 
-def test_timers_fire_in_deadline_order_then_in_order_of_creation(fake: tuple[Hub, FakeClock]) -> None:
+def test_timers_fire_in_deadline_order_then_in_order_of_creation(fake: tuple[Hub, ManualClock]) -> None:
     h, clock = fake
     log: list[str] = []
     for delay, name in [(3, "c"), (1, "a1"), (2, "b"), (1, "a2"), (0.5, "z")]:
@@ -151,7 +127,7 @@ def test_timers_fire_in_deadline_order_then_in_order_of_creation(fake: tuple[Hub
     assert log == ["z", "a1", "a2", "b", "c"]
 
 
-def test_only_due_timers_fire(fake: tuple[Hub, FakeClock]) -> None:
+def test_only_due_timers_fire(fake: tuple[Hub, ManualClock]) -> None:
     h, clock = fake
     log: list[Any] = []
     done = corun.Event()
@@ -170,7 +146,7 @@ def test_only_due_timers_fire(fake: tuple[Hub, FakeClock]) -> None:
     assert log == [1, 2, 3]
 
 
-def test_a_cancelled_timer_never_fires(fake: tuple[Hub, FakeClock]) -> None:
+def test_a_cancelled_timer_never_fires(fake: tuple[Hub, ManualClock]) -> None:
     h, clock = fake
     log: list[str] = []
     t = h.call_later(1, log.append, "cancelled")
@@ -186,7 +162,7 @@ def test_a_cancelled_timer_never_fires(fake: tuple[Hub, FakeClock]) -> None:
 
 
 def test_a_timer_cancelled_by_an_earlier_timer_of_the_same_batch_never_fires(
-    fake: tuple[Hub, FakeClock],
+    fake: tuple[Hub, ManualClock],
 ) -> None:
     h, clock = fake
     log: list[str] = []
@@ -203,7 +179,7 @@ def test_a_timer_cancelled_by_an_earlier_timer_of_the_same_batch_never_fires(
 
 
 def test_cancelled_timer_count_stays_true_when_a_batch_cancel_compacts_the_heap(
-    fake: tuple[Hub, FakeClock],
+    fake: tuple[Hub, ManualClock],
 ) -> None:
     h, clock = fake
     for t in [h.call_later(3600, print) for _ in range(64)]:
@@ -224,7 +200,7 @@ def test_cancelled_timer_count_stays_true_when_a_batch_cancel_compacts_the_heap(
     kept.cancel()
 
 
-def test_a_due_timer_not_yet_fired_is_work_that_can_still_run(fake: tuple[Hub, FakeClock]) -> None:
+def test_a_due_timer_not_yet_fired_is_work_that_can_still_run(fake: tuple[Hub, ManualClock]) -> None:
     h, clock = fake
     seen: list[bool] = []
     done = corun.Event()  # a wait no timer or fd can end: not work by itself
@@ -258,7 +234,7 @@ def test_timed_waits_woken_early_do_not_grow_the_heap(hub: Hub) -> None:
     assert largest < 200
 
 
-def test_statistics_count_what_the_hub_holds(fake: tuple[Hub, FakeClock]) -> None:
+def test_statistics_count_what_the_hub_holds(fake: tuple[Hub, ManualClock]) -> None:
     h, _ = fake
     assert h.statistics() == HubStatistics(ready=0, timers=0, cancelled_timers=0, io_waits=0, pending=0)
     h.run_callback(print)

@@ -18,6 +18,7 @@ from corun._io_epoll import EpollIO
 from corun._io_selectors import SelectorsIO
 from corun._waiter import Waiter
 from corun.hub import READ, WRITE, Hub
+from corun.testing import ManualClock, count_passes, fresh_hub
 
 BACKENDS = ["epoll", "selectors"]
 
@@ -42,27 +43,13 @@ def io_hub(request: pytest.FixtureRequest, hub: Hub) -> Hub:
     return use_backend(hub, request.param)
 
 
-class FakeClock:
-    """A clock that moves only when a test moves it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture(params=BACKENDS)
-def fake(request: pytest.FixtureRequest) -> Iterator[tuple[Hub, FakeClock]]:
+def fake(request: pytest.FixtureRequest) -> Iterator[tuple[Hub, ManualClock]]:
     """A hub on a fake clock with each back end in turn, installed for one test."""
-    clock = FakeClock()
-    h = Hub(clock=clock)
-    corun.hub._local.hub = h
-    try:
+    clock = ManualClock()
+    with fresh_hub(clock) as h:
         use_backend(h, request.param)
         yield h, clock
-    finally:
-        h.destroy()
 
 
 class Pairs:
@@ -90,19 +77,6 @@ def pairs() -> Iterator[Pairs]:
     p = Pairs()
     yield p
     p.close()
-
-
-def count_passes(hub: Hub) -> list[int]:
-    """Count the hub's loop passes from now on (in a one-item list)."""
-    counter = [0]
-    run_once = hub._run_once
-
-    def counting() -> None:
-        counter[0] += 1
-        run_once()
-
-    hub._run_once = counting  # type: ignore[method-assign]
-    return counter
 
 
 def kernel_registered(io: Any, fd: int) -> bool:
@@ -214,7 +188,7 @@ def test_a_task_looping_on_sleep_0_cannot_starve_io(io_hub: Hub, pairs: Pairs) -
     assert woke_after[0] <= 3, woke_after
 
 
-def test_timer_and_fd_ready_at_once_resume_the_task_once(fake: tuple[Hub, FakeClock], pairs: Pairs) -> None:
+def test_timer_and_fd_ready_at_once_resume_the_task_once(fake: tuple[Hub, ManualClock], pairs: Pairs) -> None:
     h, clock = fake
     a, b = pairs()
     log: list[Any] = []

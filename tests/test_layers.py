@@ -22,6 +22,7 @@ PACKAGES = {
     "corun": ROOT / "corun",
     "corun.monitor": ROOT / "corun" / "monitor",
     "corun.monkey": ROOT / "corun" / "monkey",
+    "corun.testing": ROOT / "corun" / "testing",
     "corun.patches": ROOT / "patches",
 }
 

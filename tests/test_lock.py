@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,42 +11,27 @@ from greenlet import getcurrent
 
 import corun
 from corun import LoopExit, Timeout, joinall, sleep, spawn
-from corun.hub import Hub, _peek_hub
+from corun.hub import Hub
 from corun.lock import BoundedSemaphore, Lock, LockStatistics, RLock, Semaphore, SemaphoreStatistics
+from corun.testing import VirtualClock, run_in_thread
 
 from .conftest import expects_loop_exit
 
+# -- Semaphore ------------------------------------------------------------------
+
+
+pytestmark = pytest.mark.corun(clock="virtual")
+
 
 @pytest.fixture
-def fake_clock(hub: Hub) -> Iterator[list[float]]:
-    """The hub's clock as a list whose one number the test moves forward by hand."""
-    now = [1000.0]
-    hub.clock = lambda: now[0]
-    yield now
+def hub(corun_hub: Hub) -> Hub:
+    """The test's own hub, on the virtual clock (in place of the suite's real-time one)."""
+    return corun_hub
 
 
-def _in_thread(func: Callable[[], Any]) -> BaseException | None:
-    """Run ``func`` in a real OS thread; return what it raised."""
-    raised: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            func()
-        except BaseException as exc:
-            raised.append(exc)
-        finally:
-            thread_hub = _peek_hub()
-            if thread_hub is not None:
-                thread_hub.destroy()
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join(10)
-    assert not t.is_alive()
-    return raised[0] if raised else None
-
-
-# -- Semaphore ------------------------------------------------------------------
+def now() -> float:
+    """The time on the hub's clock."""
+    return corun.get_hub().clock()
 
 
 def test_semaphore_counts_units() -> None:
@@ -146,9 +130,9 @@ def test_timed_out_waiter_is_skipped_and_order_kept() -> None:
 
 def test_acquire_timeout_returns_false_and_leaves_nothing_behind() -> None:
     sem = Semaphore(0)
-    start = time.monotonic()
+    start = now()
     assert sem.acquire(timeout=0.05) is False
-    assert time.monotonic() - start >= 0.04
+    assert now() - start >= 0.04
     assert sem.statistics().waiters == 0
     sem.release()
     assert sem.counter == 1  # not handed to the departed waiter
@@ -201,7 +185,7 @@ def test_semaphore_wait_keeps_its_place_in_line() -> None:
     assert watcher.value == 1 and sem.counter == 1
 
 
-def test_many_tasks_share_a_semaphore_with_bounded_concurrency() -> None:
+def test_many_tasks_share_a_semaphore_with_bounded_concurrency(virtual_clock: VirtualClock) -> None:
     sem = Semaphore(5)
     inside = 0
     most = 0
@@ -214,12 +198,10 @@ def test_many_tasks_share_a_semaphore_with_bounded_concurrency() -> None:
             sleep(0.3)
             inside -= 1
 
-    start = time.monotonic()
     joinall([spawn(worker) for _ in range(10)])
-    elapsed = time.monotonic() - start
     assert most == 5
     # 2 rounds of 0.3 s; 10 one after another would take 3 s.
-    assert 0.55 <= elapsed < 1.5
+    assert virtual_clock.elapsed == pytest.approx(0.6)
     assert sem.statistics() == SemaphoreStatistics(counter=5, waiters=0)
 
 
@@ -290,6 +272,7 @@ def test_unit_granted_then_cancelled_with_no_other_waiter_returns_to_counter() -
     assert sem.statistics() == SemaphoreStatistics(counter=1, waiters=0)
 
 
+@pytest.mark.corun(clock="real")  # a clock moved by hand replaces the hub's
 def test_own_timeout_firing_after_grant_passes_unit_on(fake_clock: list[float]) -> None:
     lock = Lock()
     lock.acquire()
@@ -548,7 +531,7 @@ def test_use_from_another_thread_raises(make: Callable[[], Any], action: Callabl
         prim.acquire()
     waiter = spawn(prim.acquire)  # binds it to this thread's hub
     sleep(0)
-    exc = _in_thread(lambda: action(prim))
+    exc = run_in_thread(lambda: action(prim))
     assert isinstance(exc, RuntimeError), exc
     here = threading.get_ident()
     assert f"thread {here}" in str(exc)
@@ -559,10 +542,12 @@ def test_use_from_another_thread_raises(make: Callable[[], Any], action: Callabl
 
 def test_unbound_primitive_free_units_work_from_any_thread() -> None:
     lock = Lock()
-    assert _in_thread(lambda: (lock.acquire(), lock.release())) is None
+    assert run_in_thread(lambda: (lock.acquire(), lock.release())) is None
     assert not lock.locked()
 
 
+# The test destroys its own hub: nothing is left on it to check.
+@pytest.mark.corun(check_leaks=False)
 def test_primitive_outlives_a_destroyed_hub(hub: Hub) -> None:
     lock = Lock()
     lock.acquire()

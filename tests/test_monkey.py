@@ -86,7 +86,7 @@ def fakes(tmp_path: Path, names: list[str] = ALL_MODULES, *, extra: dict[str, st
 def test_patch_time_replaces_sleep_on_the_module_already_imported() -> None:
     check(
         """
-        import sys, time
+        import sys, threading, time
         import time as t0
         original_sleep = time.sleep
         from corun import monkey
@@ -97,11 +97,17 @@ def test_patch_time_replaces_sleep_on_the_module_already_imported() -> None:
         assert t0.sleep is corun.patches.time.sleep
         assert monkey.is_module_patched("time")
         assert monkey.is_object_patched("time", "sleep")
-        assert not monkey.is_object_patched("time", "monotonic")
+        assert not monkey.is_object_patched("time", "gmtime")
         assert monkey.get_original("time", "sleep") is original_sleep
-        assert monkey.get_original("time", "monotonic") is time.monotonic
-        assert monkey.get_original("time", ["sleep", "monotonic"]) == [original_sleep, time.monotonic]
-        assert monkey.saved == {"time": {"sleep": original_sleep}}
+        assert monkey.get_original("time", "gmtime") is time.gmtime
+        assert monkey.get_original("time", ["sleep", "gmtime"]) == [original_sleep, time.gmtime]
+        # The program's clocks follow a virtual clock; they are recorded like sleep.
+        clocks = ["monotonic", "time", "perf_counter", "monotonic_ns", "time_ns", "perf_counter_ns"]
+        assert set(monkey.saved["time"]) == {"sleep", *clocks}
+        builtin = type(len)
+        assert all(type(monkey.get_original("time", c)) is builtin for c in clocks)
+        assert time.monotonic is corun.patches.time.monotonic
+        assert threading._time is corun.patches.time.monotonic
         # Never patched, not even imported yet: imported and read.
         import fractions
         assert monkey.get_original("fractions", "Fraction") is fractions.Fraction

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +12,20 @@ import corun
 from corun import Event, GreenletExit, getcurrent, sleep, spawn
 from corun.hub import Hub
 from corun.pool import Group, Pool, PoolFull
+from corun.testing import VirtualClock
+
+pytestmark = pytest.mark.corun(clock="virtual")
+
+
+@pytest.fixture
+def hub(corun_hub: Hub) -> Hub:
+    """The test's own hub, on the virtual clock (in place of the suite's real-time one)."""
+    return corun_hub
+
+
+def now() -> float:
+    """The time on the hub's clock."""
+    return corun.get_hub().clock()
 
 
 class Gauge:
@@ -58,7 +71,7 @@ def test_reexported_from_package() -> None:
 # -- concurrency and the size limit ---------------------------------------------
 
 
-def test_pool_runs_at_most_size_at_once_and_in_parallel() -> None:
+def test_pool_runs_at_most_size_at_once_and_in_parallel(virtual_clock: VirtualClock) -> None:
     pool = Pool(5)
     gauge = Gauge()
 
@@ -67,14 +80,12 @@ def test_pool_runs_at_most_size_at_once_and_in_parallel() -> None:
             sleep(0.2)
         return i
 
-    t0 = time.monotonic()
     tasks = [pool.spawn(job, i) for i in range(20)]
     assert pool.join(timeout=5)
-    elapsed = time.monotonic() - t0
     assert [t.get() for t in tasks] == list(range(20))
     assert gauge.most == 5
-    # 20 jobs of 0.2 s, 5 at a time: about 0.8 s (4 s if run one by one).
-    assert 0.6 <= elapsed < 2.0
+    # 20 jobs of 0.2 s, 5 at a time: four rounds (4 s if run one by one).
+    assert virtual_clock.elapsed == pytest.approx(0.8)
     assert len(pool) == 0 and pool.free_count() == 5
 
 
@@ -136,13 +147,12 @@ def test_resize_grows_for_waiting_spawners_and_shrinks_without_stopping_members(
         pool.resize(0)
 
 
-def test_pool_without_size_never_waits() -> None:
+def test_pool_without_size_never_waits(virtual_clock: VirtualClock) -> None:
     pool = Pool()
     tasks = [pool.spawn(nap, 0.2) for _ in range(30)]
     assert not pool.full() and pool.free_count() == 1
-    t0 = time.monotonic()
     assert pool.join(timeout=3)
-    assert time.monotonic() - t0 < 1.0
+    assert virtual_clock.elapsed == pytest.approx(0.2)
     assert all(t.successful() for t in tasks)
 
 
@@ -153,10 +163,10 @@ def test_add_without_blocking_raises_pool_full_and_timeout_too() -> None:
     outsider = corun.Greenlet(lambda: None)
     with pytest.raises(PoolFull):
         pool.add(outsider, blocking=False)
-    t0 = time.monotonic()
+    t0 = now()
     with pytest.raises(PoolFull):
         pool.add(outsider, timeout=0.05)
-    assert time.monotonic() - t0 >= 0.04
+    assert now() - t0 >= 0.04
     assert outsider not in pool
     # The timed-out wait left no reservation behind.
     release.set()
@@ -183,9 +193,9 @@ def test_killed_waiter_does_not_leak_a_slot() -> None:
 def test_wait_available_waits_for_a_slot_without_taking_it() -> None:
     pool = Pool(1)
     pool.spawn(nap, 0.1)
-    t0 = time.monotonic()
+    t0 = now()
     assert pool.wait_available(timeout=2) == 1
-    assert time.monotonic() - t0 >= 0.05
+    assert now() - t0 >= 0.05
     assert pool.free_count() == 1 and len(pool) == 0
 
 
@@ -230,9 +240,9 @@ def test_add_and_discard_outside_tasks() -> None:
 def test_join_timeout_returns_false_while_members_run(hub: Hub) -> None:
     group = Group()
     group.spawn(nap, 5)
-    t0 = time.monotonic()
+    t0 = now()
     assert group.join(timeout=0.05) is False
-    assert 0.04 <= time.monotonic() - t0 < 1.0
+    assert 0.04 <= now() - t0 < 1.0
     assert len(group) == 1
     group.kill()
     assert group.join(timeout=0) is True
@@ -247,10 +257,10 @@ def test_join_raise_error_raises_the_first_failure_at_once() -> None:
 
     slow = group.spawn(nap, 5)
     group.spawn(fails)
-    t0 = time.monotonic()
+    t0 = now()
     with pytest.raises(ValueError, match="boom"):
         group.join(raise_error=True)
-    assert time.monotonic() - t0 < 1.0
+    assert now() - t0 < 1.0
     assert not slow.dead
     group.kill()
 
@@ -277,9 +287,9 @@ def test_kill_stops_every_member_and_runs_their_cleanup() -> None:
 
     tasks = [pool.spawn(worker, i) for i in range(3)]
     sleep(0)  # let them start and park
-    t0 = time.monotonic()
+    t0 = now()
     pool.kill()
-    assert time.monotonic() - t0 < 1.0
+    assert now() - t0 < 1.0
     assert sorted(cleaned) == [0, 1, 2]
     assert all(t.dead and isinstance(t.value, GreenletExit) for t in tasks)
     assert len(pool) == 0 and pool.free_count() == 3
@@ -320,9 +330,9 @@ def test_kill_with_timeout_gives_up_on_a_stubborn_member() -> None:
 
     g = group.spawn(stubborn)
     sleep(0)
-    t0 = time.monotonic()
+    t0 = now()
     group.kill(timeout=0.1)
-    assert 0.05 <= time.monotonic() - t0 < 1.0
+    assert 0.05 <= now() - t0 < 1.0
     assert not g.dead and g in group
     g.kill(ValueError, block=False)  # not GreenletExit: this one gets through
     g.join()
@@ -399,15 +409,14 @@ def test_map_async_returns_a_task_with_the_list() -> None:
 # -- map family -------------------------------------------------------------------------
 
 
-def test_map_keeps_input_order_and_runs_concurrently() -> None:
+def test_map_keeps_input_order_and_runs_concurrently(virtual_clock: VirtualClock) -> None:
     pool = Pool(10)
-    t0 = time.monotonic()
     durations = [0.5 - 0.03 * i for i in range(10)]  # the last one asked finishes first
     assert pool.map(nap, durations) == durations
-    assert time.monotonic() - t0 < 1.8  # about 0.5 s; one by one ~3.7 s
+    assert virtual_clock.elapsed == pytest.approx(0.5)  # one by one ~3.7 s
 
 
-def test_imap_yields_in_input_order_although_calls_finish_in_reverse() -> None:
+def test_imap_yields_in_input_order_although_calls_finish_in_reverse(virtual_clock: VirtualClock) -> None:
     pool = Pool(4)
     finished: list[float] = []
 
@@ -424,9 +433,10 @@ def test_imap_with_several_iterables_zips_them() -> None:
     assert list(Group().imap(lambda a, b: a * b, [1, 2, 3], [4, 5, 6, 7])) == [4, 10, 18]
 
 
-def test_imap_unordered_yields_in_completion_order() -> None:
+def test_imap_unordered_yields_in_completion_order(virtual_clock: VirtualClock) -> None:
     pool = Pool(3)
     assert list(pool.imap_unordered(nap, [0.3, 0.1, 0.2])) == [0.1, 0.2, 0.3]
+    assert virtual_clock.elapsed == pytest.approx(0.3)
 
 
 def test_imap_is_lazy_and_bounded_by_pool_size() -> None:
@@ -484,10 +494,10 @@ def test_failing_call_in_imap_raises_in_consumer_and_kills_the_rest() -> None:
         finally:
             cleaned.append(i)
 
-    t0 = time.monotonic()
+    t0 = now()
     with pytest.raises(ValueError, match="bad item 0"):
         list(pool.imap(job, range(4)))
-    assert time.monotonic() - t0 < 1.0
+    assert now() - t0 < 1.0
     assert sorted(cleaned) == [0, 1, 2, 3]
     assert len(pool) == 0
 
@@ -502,11 +512,11 @@ def test_failing_call_in_imap_unordered_raises_as_soon_as_it_fails() -> None:
         sleep(5)
         return i
 
-    t0 = time.monotonic()
+    t0 = now()
     with pytest.raises(KeyError):
         for r in pool.imap_unordered(job, range(4)):
             results.append(r)
-    assert results == [] and time.monotonic() - t0 < 1.0
+    assert results == [] and now() - t0 < 1.0
     assert len(pool) == 0
 
 
@@ -524,12 +534,12 @@ def test_closing_imap_early_kills_the_calls_it_started() -> None:
             cleaned.append(i)
 
     it = pool.imap(job, range(10))
-    t0 = time.monotonic()
+    t0 = now()
     assert next(it) == 0
     # The slot job 0 freed was refilled before its result was handed over.
     assert len(pool) == 3
     it.close()  # type: ignore[attr-defined]
-    assert time.monotonic() - t0 < 1.0
+    assert now() - t0 < 1.0
     assert len(pool) == 0 and pool.free_count() == 3
     # Every call that started was unwound; job 3 was killed before it ever
     # ran, and jobs 4..9 were never spawned.

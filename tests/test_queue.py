@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import queue as std_queue
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 import corun
 from corun import LoopExit, Timeout, joinall, sleep, spawn
-from corun.hub import Hub, _peek_hub
+from corun.hub import Hub
 from corun.queue import (
     Channel,
     ChannelStatistics,
@@ -24,40 +23,25 @@ from corun.queue import (
     Queue,
     QueueStatistics,
 )
+from corun.testing import run_in_thread
 
 from .conftest import expects_loop_exit
 
+# -- basics -----------------------------------------------------------------------
+
+
+pytestmark = pytest.mark.corun(clock="virtual")
+
 
 @pytest.fixture
-def fake_clock(hub: Hub) -> Iterator[list[float]]:
-    """The hub's clock as a list whose one number the test moves forward by hand."""
-    now = [1000.0]
-    hub.clock = lambda: now[0]
-    yield now
+def hub(corun_hub: Hub) -> Hub:
+    """The test's own hub, on the virtual clock (in place of the suite's real-time one)."""
+    return corun_hub
 
 
-def _in_thread(func: Callable[[], Any]) -> BaseException | None:
-    """Run ``func`` in a real OS thread; return what it raised."""
-    raised: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            func()
-        except BaseException as exc:
-            raised.append(exc)
-        finally:
-            thread_hub = _peek_hub()
-            if thread_hub is not None:
-                thread_hub.destroy()
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join(10)
-    assert not t.is_alive()
-    return raised[0] if raised else None
-
-
-# -- basics -----------------------------------------------------------------------
+def now() -> float:
+    """The time on the hub's clock."""
+    return corun.get_hub().clock()
 
 
 def test_empty_and_full_are_the_stdlib_exceptions() -> None:
@@ -155,10 +139,10 @@ def test_getters_are_served_fifo_by_direct_hand_off() -> None:
 
 def test_get_timeout_raises_empty_and_leaves_no_getter() -> None:
     q: Queue[int] = Queue()
-    start = time.monotonic()
+    start = now()
     with pytest.raises(Empty):
         q.get(timeout=0.05)
-    assert time.monotonic() - start >= 0.04
+    assert now() - start >= 0.04
     assert q.statistics().waiters == 0
     q.put(1)
     assert q.qsize() == 1  # not handed to the departed getter
@@ -228,6 +212,7 @@ def test_lifo_item_given_back_is_the_next_one_out() -> None:
     assert q.get_nowait() == "x"
 
 
+@pytest.mark.corun(clock="real")  # a clock moved by hand replaces the hub's
 def test_getter_own_timeout_after_grant_keeps_the_item(fake_clock: list[float]) -> None:
     q: Queue[str] = Queue()
     outcome: list[str] = []
@@ -319,6 +304,7 @@ def test_kill_blocked_putter_leaves_no_putter_and_no_item() -> None:
     assert q.empty()
 
 
+@pytest.mark.corun(clock="real")  # a clock moved by hand replaces the hub's
 def test_putter_admitted_then_timed_out_still_succeeded(fake_clock: list[float]) -> None:
     q: Queue[str] = Queue(1, items=["old"])
     g = spawn(q.put, "new", True, 5)
@@ -513,7 +499,7 @@ def test_queue_use_from_another_thread_raises(action: Callable[[Queue[int]], Any
     q: Queue[int] = Queue()
     getter = spawn(q.get)  # binds the queue to this thread's hub
     sleep(0)
-    exc = _in_thread(lambda: action(q))
+    exc = run_in_thread(lambda: action(q))
     assert isinstance(exc, RuntimeError), exc
     assert f"thread {threading.get_ident()}" in str(exc)
     assert q.statistics().getters == 1 and q.qsize() == 0
@@ -524,7 +510,7 @@ def test_channel_use_from_another_thread_raises() -> None:
     ch: Channel[int] = Channel()
     putter = spawn(ch.put, 1)
     sleep(0)
-    exc = _in_thread(ch.get_nowait)
+    exc = run_in_thread(ch.get_nowait)
     assert isinstance(exc, RuntimeError), exc
     assert ch.statistics().putters == 1
     putter.kill()

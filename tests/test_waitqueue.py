@@ -15,28 +15,17 @@ from corun import GreenletExit
 from corun._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter, throw_into
 from corun._waitqueue import _COMPACT_MIN, WaitQueue
 from corun.hub import Hub
+from corun.testing import ManualClock, fresh_hub
 
 from .conftest import expects_loop_exit
 
 
-class FakeClock:
-    """A clock that moves only when a test moves it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def fake() -> Iterator[tuple[Hub, FakeClock]]:
+def fake() -> Iterator[tuple[Hub, ManualClock]]:
     """A hub on a fake clock, installed as this thread's hub for one test."""
-    clock = FakeClock()
-    h = Hub(clock=clock)
-    corun.hub._local.hub = h
-    yield h, clock
-    h.destroy()
+    clock = ManualClock()
+    with fresh_hub(clock) as h:
+        yield h, clock
 
 
 def park_in_task(q: WaitQueue, hub: Hub, results: list[Any], name: Any, **kw: Any) -> corun.Greenlet[Any]:
@@ -78,7 +67,7 @@ def test_second_wake_of_the_same_waiter_does_not_resume_a_later_wait(hub: Hub) -
     assert log == [1, "real"]
 
 
-def test_timer_and_wake_due_in_the_same_pass_resume_the_task_once(fake: tuple[Hub, FakeClock]) -> None:
+def test_timer_and_wake_due_in_the_same_pass_resume_the_task_once(fake: tuple[Hub, ManualClock]) -> None:
     h, clock = fake
     log: list[Any] = []
     later: list[Waiter] = []
@@ -106,7 +95,7 @@ def test_timer_and_wake_due_in_the_same_pass_resume_the_task_once(fake: tuple[Hu
     assert log == [TIMED_OUT, "second"]
 
 
-def test_timed_out_wait_returns_timed_out_and_ignores_a_late_wake(fake: tuple[Hub, FakeClock]) -> None:
+def test_timed_out_wait_returns_timed_out_and_ignores_a_late_wake(fake: tuple[Hub, ManualClock]) -> None:
     h, clock = fake
     waiters: list[Waiter] = []
     log: list[Any] = []
@@ -263,7 +252,7 @@ def test_a_grant_that_meets_a_kill_is_given_back_and_the_late_wake_is_ignored(hu
     assert log == ["killed", "the right wake-up"]
 
 
-def test_a_grant_racing_a_timeout_is_given_back(fake: tuple[Hub, FakeClock]) -> None:
+def test_a_grant_racing_a_timeout_is_given_back(fake: tuple[Hub, ManualClock]) -> None:
     h, clock = fake
     q = WaitQueue()
     given_back: list[Any] = []
@@ -317,7 +306,7 @@ def test_throw_into_raises_in_a_parked_task_and_ignores_an_ended_one(hub: Hub) -
 # -- across OS threads ----------------------------------------------------------
 
 
-def _in_thread(func: Any) -> tuple[threading.Thread, list[Any]]:
+def _start_in_thread(func: Any) -> tuple[threading.Thread, list[Any]]:
     """Run ``func`` in a real OS thread (this process is not patched); its result lands in the list."""
     out: list[Any] = []
 
@@ -341,7 +330,7 @@ def _until(check: Any, seconds: float = 5) -> None:
 
 def test_wake_threadsafe_from_another_os_thread_resumes_the_task(hub: Hub) -> None:
     w = Waiter(hub, "a wake from another thread")
-    t, _ = _in_thread(lambda: (time.sleep(0.1), hub.wake_threadsafe(w, "from the thread")))
+    t, _ = _start_in_thread(lambda: (time.sleep(0.1), hub.wake_threadsafe(w, "from the thread")))
     start = time.monotonic()
     assert w.get(timeout=10) == "from the thread"
     assert time.monotonic() - start < 5  # the hub left its poll at once, not at the deadline
@@ -350,7 +339,7 @@ def test_wake_threadsafe_from_another_os_thread_resumes_the_task(hub: Hub) -> No
 
 def test_a_queue_across_threads_grants_a_task_from_an_os_thread(hub: Hub) -> None:
     q = WaitQueue(lambda h: True)
-    t, granted = _in_thread(lambda: (_until(lambda: len(q) == 1), q.grant("go")))
+    t, granted = _start_in_thread(lambda: (_until(lambda: len(q) == 1), q.grant("go")))
     # No timer and no fd: only the other thread can end this wait, and the
     # hub must not take it for a deadlock.
     assert q.park(hub, "a grant from the thread") == "go"
@@ -361,7 +350,7 @@ def test_a_queue_across_threads_grants_a_task_from_an_os_thread(hub: Hub) -> Non
 
 def test_a_queue_across_threads_grants_a_waiter_parked_in_another_os_thread(hub: Hub) -> None:
     q = WaitQueue(lambda h: True)
-    t, out = _in_thread(lambda: q.park(corun.get_hub(), "a grant from the main thread"))
+    t, out = _start_in_thread(lambda: q.park(corun.get_hub(), "a grant from the main thread"))
     _until(lambda: len(q) == 1)
     assert q.grant("hello") is not None
     t.join(timeout=5)
@@ -426,7 +415,7 @@ def test_grants_and_timeouts_racing_across_threads_lose_and_duplicate_nothing(hu
                 release()
         return got
 
-    threads = [_in_thread(lambda: worker(300)) for _ in range(2)]
+    threads = [_start_in_thread(lambda: worker(300)) for _ in range(2)]
     tasks = [corun.spawn(worker, 300) for _ in range(3)]
     corun.joinall(tasks, timeout=60)
     for t, _ in threads:

@@ -107,5 +107,9 @@ def stack_text(top: FrameType, *, skip_inner_corun: bool = False) -> str:
     if skip_inner_corun:
         while len(frames) > 1 and _module(frames[-1]).startswith("corun."):
             del frames[-1]
+    # A patched clock read (time.monotonic in a spinning loop) never blocks: the line calling it does.
+    clock = [i for i, f in enumerate(frames[1:], 1) if _module(f) == "corun.patches.time"]
+    if clock and all(_module(f).startswith("corun.") for f in frames[clock[0] :]):
+        del frames[clock[0] :]
     summary = traceback.StackSummary.extract((f, f.f_lineno) for f in frames)
     return "".join(summary.format())
