@@ -268,7 +268,9 @@ waiter.join()
         for _ in range(50):
             proc.send_signal(signal.SIGUSR1)
             lines = [err.wait_for("corun: the hub of the main thread", timeout=10)]
-            while not lines[-1].endswith("time.sleep(60)"):  # the last task's last line
+            # Until each task's innermost line: the tasks come in no set order.
+            ends = ("time.sleep(60)", "event.wait()")
+            while not all(any(line.endswith(end) for line in lines) for end in ends):
                 lines.append(err.readline(timeout=10))
             if any("(0, 1)  # blocks in C" in line for line in lines):
                 break
