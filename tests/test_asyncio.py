@@ -1,8 +1,317 @@
-"""asyncio with corun: asyncio's per-thread state kept per task."""
+"""corun.asyncio: the shared loop on the hub, await_ and to_async, asyncio's state per task."""
 
 from __future__ import annotations
 
-from .conftest import run_json
+import asyncio
+import contextvars
+import threading
+import time
+import traceback
+from typing import Any
+
+import pytest
+
+import corun
+from corun import Greenlet, GreenletExit, Timeout, await_, to_async
+from corun.asyncio import get_loop
+from corun.hub import Hub, LoopExit
+
+from .conftest import expects_loop_exit, run_json
+
+var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+
+# -- the loop ------------------------------------------------------------------
+
+
+def test_call_soon_from_another_task_wakes_a_parked_loop_at_once() -> None:
+    loop = get_loop()
+    corun.sleep(0.01)  # the loop task has started and parked, with nothing to do
+    ran = corun.Event()
+    t0 = time.monotonic()
+    loop.call_soon(ran.set)
+    assert ran.wait(timeout=1)
+    assert time.monotonic() - t0 < 0.2
+
+
+def test_run_forever_in_one_task_hears_call_soon_and_create_task_from_another() -> None:
+    loop = corun.asyncio.loop_factory()
+    runner = corun.spawn(loop.run_forever)
+    corun.sleep(0.01)
+    seen: list[str] = []
+    done = corun.Event()
+
+    async def coro() -> None:
+        seen.append("task")
+        done.set()
+
+    t0 = time.monotonic()
+    loop.call_soon(seen.append, "soon")
+    loop.create_task(coro())
+    assert done.wait(timeout=1)
+    assert seen == ["soon", "task"]
+    assert time.monotonic() - t0 < 0.2
+    loop.call_soon(loop.stop)
+    runner.join(timeout=1)
+    assert runner.dead
+    loop.close()
+
+
+def test_call_soon_threadsafe_from_a_real_thread_wakes_the_loop() -> None:
+    loop = get_loop()
+    corun.sleep(0.01)
+    got = corun.Event()
+    from corun import _originals
+
+    _originals.start_new_thread(lambda: loop.call_soon_threadsafe(got.set), ())
+    assert got.wait(timeout=2)
+
+
+def test_loop_time_is_the_hub_clock(hub: Hub) -> None:
+    assert abs(get_loop().time() - hub.clock()) < 0.01
+    ticks = iter(range(1000, 10**6))
+    hub.clock = lambda: float(next(ticks))
+    assert get_loop().time() >= 1000
+
+
+def test_coroutines_never_run_in_the_hub(hub: Hub) -> None:
+    async def where() -> Any:
+        await asyncio.sleep(0)
+        return corun.getcurrent()
+
+    assert await_(where()) is not hub
+
+
+def test_debug_mode_accepts_call_soon_from_any_task_of_the_thread() -> None:
+    loop = get_loop()
+    loop.set_debug(True)
+    corun.sleep(0.01)
+    hit = corun.Event()
+    corun.spawn(loop.call_soon, hit.set).join()
+    assert hit.wait(timeout=1)
+
+
+@expects_loop_exit
+def test_loop_exit_is_reported_while_the_shared_loop_is_idle() -> None:
+    get_loop()
+    corun.sleep(0.01)
+    with pytest.raises(LoopExit):
+        corun.Event().wait()
+
+
+# -- await_ ----------------------------------------------------------------------
+
+
+def test_await_from_ten_tasks_overlaps() -> None:
+    async def slow(n: int) -> int:
+        await asyncio.sleep(0.3)
+        return n
+
+    t0 = time.monotonic()
+    tasks = [corun.spawn(await_, slow(i)) for i in range(10)]
+    corun.joinall(tasks, raise_error=True)
+    assert [t.value for t in tasks] == list(range(10))
+    assert time.monotonic() - t0 < 1.5
+
+
+def test_await_raises_with_the_coroutines_frames() -> None:
+    async def inner_failure() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom") as info:
+        await_(inner_failure())
+    names = [f.name for f in traceback.extract_tb(info.value.__traceback__)]
+    assert "inner_failure" in names
+
+
+def test_kill_of_the_caller_cancels_the_coroutine_and_waits_for_its_finally() -> None:
+    log: list[str] = []
+
+    async def slow() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            log.append("cancelled")
+            await asyncio.sleep(0.05)  # the finally takes time: the caller must wait for it
+            raise
+        finally:
+            log.append("finally")
+
+    def caller() -> None:
+        try:
+            await_(slow())
+        finally:
+            log.append("caller finally")
+
+    g = corun.spawn(caller)
+    corun.sleep(0.05)
+    g.kill()
+    assert log == ["cancelled", "finally", "caller finally"]
+
+
+def test_timeout_of_the_caller_cancels_the_coroutine() -> None:
+    log: list[str] = []
+
+    async def slow() -> None:
+        try:
+            await asyncio.sleep(10)
+        finally:
+            log.append("finally")
+
+    with pytest.raises(Timeout), Timeout(0.05):
+        await_(slow())
+    assert log == ["finally"]
+    with pytest.raises(TimeoutError):
+        await_(slow(), timeout=0.05)
+    assert log == ["finally", "finally"]
+
+
+def test_contextvars_go_in_and_come_back() -> None:
+    async def change() -> str:
+        seen = var.get()
+        var.set("set by coroutine")
+        return seen
+
+    token = var.set("caller")
+    assert await_(change()) == "caller"
+    assert var.get() == "set by coroutine"
+    var.reset(token)
+
+
+def test_contextvars_inside_a_ctx_run() -> None:
+    async def change() -> None:
+        var.set(var.get() + "+coroutine")
+
+    outside = var.get()
+    ctx = contextvars.copy_context()
+    ctx.run(var.set, "in ctx")
+    ctx.run(await_, change())
+    assert ctx[var] == "in ctx+coroutine"
+    assert var.get() == outside
+
+
+def test_await_in_the_loops_own_task_names_to_async() -> None:
+    async def nested() -> None:
+        await_(asyncio.sleep(0))
+
+    with pytest.raises(RuntimeError, match="to_async"):
+        await_(nested())
+
+
+def test_pending_await_fails_when_the_loop_task_dies() -> None:
+    async def forever() -> None:
+        await asyncio.sleep(10)
+
+    loop = get_loop()
+    corun.spawn_later(0.05, lambda: loop.call_soon(loop.stop))
+    with pytest.raises(RuntimeError, match="ended"):
+        await_(forever())
+
+
+# -- to_async and awaiting tasks ---------------------------------------------------
+
+
+def test_to_async_runs_blocking_code_in_tasks_that_overlap() -> None:
+    async def main() -> float:
+        t0 = asyncio.get_running_loop().time()
+        await asyncio.gather(*(to_async(corun.sleep, 0.3) for _ in range(10)))
+        return asyncio.get_running_loop().time() - t0
+
+    assert await_(main()) < 1.5
+
+
+def test_to_async_gives_the_task_a_copy_of_the_coroutines_context() -> None:
+    def blocking() -> str:
+        seen = var.get()
+        var.set("changed in task")
+        return seen
+
+    async def main() -> tuple[str, str]:
+        var.set("coroutine")
+        seen = await to_async(blocking)
+        return seen, var.get()
+
+    assert await_(main()) == ("coroutine", "coroutine")
+
+
+def test_cancelling_to_async_kills_the_task_and_waits_for_it() -> None:
+    log: list[str] = []
+
+    def blocking() -> None:
+        try:
+            corun.sleep(10)
+        finally:
+            corun.sleep(0.05)
+            log.append("task finally")
+
+    async def main() -> None:
+        t = asyncio.ensure_future(to_async(blocking))
+        await asyncio.sleep(0.05)
+        t.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await t
+        log.append("awaiter saw cancel")
+
+    await_(main())
+    assert log == ["task finally", "awaiter saw cancel"]
+
+
+def test_a_task_killed_elsewhere_gives_the_awaiter_cancelled_error() -> None:
+    g = corun.spawn(corun.sleep, 10)
+
+    async def main() -> str:
+        try:
+            await g
+        except asyncio.CancelledError:
+            return "cancelled"
+        return "finished"
+
+    corun.spawn_later(0.05, g.kill)
+    assert await_(main()) == "cancelled"
+
+
+def test_awaiting_a_greenlet_gives_its_value_or_its_exception() -> None:
+    def fail() -> None:
+        raise KeyError("x")
+
+    ok = Greenlet.spawn(lambda: 42)
+    bad = Greenlet.spawn(fail)
+    bad.report_errors = False
+
+    async def main() -> Any:
+        value = await ok
+        with pytest.raises(KeyError):
+            await bad
+        return value
+
+    assert await_(main()) == 42
+
+
+# -- asyncio's state per task --------------------------------------------------------
+
+
+def test_a_sibling_sees_no_running_loop_while_a_coroutine_waits_in_blocking_code() -> None:
+    seen: dict[str, Any] = {}
+
+    async def slow() -> None:
+        corun.sleep(0.2)  # a blocking call inside a coroutine parks the loop's task
+
+    def sibling() -> None:
+        corun.sleep(0.05)
+        seen["running"] = asyncio.events._get_running_loop()
+        own = corun.asyncio.loop_factory()
+        try:
+            seen["run"] = own.run_until_complete(asyncio.sleep(0.01, "own loop"))
+        finally:
+            own.close()
+
+    g = corun.spawn(sibling)
+    asyncio_loop = corun.asyncio.loop_factory()
+    asyncio_loop.run_until_complete(slow())
+    asyncio_loop.close()
+    g.join()
+    assert seen == {"running": None, "run": "own loop"}
 
 
 def test_patched_asyncio_run_in_sibling_tasks() -> None:
@@ -55,3 +364,36 @@ def test_patched_asyncio_run_in_sibling_tasks() -> None:
         """
     )
     assert out == {"a": "slow", "b": "quick", "running": False, "agen_on_its_loop": True}
+
+
+def test_thread_check_in_debug_mode_compares_os_threads() -> None:
+    loop = get_loop()
+    loop.set_debug(True)
+    corun.sleep(0.01)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def other_thread() -> None:
+        try:
+            loop.call_soon(lambda: None)
+        except RuntimeError as exc:
+            errors.append(exc)
+        finally:
+            done.set()
+
+    from corun import _originals
+
+    _originals.start_new_thread(other_thread, ())
+    corun.get_hub().threadpool.apply(done.wait, (5,))
+    assert len(errors) == 1
+    loop.set_debug(False)
+
+
+def test_greenlet_exit_of_killed_await_is_reraised() -> None:
+    def caller() -> None:
+        await_(asyncio.sleep(10))
+
+    g = corun.spawn(caller)
+    corun.sleep(0.02)
+    g.kill()
+    assert isinstance(g.value, GreenletExit)

@@ -1,0 +1,231 @@
+"""The asyncio event loop that runs on the hub, and the shared one of each hub (see ``corun.asyncio``).
+
+Facts this module relies on:
+
+- ``asyncio.SelectorEventLoop`` blocks in exactly one place, its selector's
+  ``select(timeout)``.  ``HubEventLoop`` gives it a selector that first
+  polls with timeout 0 and, when nothing is ready, parks the loop's task on
+  the hub until the selector's own fd is readable (an epoll fd is readable
+  while it holds events) or the loop's timeout passes.  So the loop is one
+  corun task among others, and coroutines never run in the hub itself.
+- asyncio's ``call_soon`` does not write to the loop's self-pipe (only
+  ``call_soon_threadsafe`` does): it assumes the caller *is* the loop.  A
+  task of the same thread that calls it while the loop is parked would
+  otherwise wait for the loop's next timeout, so ``call_soon`` and
+  ``call_at`` wake the parked loop through the hub (``hub.wake``).  A real
+  thread's ``call_soon_threadsafe`` writes the self-pipe, which makes the
+  selector's fd readable, which wakes the hub's poll.
+- The loop's ``time()`` is the hub's clock, so the loop's timers and the
+  hub's timer that bounds its wait agree (a virtual clock covers both).
+- A loop parked with nothing to do (no tasks, timers, fds or pending
+  ``await_``) waits without watching its fd, so the hub can still report
+  ``LoopExit`` when every task waits on it.
+- asyncio's per-thread state (the running loop, async-generator hooks) is
+  made per task by the park itself (``corun/_asyncio_state.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from . import _originals
+from ._waiter import Waiter
+from .greenlet import Greenlet
+from .hub import READ, Hub, get_hub, register_lifecycle_hooks
+from .threadpool import get_threadpool
+
+__all__ = ["HubEventLoop", "get_loop", "loop_factory"]
+
+T = TypeVar("T")
+
+# What a pending await_ is woken with when the shared loop's task ended under it.
+_LOOP_ENDED: Any = object()
+
+
+class _HubSelector(_originals.DefaultSelector):
+    """The loop's selector: polls without waiting, then parks the loop's task on the hub."""
+
+    def __init__(self, hub: Hub) -> None:
+        super().__init__()
+        self.hub = hub
+        self.loop: HubEventLoop | None = None
+        # The waiter of the loop's task while it is parked here, for wake().
+        self.parked: Waiter | None = None
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = super().select(0)
+        if ready or (timeout is not None and timeout <= 0):
+            return ready
+        hub = self.hub
+        w = Waiter(hub, "the asyncio loop's next event")
+        self.parked = w
+        try:
+            if timeout is None and self._idle():
+                w.what = "the idle shared asyncio loop (no tasks, timers, fds or await_)"
+                w.get()
+            else:
+                fd = self.fileno()
+                hub.watch_fd(fd, READ, w)
+                try:
+                    w.get(timeout)
+                finally:
+                    hub.unwatch_fd(fd, READ, w)
+        finally:
+            self.parked = None
+        return super().select(0)
+
+    def _idle(self) -> bool:
+        loop = self.loop
+        if loop is None or loop._pending_awaits or len(self.get_map()) > 1:
+            return False
+        return not asyncio.all_tasks(loop)
+
+    def wake(self) -> None:
+        """Resume the loop's task if it is parked here (from this hub's thread)."""
+        w = self.parked
+        if w is not None:
+            self.parked = None
+            self.hub.wake(w)
+
+
+class HubEventLoop(asyncio.SelectorEventLoop):
+    """An asyncio event loop that runs as a corun task: its waits park that task on the hub."""
+
+    def __init__(self, hub: Hub | None = None) -> None:
+        self._hub = hub = get_hub() if hub is None else hub
+        selector = self._hub_selector = _HubSelector(hub)
+        # await_ calls waiting on this loop: it is not idle while there are any.
+        self._pending_awaits = 0
+        self._os_thread: int | None = None
+        super().__init__(selector)
+        selector.loop = self
+
+    def time(self) -> float:
+        """The hub's clock, so that asyncio timers and corun's agree."""
+        return self._hub.clock()
+
+    def call_soon(  # type: ignore[override]
+        self, callback: Callable[..., Any], *args: Any, context: Any = None
+    ) -> asyncio.Handle:
+        handle = super().call_soon(callback, *args, context=context)
+        self._hub_selector.wake()
+        return handle
+
+    def call_at(  # type: ignore[override]
+        self, when: float, callback: Callable[..., Any], *args: Any, context: Any = None
+    ) -> asyncio.TimerHandle:
+        handle = super().call_at(when, callback, *args, context=context)
+        self._hub_selector.wake()
+        return handle
+
+    def call_soon_threadsafe(  # type: ignore[override]
+        self, callback: Callable[..., Any], *args: Any, context: Any = None
+    ) -> asyncio.Handle:
+        handle = super().call_soon_threadsafe(callback, *args, context=context)
+        # The self-pipe wakes a loop that watches its fd; an idle loop does not watch it.
+        hub = self._hub
+        if _originals.get_ident() == hub.thread_ident:
+            self._hub_selector.wake()
+        elif not hub.destroyed:
+            hub.run_callback_threadsafe(self._hub_selector.wake)
+        return handle
+
+    def run_forever(self) -> None:
+        self._os_thread = _originals.get_ident()
+        try:
+            super().run_forever()
+        finally:
+            self._os_thread = None
+
+    def _check_thread(self) -> None:
+        # Debug mode's check: every task of this thread may call in; other OS threads may not.
+        if self._os_thread is not None and _originals.get_ident() != self._os_thread:
+            raise RuntimeError(
+                "Non-thread-safe operation invoked on an event loop other than the current one"
+            )
+
+    def run_in_executor(  # type: ignore[override]
+        self, executor: Any, func: Callable[..., T], *args: Any
+    ) -> asyncio.Future[T]:
+        """``executor=None`` runs ``func`` in a real OS thread of the hub's thread pool."""
+        if executor is not None:
+            return super().run_in_executor(executor, func, *args)
+        self._check_closed()  # type: ignore[attr-defined]
+        job: Greenlet[T] = Greenlet.spawn(get_threadpool(self._hub).apply, func, args)
+        return self.create_task(_result_of(job))
+
+
+async def _result_of(task: Greenlet[T]) -> T:
+    return await task
+
+
+class _Shared:
+    """The shared loop of one hub and the task that runs it."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.loop = HubEventLoop(hub)
+        self.waiters: set[Waiter] = set()
+        self.task: Greenlet[None] = Greenlet(self._run)
+        self.task.name = "asyncio-loop"
+        self.task.start()
+
+    def _run(self) -> None:
+        try:
+            self.loop.run_forever()
+        finally:
+            if _shared.get(self.hub) is self:
+                del _shared[self.hub]
+            for w in list(self.waiters):
+                self.hub.wake(w, _LOOP_ENDED)
+            if not self.hub.destroyed:
+                # Stopped, or its task was killed: nothing will run it again.
+                self.loop.close()
+
+
+_shared: dict[Hub, _Shared] = {}
+# Shared loops of destroyed hubs, and those a forked child inherited: kept
+# referenced (never collected, so never closed as a running loop), never run again.
+_left_by_parent: list[_Shared] = []
+
+
+def _get_shared(hub: Hub) -> _Shared:
+    shared = _shared.get(hub)
+    if shared is None:
+        shared = _shared[hub] = _Shared(hub)
+    return shared
+
+
+def get_loop() -> HubEventLoop:
+    """The shared asyncio loop of this thread's hub, started (as a task) on first use."""
+    return _get_shared(get_hub()).loop
+
+
+def loop_factory() -> HubEventLoop:
+    """A new private loop on this hub, for ``asyncio.run(..., loop_factory=)`` or ``asyncio.Runner``."""
+    return HubEventLoop()
+
+
+def _drop_in_child(hub: Hub) -> None:
+    # The parent's loop shares its epoll and self-pipe with the parent; the
+    # child starts a new one on first use.
+    shared = _shared.pop(hub, None)
+    if shared is not None:
+        _left_by_parent.append(shared)
+
+
+def _forget_on_destroy(hub: Hub) -> None:
+    # The loop's task ends with its hub, suspended in run_forever, so the loop
+    # cannot be closed: its fds are, and the loop stays referenced, never run again.
+    shared = _shared.pop(hub, None)
+    if shared is not None:
+        loop = shared.loop
+        loop._close_self_pipe()  # type: ignore[attr-defined]
+        loop._hub_selector.close()
+        _left_by_parent.append(shared)
+
+
+register_lifecycle_hooks(on_destroy=_forget_on_destroy, after_fork_in_child=_drop_in_child)
