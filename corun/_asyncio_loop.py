@@ -27,17 +27,20 @@ Facts this module relies on:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import selectors
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from . import _originals
+from ._signals import SignalHandler, signal_handler
 from ._waiter import Waiter
 from .greenlet import Greenlet
 from .hub import READ, Hub, get_hub, register_lifecycle_hooks
 from .threadpool import get_threadpool
 
-__all__ = ["HubEventLoop", "get_loop", "loop_factory"]
+__all__ = ["HubEventLoop", "get_loop", "loop_factory", "shutdown"]
 
 T = TypeVar("T")
 
@@ -100,6 +103,7 @@ class HubEventLoop(asyncio.SelectorEventLoop):
         # await_ calls waiting on this loop: it is not idle while there are any.
         self._pending_awaits = 0
         self._os_thread: int | None = None
+        self._corun_signals: dict[int, SignalHandler] = {}
         super().__init__(selector)
         selector.loop = self
 
@@ -147,6 +151,33 @@ class HubEventLoop(asyncio.SelectorEventLoop):
                 "Non-thread-safe operation invoked on an event loop other than the current one"
             )
 
+    def add_signal_handler(self, sig: int, callback: Callable[..., Any], *args: Any) -> None:  # type: ignore[override]
+        """Run ``callback(*args)`` on this loop when ``sig`` arrives, through corun's signal handling."""
+        self._check_closed()  # type: ignore[attr-defined]
+        if asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback):
+            raise TypeError("coroutines cannot be used with add_signal_handler()")
+        self.remove_signal_handler(sig)
+        handle = asyncio.Handle(callback, args, self, None)
+        # The handler's task only schedules: the callback runs in the loop, as asyncio's does.
+        self._corun_signals[sig] = signal_handler(sig, self._call_signal_handle, handle)
+
+    def _call_signal_handle(self, handle: asyncio.Handle) -> None:
+        if not handle.cancelled() and not self.is_closed():
+            self.call_soon(handle._run)
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        """Stop handling ``sig``; True if a handler was removed."""
+        handler = self._corun_signals.pop(sig, None)
+        if handler is None:
+            return False
+        handler.cancel()
+        return True
+
+    def close(self) -> None:
+        for sig in list(self._corun_signals):
+            self.remove_signal_handler(sig)
+        super().close()
+
     def run_in_executor(  # type: ignore[override]
         self, executor: Any, func: Callable[..., T], *args: Any
     ) -> asyncio.Future[T]:
@@ -171,6 +202,10 @@ class _Shared:
         self.waiters: set[Waiter] = set()
         self.task: Greenlet[None] = Greenlet(self._run)
         self.task.name = "asyncio-loop"
+        self.task.refuses_interrupts = (
+            "it runs the shared asyncio loop, which that would end for every coroutine; bound a "
+            "coroutine with asyncio.timeout() or asyncio.wait_for(), or cancel its asyncio task"
+        )
         self.task.start()
 
     def _run(self) -> None:
@@ -209,6 +244,58 @@ def loop_factory() -> HubEventLoop:
     return HubEventLoop()
 
 
+def shutdown() -> None:
+    """Cancel the shared loop's tasks, shut down its async generators and executor, and close it.
+
+    ``asyncio.run``'s last steps; the next use of the shared loop starts a new one.
+    """
+    hub = get_hub()
+    shared = _shared.get(hub)
+    if shared is None:
+        return
+    loop = shared.loop
+    if not shared.task.dead:
+        steps = loop.create_task(_shutdown_steps(loop))
+        w = Waiter(hub, "the shared asyncio loop to shut down")
+        steps.add_done_callback(lambda _t: hub.wake(w))
+        shared.waiters.add(w)
+        try:
+            w.get()
+        finally:
+            shared.waiters.discard(w)
+        loop.call_soon(loop.stop)
+        shared.task.join()
+    _shared.pop(hub, None)
+    if not loop.is_closed():
+        loop.close()
+
+
+async def _shutdown_steps(loop: HubEventLoop) -> None:
+    this = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks(loop) if t is not this]
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for t in tasks:
+        if not t.cancelled() and t.exception() is not None:
+            loop.call_exception_handler(
+                {
+                    "message": "unhandled exception at corun.asyncio shutdown",
+                    "exception": t.exception(),
+                    "task": t,
+                }
+            )
+    await loop.shutdown_asyncgens()
+    await loop.shutdown_default_executor()
+
+
+def _shutdown_at_exit() -> None:
+    try:
+        shutdown()
+    except Exception as exc:  # the program is ending: report, never mask its own outcome
+        print(f"corun.asyncio: shutting the shared loop down failed: {exc!r}", file=sys.stderr)
+
+
 def _drop_in_child(hub: Hub) -> None:
     # The parent's loop shares its epoll and self-pipe with the parent; the
     # child starts a new one on first use.
@@ -229,3 +316,4 @@ def _forget_on_destroy(hub: Hub) -> None:
 
 
 register_lifecycle_hooks(on_destroy=_forget_on_destroy, after_fork_in_child=_drop_in_child)
+atexit.register(_shutdown_at_exit)

@@ -15,19 +15,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import atexit
-import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from ._asyncio_loop import HubEventLoop as HubEventLoop
-from ._asyncio_loop import _shared
 from ._asyncio_loop import get_loop as get_loop
 from ._asyncio_loop import loop_factory as loop_factory
+from ._asyncio_loop import shutdown as shutdown
 from ._await import await_ as await_
 from ._await import to_async as to_async
-from .hub import get_hub
 
 __all__ = ["HubEventLoop", "await_", "get_loop", "loop_factory", "run", "shutdown", "to_async"]
 
@@ -44,47 +40,3 @@ def run(main: Coroutine[Any, Any, T]) -> T:
         return await_(main)
     finally:
         shutdown()
-
-
-def shutdown() -> None:
-    """Cancel the shared loop's tasks, shut down its async generators and executor, and close it."""
-    hub = get_hub()
-    shared = _shared.get(hub)
-    if shared is None:
-        return
-    loop = shared.loop
-    if not shared.task.dead:
-        await_(_shutdown_steps(loop))
-        loop.call_soon(loop.stop)
-        shared.task.join()
-    _shared.pop(hub, None)
-    loop.close()
-
-
-async def _shutdown_steps(loop: HubEventLoop) -> None:
-    this = asyncio.current_task()
-    tasks = [t for t in asyncio.all_tasks(loop) if t is not this]
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    for t in tasks:
-        if not t.cancelled() and t.exception() is not None:
-            loop.call_exception_handler(
-                {
-                    "message": "unhandled exception during corun.asyncio shutdown",
-                    "exception": t.exception(),
-                    "task": t,
-                }
-            )
-    await loop.shutdown_asyncgens()
-    await loop.shutdown_default_executor()
-
-
-def _shutdown_at_exit() -> None:
-    try:
-        shutdown()
-    except Exception as exc:  # the program is ending: report, never mask its own outcome
-        print(f"corun.asyncio: shutting the shared loop down failed: {exc!r}", file=sys.stderr)
-
-
-atexit.register(_shutdown_at_exit)

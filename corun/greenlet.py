@@ -71,6 +71,10 @@ class Greenlet(RawGreenlet, Generic[T]):
     # False when an owner (a TaskGroup) re-raises the failure itself.
     report_errors = True
 
+    # Why nothing may be raised into this task from outside (the task running an
+    # asyncio loop, which such an exception would end); None for ordinary tasks.
+    refuses_interrupts: str | None = None
+
     def __init__(self, run: Callable[..., T] | None = None, *args: Any, **kwargs: Any) -> None:
         try:
             hub = _local.hub
@@ -324,6 +328,8 @@ class Greenlet(RawGreenlet, Generic[T]):
         """
         if self._done:
             return
+        if self.refuses_interrupts:
+            raise RuntimeError(f"{self!r} cannot be killed: {self.refuses_interrupts}")
         hub = self._own_hub("kill")
         exc = exception() if isinstance(exception, type) else exception
         if not self:

@@ -13,7 +13,7 @@ import pytest
 
 import corun
 from corun import Greenlet, GreenletExit, Timeout, await_, to_async
-from corun.asyncio import get_loop
+from corun.asyncio import HubEventLoop, get_loop
 from corun.hub import Hub, LoopExit
 
 from .conftest import expects_loop_exit, run_json
@@ -397,3 +397,172 @@ def test_greenlet_exit_of_killed_await_is_reraised() -> None:
     corun.sleep(0.02)
     g.kill()
     assert isinstance(g.value, GreenletExit)
+
+
+# -- the seams -------------------------------------------------------------------
+
+
+def test_timeout_and_kill_aimed_at_the_loops_task_are_refused() -> None:
+    async def timed() -> None:
+        with Timeout(0.01):
+            await asyncio.sleep(0.05)
+
+    with pytest.raises(RuntimeError, match=r"asyncio\.timeout"):
+        await_(timed())
+
+    async def loop_task() -> Any:
+        return corun.getcurrent()
+
+    task = await_(loop_task())
+    with pytest.raises(RuntimeError, match=r"asyncio\.timeout"):
+        task.kill()
+    assert await_(asyncio.sleep(0.01, "still running")) == "still running"
+
+
+def test_run_runs_main_on_the_shared_loop_and_shuts_it_down() -> None:
+    log: list[str] = []
+    keep: list[Any] = []
+
+    async def background() -> None:
+        try:
+            await asyncio.sleep(10)
+        finally:
+            log.append("background cancelled")
+
+    async def gen() -> Any:
+        try:
+            yield 1
+            yield 2
+        finally:
+            log.append("generator closed")
+
+    async def main() -> Any:
+        keep.append(asyncio.ensure_future(background()))
+        g = gen()
+        await g.__anext__()
+        await asyncio.sleep(0)
+        return asyncio.get_running_loop()
+
+    loop = corun.asyncio.run(main())
+    assert loop.is_closed()
+    assert sorted(log) == ["background cancelled", "generator closed"]
+    assert get_loop() is not loop
+
+
+@pytest.mark.skipif(not hasattr(asyncio, "Runner"), reason="asyncio.Runner is new in 3.11")
+def test_loop_factory_gives_runner_a_private_loop_on_the_hub() -> None:
+    async def main() -> Any:
+        # Other tasks run while this private loop waits.
+        await asyncio.sleep(0.3)
+        return type(asyncio.get_running_loop())
+
+    def one() -> Any:
+        with asyncio.Runner(loop_factory=corun.asyncio.loop_factory) as runner:
+            return runner.run(main())
+
+    t0 = time.monotonic()
+    tasks = [corun.spawn(one) for _ in range(10)]
+    corun.joinall(tasks, raise_error=True)
+    assert {t.value for t in tasks} == {HubEventLoop}
+    assert time.monotonic() - t0 < 1.5
+
+
+def test_run_in_executor_and_to_thread_use_real_os_threads() -> None:
+    from corun import _originals
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        a = await loop.run_in_executor(None, _originals.get_ident)
+        b = await asyncio.to_thread(_originals.get_ident)
+        t0 = loop.time()
+        await asyncio.gather(*(asyncio.to_thread(_originals.real_sleep, 0.3) for _ in range(5)))
+        return a, b, loop.time() - t0
+
+    a, b, elapsed = await_(main())
+    assert _originals.get_ident() not in (a, b)
+    assert elapsed < 1.2
+
+
+def test_add_signal_handler_goes_through_corun() -> None:
+    import os
+    import signal
+
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        got: list[int] = []
+        heard = asyncio.Event()
+
+        def on_signal(n: int) -> None:
+            got.append(n)
+            heard.set()
+
+        loop.add_signal_handler(signal.SIGUSR1, on_signal, 7)
+        try:
+            os.kill(os.getpid(), signal.SIGUSR1)
+            await asyncio.wait_for(heard.wait(), 2)
+        finally:
+            assert loop.remove_signal_handler(signal.SIGUSR1)
+        return got
+
+    before = signal.getsignal(signal.SIGUSR1)
+    assert await_(main()) == [7]
+    assert signal.getsignal(signal.SIGUSR1) == before
+
+
+def test_at_exit_the_shared_loops_tasks_and_generators_are_finished() -> None:
+    out = run_json(
+        """
+        import asyncio, atexit, json, sys
+        import corun
+
+        log = []
+        async def background():
+            try:
+                await asyncio.sleep(10)
+            finally:
+                log.append("task cancelled")
+
+        async def gen():
+            try:
+                yield 1
+                yield 2
+            finally:
+                log.append("generator closed")
+
+        agens = []
+        async def start():
+            asyncio.ensure_future(background())
+            g = gen()
+            agens.append(g)
+            await g.__anext__()
+            await asyncio.sleep(0)
+
+        # Registered before the shared loop's own exit step (made on first use): runs after it.
+        atexit.register(lambda: print(json.dumps(sorted(log))))
+        corun.await_(start())
+        """
+    )
+    assert out == ["generator closed", "task cancelled"]
+
+
+def test_fork_child_drops_the_parents_loop() -> None:
+    out = run_json(
+        """
+        import asyncio, json, os
+        import corun
+        from corun.asyncio import get_loop
+
+        parent_loop = get_loop()
+        corun.await_(asyncio.sleep(0))
+        pid = os.fork()
+        if pid == 0:
+            try:
+                child_loop = get_loop()
+                ok = child_loop is not parent_loop and corun.await_(asyncio.sleep(0.01, "child")) == "child"
+            finally:
+                os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        print(json.dumps([os.waitstatus_to_exitcode(status), corun.await_(asyncio.sleep(0.01, "parent"))]))
+        """
+    )
+    assert out == [0, "parent"]
