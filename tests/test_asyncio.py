@@ -566,3 +566,169 @@ def test_fork_child_drops_the_parents_loop() -> None:
         """
     )
     assert out == [0, "parent"]
+
+
+# -- real libraries, in patched interpreters, over loopback ---------------------------
+
+_AIOHTTP_SERVER = """
+    from corun import monkey; monkey.patch_all()
+    import asyncio, json, sys, time
+    import corun
+    from aiohttp import web
+
+    async def slow(request):
+        await asyncio.sleep(0.3)
+        return web.Response(text="slow")
+
+    async def blocking(request):
+        await corun.to_async(time.sleep, 0.3)  # patched: waits in a task of its own
+        return web.Response(text="blocking")
+
+    async def start():
+        app = web.Application()
+        app.router.add_get("/slow", slow)
+        app.router.add_get("/blocking", blocking)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return runner, runner.addresses[0][1]
+
+    runner, port = corun.await_(start())
+    base = f"http://127.0.0.1:{port}"
+
+    def ten_at_once(fetch):
+        t0 = time.monotonic()
+        tasks = [corun.spawn(fetch) for _ in range(10)]
+        corun.joinall(tasks, raise_error=True)
+        return [t.value for t in tasks], time.monotonic() - t0
+"""
+
+
+def test_aiohttp_server_with_a_shared_session_and_blocking_clients() -> None:
+    out = run_json(
+        _AIOHTTP_SERVER
+        + """
+    import urllib.request
+    import requests
+    from aiohttp import ClientSession
+
+    async def make_session():
+        return ClientSession()
+
+    session = corun.await_(make_session())
+
+    async def get(path):
+        async with session.get(base + path) as r:
+            return await r.text()
+
+    out = {}
+    out["session"] = ten_at_once(lambda: corun.await_(get("/slow")))
+    out["urllib"] = ten_at_once(lambda: urllib.request.urlopen(base + "/slow").read().decode())
+    out["requests"] = ten_at_once(lambda: requests.get(base + "/blocking").text)
+    corun.await_(session.close())
+    corun.await_(runner.cleanup())
+    print(json.dumps(out))
+    """
+    )
+    assert out["session"][0] == ["slow"] * 10
+    assert out["urllib"][0] == ["slow"] * 10
+    assert out["requests"][0] == ["blocking"] * 10
+    # Ten requests of 0.3 s each: together, not one after another (3 s).
+    for _, elapsed in out.values():
+        assert elapsed < 1.2
+
+
+def test_httpx_websockets_streams_and_subprocesses_on_the_shared_loop() -> None:
+    out = run_json(
+        _AIOHTTP_SERVER
+        + """
+    import httpx
+    import websockets
+
+    async def with_httpx():
+        async with httpx.AsyncClient() as client:
+            t0 = time.monotonic()
+            rs = await asyncio.gather(*(client.get(base + "/slow") for _ in range(10)))
+            return [r.text for r in rs], time.monotonic() - t0
+
+    async def echo(ws):
+        async for message in ws:
+            await ws.send(message)
+
+    async def websocket_round_trip():
+        async with websockets.serve(echo, "127.0.0.1", 0) as server:
+            ws_port = server.sockets[0].getsockname()[1]
+            async with websockets.connect(f"ws://127.0.0.1:{ws_port}") as client:
+                await client.send("hello")
+                return await client.recv()
+
+    async def streams():
+        async def handle(reader, writer):
+            writer.write((await reader.readline()).upper())
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+        writer.write(b"ping\\n")
+        await writer.drain()
+        line = await reader.readline()
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return line.decode()
+
+    async def child():
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "import sys; print(sys.stdin.read().upper())",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )
+        stdout, _ = await proc.communicate(b"abc")
+        return stdout.decode().strip(), proc.returncode
+
+    out = {
+        "httpx": corun.await_(with_httpx()),
+        "websocket": corun.await_(websocket_round_trip()),
+        "streams": corun.await_(streams()),
+        "subprocess": corun.await_(child()),
+    }
+    corun.await_(runner.cleanup())
+    print(json.dumps(out))
+    """
+    )
+    texts, elapsed = out["httpx"]
+    assert texts == ["slow"] * 10
+    assert elapsed < 1.2
+    assert out["websocket"] == "hello"
+    assert out["streams"] == "PING\n"
+    assert out["subprocess"] == ["ABC", 0]
+
+
+def test_greenlet_spawn_style_bridge_with_a_blocking_call_inside_a_coroutine() -> None:
+    # SQLAlchemy's asyncio layer runs sync code in a raw greenlet under a coroutine
+    # and switches back to await; a blocking call in there parks the loop's task.
+    out = run_json(
+        """
+        from corun import monkey; monkey.patch_all()
+        import asyncio, json, time
+        import greenlet
+        import corun
+
+        def await_only(awaitable):
+            return greenlet.getcurrent().parent.switch(awaitable)
+
+        async def greenlet_spawn(fn):
+            child = greenlet.greenlet(fn)
+            result = child.switch()
+            while not child.dead:
+                result = child.switch(await result)
+            return result
+
+        def sync_code():
+            time.sleep(0.05)  # blocking, patched
+            return await_only(asyncio.sleep(0.01, "awaited"))
+
+        print(json.dumps(corun.await_(greenlet_spawn(sync_code))))
+        """
+    )
+    assert out == "awaited"
