@@ -28,8 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import importlib.util
+import os
 import selectors
 import sys
+import threading
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -46,6 +50,19 @@ T = TypeVar("T")
 
 # What a pending await_ is woken with when the shared loop's task ended under it.
 _LOOP_ENDED: Any = object()
+
+
+# Where corun's stdlib twins are (found, not imported).
+_patches = importlib.util.find_spec("corun.patches")
+_patch_dirs = [] if _patches is None else list(_patches.submodule_search_locations or [])
+# The frames passed over: corun's, its twins' and threading's (whose waits the twins make).
+_PASSED_DIRS = (
+    *(os.path.abspath(d) + os.sep for d in [os.path.dirname(__file__), *_patch_dirs]),
+    threading.__file__,
+)
+_ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
+# Call sites already warned about (a blocking call inside a coroutine), once each.
+_warned_sites: set[tuple[str, int]] = set()
 
 
 class _HubSelector(_originals.DefaultSelector):
@@ -143,6 +160,35 @@ class HubEventLoop(asyncio.SelectorEventLoop):
             super().run_forever()
         finally:
             self._os_thread = None
+
+    def _corun_coroutine_blocks(self) -> None:
+        """Hear that this loop's task parks outside the loop's own wait: a coroutine called blocking code.
+
+        The loop's other coroutines wait until that call returns; say so once
+        per call site, naming ``to_async``.
+        """
+        if self._hub_selector.parked is not None:
+            return  # the loop's own wait for events
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename.startswith(_PASSED_DIRS):
+            frame = frame.f_back  # type: ignore[assignment]
+        if frame is None or frame.f_code.co_filename.startswith(_ASYNCIO_DIR):
+            # asyncio's own brief waits (3.11's child watcher starting its thread).
+            return
+        site = (frame.f_code.co_filename, frame.f_lineno)
+        if site in _warned_sites:
+            return
+        _warned_sites.add(site)
+        warnings.warn_explicit(
+            f"a coroutine on the asyncio loop made a blocking call in {frame.f_code.co_name}(): "
+            "the loop's other coroutines wait until it returns; run it in a task of its own with "
+            "await corun.to_async(func, *args)",
+            RuntimeWarning,
+            site[0],
+            site[1],
+            module=frame.f_globals.get("__name__", "?"),
+            registry={},
+        )
 
     def _check_thread(self) -> None:
         # Debug mode's check: every task of this thread may call in; other OS threads may not.

@@ -47,6 +47,10 @@ def leave() -> Callable[[], None] | None:
     loop = get()
     if loop is None:
         return None
+    # A loop that wants to hear of coroutines that block it (corun's own loops).
+    blocked = getattr(loop, "_corun_coroutine_blocks", None)
+    if blocked is not None:
+        blocked()
     hooks = sys.get_asyncgen_hooks()
     set_loop = _set_running_loop
     set_loop(None)

@@ -308,10 +308,27 @@ def test_a_sibling_sees_no_running_loop_while_a_coroutine_waits_in_blocking_code
 
     g = corun.spawn(sibling)
     asyncio_loop = corun.asyncio.loop_factory()
-    asyncio_loop.run_until_complete(slow())
+    with pytest.warns(RuntimeWarning, match="to_async"):
+        asyncio_loop.run_until_complete(slow())
     asyncio_loop.close()
     g.join()
     assert seen == {"running": None, "run": "own loop"}
+
+
+def test_a_blocking_call_in_a_coroutine_warns_once_per_call_site_naming_to_async() -> None:
+    async def blocks_twice() -> None:
+        for _ in range(2):
+            corun.sleep(0.01)  # the same call site twice: one warning
+        corun.sleep(0.01)  # another site
+        await to_async(corun.sleep, 0.01)  # the right way: no warning
+
+    with pytest.warns(RuntimeWarning, match=r"to_async") as record:
+        await_(blocks_twice())
+    assert [w.lineno for w in record] == [
+        blocks_twice.__code__.co_firstlineno + 2,
+        blocks_twice.__code__.co_firstlineno + 3,
+    ]
+    assert all(w.filename == __file__ for w in record)
 
 
 def test_patched_asyncio_run_in_sibling_tasks() -> None:
@@ -572,7 +589,9 @@ def test_fork_child_drops_the_parents_loop() -> None:
 
 _AIOHTTP_SERVER = """
     from corun import monkey; monkey.patch_all()
-    import asyncio, json, sys, time
+    import asyncio, json, sys, time, warnings
+    # None of these libraries may block the shared loop's task.
+    warnings.filterwarnings("error", message="a coroutine on the asyncio loop made a blocking call")
     import corun
     from aiohttp import web
 
