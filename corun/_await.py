@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from greenlet import getcurrent
 
-from ._waiter import TIMED_OUT, Waiter
+from ._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter
 from .greenlet import Greenlet
 from .hub import Hub, get_hub
 
@@ -44,6 +44,10 @@ def await_(awaitable: Awaitable[T], *, timeout: float | None = None) -> T:
     from ._asyncio_loop import _LOOP_ENDED, _get_shared
 
     hub = get_hub()
+    if getcurrent() is hub:
+        raise BlockingSwitchOutError(
+            f"cannot await_ {awaitable!r} inside the hub; a hub callback must not block"
+        )
     shared = _get_shared(hub)
     loop = shared.loop
     if getcurrent() is shared.task or asyncio.events._get_running_loop() is loop:

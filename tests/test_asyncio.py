@@ -199,6 +199,25 @@ def test_await_in_the_loops_own_task_names_to_async() -> None:
         await_(nested())
 
 
+def test_await_in_a_hub_callback_is_refused(hub: Hub) -> None:
+    from corun.hub import BlockingSwitchOutError
+
+    errors: list[BaseException] = []
+
+    def callback() -> None:
+        coro = asyncio.sleep(0)
+        try:
+            await_(coro)
+        except BlockingSwitchOutError as exc:
+            errors.append(exc)
+        finally:
+            coro.close()
+
+    hub.run_callback(callback)
+    corun.sleep(0.01)
+    assert len(errors) == 1
+
+
 def test_pending_await_fails_when_the_loop_task_dies() -> None:
     async def forever() -> None:
         await asyncio.sleep(10)
@@ -381,6 +400,25 @@ def test_patched_asyncio_run_in_sibling_tasks() -> None:
         """
     )
     assert out == {"a": "slow", "b": "quick", "running": False, "agen_on_its_loop": True}
+
+
+def test_to_async_and_awaited_tasks_on_a_plain_asyncio_run_under_patching() -> None:
+    out = run_json(
+        """
+        from corun import monkey; monkey.patch_all()
+        import asyncio, json, time
+        import corun
+
+        async def main():
+            t0 = time.monotonic()
+            values = await asyncio.gather(*(corun.to_async(time.sleep, 0.3) for _ in range(10)))
+            return len(values), time.monotonic() - t0, await corun.spawn(lambda: "task")
+
+        count, elapsed, value = asyncio.run(main())
+        print(json.dumps([count, elapsed < 1.2, value]))
+        """
+    )
+    assert out == [10, True, "task"]
 
 
 def test_thread_check_in_debug_mode_compares_os_threads() -> None:
