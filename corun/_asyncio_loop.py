@@ -37,6 +37,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from greenlet import getcurrent
+
 from . import _originals
 from ._signals import SignalHandler, signal_handler
 from ._waiter import Waiter
@@ -290,6 +292,11 @@ def loop_factory() -> HubEventLoop:
     return HubEventLoop()
 
 
+def in_loop_task(shared: _Shared) -> bool:
+    """Whether the caller runs in the shared loop's task (a coroutine, or a greenlet under one)."""
+    return getcurrent() is shared.task or asyncio.events._get_running_loop() is shared.loop
+
+
 def shutdown() -> None:
     """Cancel the shared loop's tasks, shut down its async generators and executor, and close it.
 
@@ -299,6 +306,8 @@ def shutdown() -> None:
     shared = _shared.get(hub)
     if shared is None:
         return
+    if in_loop_task(shared):
+        raise RuntimeError("the shared asyncio loop cannot be shut down from its own task (a coroutine)")
     loop = shared.loop
     if not shared.task.dead:
         steps = loop.create_task(_shutdown_steps(loop))

@@ -41,7 +41,7 @@ def await_(awaitable: Awaitable[T], *, timeout: float | None = None) -> T:
     """
     import asyncio
 
-    from ._asyncio_loop import _LOOP_ENDED, _get_shared
+    from ._asyncio_loop import _LOOP_ENDED, _get_shared, in_loop_task
 
     hub = get_hub()
     if getcurrent() is hub:
@@ -50,7 +50,7 @@ def await_(awaitable: Awaitable[T], *, timeout: float | None = None) -> T:
         )
     shared = _get_shared(hub)
     loop = shared.loop
-    if getcurrent() is shared.task or asyncio.events._get_running_loop() is loop:
+    if in_loop_task(shared):
         if asyncio.iscoroutine(awaitable):
             awaitable.close()  # as asyncio.run does: no "never awaited" warning on top of the error
         raise RuntimeError(

@@ -19,23 +19,34 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from ._asyncio_loop import HubEventLoop as HubEventLoop
+from ._asyncio_loop import _get_shared, in_loop_task
 from ._asyncio_loop import get_loop as get_loop
 from ._asyncio_loop import loop_factory as loop_factory
 from ._asyncio_loop import shutdown as shutdown
 from ._await import await_ as await_
 from ._await import to_async as to_async
+from .hub import get_hub
 
 __all__ = ["HubEventLoop", "await_", "get_loop", "loop_factory", "run", "shutdown", "to_async"]
 
 T = TypeVar("T")
 
 
-def run(main: Coroutine[Any, Any, T]) -> T:
+def run(main: Coroutine[Any, Any, T], *, debug: bool | None = None) -> T:
     """Run ``main`` on the shared loop from blocking code, with ``asyncio.run``'s shutdown steps after.
 
     The loop's other tasks are cancelled, async generators and the default
     executor shut down, and the loop closed; the next use starts a new one.
+
+    Raises:
+        RuntimeError: called from a coroutine of the shared loop.
     """
+    shared = _get_shared(get_hub())
+    if in_loop_task(shared):
+        main.close()
+        raise RuntimeError("corun.asyncio.run() cannot be called from a coroutine of the shared loop")
+    if debug is not None:
+        shared.loop.set_debug(debug)
     try:
         return await_(main)
     finally:

@@ -505,6 +505,23 @@ def test_run_runs_main_on_the_shared_loop_and_shuts_it_down() -> None:
 
 
 @pytest.mark.skipif(not hasattr(asyncio, "Runner"), reason="asyncio.Runner is new in 3.11")
+def test_run_and_shutdown_are_refused_in_the_loops_own_task() -> None:
+    async def inner() -> None:
+        pass
+
+    async def nested_run() -> None:
+        corun.asyncio.run(inner())
+
+    async def nested_shutdown() -> None:
+        corun.asyncio.shutdown()
+
+    with pytest.raises(RuntimeError, match="coroutine of the shared loop"):
+        await_(nested_run())
+    with pytest.raises(RuntimeError, match="its own task"):
+        await_(nested_shutdown())
+    assert await_(asyncio.sleep(0, "alive")) == "alive"
+
+
 def test_loop_factory_gives_runner_a_private_loop_on_the_hub() -> None:
     async def main() -> Any:
         # Other tasks run while this private loop waits.
