@@ -504,7 +504,6 @@ def test_run_runs_main_on_the_shared_loop_and_shuts_it_down() -> None:
     assert get_loop() is not loop
 
 
-@pytest.mark.skipif(not hasattr(asyncio, "Runner"), reason="asyncio.Runner is new in 3.11")
 def test_run_and_shutdown_are_refused_in_the_loops_own_task() -> None:
     async def inner() -> None:
         pass
@@ -522,6 +521,7 @@ def test_run_and_shutdown_are_refused_in_the_loops_own_task() -> None:
     assert await_(asyncio.sleep(0, "alive")) == "alive"
 
 
+@pytest.mark.skipif(not hasattr(asyncio, "Runner"), reason="asyncio.Runner is new in 3.11")
 def test_loop_factory_gives_runner_a_private_loop_on_the_hub() -> None:
     async def main() -> Any:
         # Other tasks run while this private loop waits.
