@@ -46,7 +46,7 @@ from .greenlet import Greenlet
 from .hub import READ, Hub, get_hub, register_lifecycle_hooks
 from .threadpool import get_threadpool
 
-__all__ = ["HubEventLoop", "get_loop", "loop_factory", "shutdown"]
+__all__ = ["EventLoopPolicy", "HubEventLoop", "get_loop", "loop_factory", "shutdown"]
 
 T = TypeVar("T")
 
@@ -239,6 +239,16 @@ class HubEventLoop(asyncio.SelectorEventLoop):
 
 async def _result_of(task: Greenlet[T]) -> T:
     return await task
+
+
+class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    """asyncio's default policy, except that its new loops (``asyncio.run``'s too) are ``HubEventLoop``.
+
+    For Pythons whose ``asyncio.run`` takes no ``loop_factory`` (before 3.12),
+    and for programs that make their loops with ``asyncio.new_event_loop()``.
+    """
+
+    _loop_factory = HubEventLoop
 
 
 class _Shared:

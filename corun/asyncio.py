@@ -8,7 +8,8 @@
   on a ``corun.Greenlet``) from a coroutine, the other way.
 - ``run(main)``: ``asyncio.run`` on the shared loop; ``loop_factory`` for
   ``asyncio.run(..., loop_factory=)`` and ``asyncio.Runner`` (3.12+ and 3.11+):
-  a private loop on the hub.
+  a private loop on the hub; ``EventLoopPolicy`` makes every new loop one
+  (``asyncio.set_event_loop_policy(corun.asyncio.EventLoopPolicy())``).
 - asyncio's per-thread state (running loop, current task, async-generator
   hooks) is kept per task, so ``asyncio.run`` in any task keeps its meaning.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from ._asyncio_loop import EventLoopPolicy as EventLoopPolicy
 from ._asyncio_loop import HubEventLoop as HubEventLoop
 from ._asyncio_loop import _get_shared, in_loop_task
 from ._asyncio_loop import get_loop as get_loop
@@ -27,7 +29,16 @@ from ._await import await_ as await_
 from ._await import to_async as to_async
 from .hub import get_hub
 
-__all__ = ["HubEventLoop", "await_", "get_loop", "loop_factory", "run", "shutdown", "to_async"]
+__all__ = [
+    "EventLoopPolicy",
+    "HubEventLoop",
+    "await_",
+    "get_loop",
+    "loop_factory",
+    "run",
+    "shutdown",
+    "to_async",
+]
 
 T = TypeVar("T")
 

@@ -421,6 +421,48 @@ def test_to_async_and_awaited_tasks_on_a_plain_asyncio_run_under_patching() -> N
     assert out == [10, True, "task"]
 
 
+def test_event_loop_policy_gives_plain_asyncio_code_corun_loops_under_patching() -> None:
+    out = run_json(
+        """
+        from corun import monkey; monkey.patch_all()
+        import asyncio, json, time
+        import corun, corun.asyncio
+
+        asyncio.set_event_loop_policy(corun.asyncio.EventLoopPolicy())
+
+        # A loop running in one task hears call_soon and create_task from another at once.
+        loop = asyncio.new_event_loop()
+        loop.set_debug(True)  # its thread check lets every task of the thread in
+        runner = corun.spawn(loop.run_forever)
+        time.sleep(0.05)
+        heard = corun.Event()
+
+        async def coro():
+            heard.set()
+
+        t0 = time.monotonic()
+        loop.call_soon(lambda: None)
+        loop.create_task(coro())
+        heard.wait(5)
+        woke_in = time.monotonic() - t0
+        loop.call_soon(loop.stop)
+        runner.join()
+        loop.close()
+
+        # asyncio.run in ten tasks at once, each on its own loop on the hub.
+        async def nap():
+            await asyncio.sleep(0.3)
+            return type(asyncio.get_running_loop()).__name__
+
+        t0 = time.monotonic()
+        tasks = [corun.spawn(asyncio.run, nap()) for _ in range(10)]
+        corun.joinall(tasks, raise_error=True)
+        print(json.dumps([woke_in < 0.2, sorted({t.value for t in tasks}), time.monotonic() - t0 < 1.2]))
+        """
+    )
+    assert out == [True, ["HubEventLoop"], True]
+
+
 def test_thread_check_in_debug_mode_compares_os_threads() -> None:
     loop = get_loop()
     loop.set_debug(True)
