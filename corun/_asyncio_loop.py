@@ -157,6 +157,10 @@ class HubEventLoop(asyncio.SelectorEventLoop):
         return handle
 
     def run_forever(self) -> None:
+        hub = get_hub()
+        if hub is not self._hub:
+            # Made in another OS thread (new_event_loop there), run in this one: park on this one's hub.
+            self._hub = self._hub_selector.hub = hub
         self._os_thread = _originals.get_ident()
         try:
             super().run_forever()

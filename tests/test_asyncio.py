@@ -463,6 +463,19 @@ def test_event_loop_policy_gives_plain_asyncio_code_corun_loops_under_patching()
     assert out == [True, ["HubEventLoop"], True]
 
 
+def test_a_loop_made_in_one_thread_runs_in_another_on_that_threads_hub() -> None:
+    loop = corun.asyncio.loop_factory()
+
+    def in_a_real_thread() -> Any:
+        return loop.run_until_complete(asyncio.sleep(0.05, corun.get_hub()))
+
+    try:
+        ran_on = corun.get_hub().threadpool.apply(in_a_real_thread)
+    finally:
+        loop.close()
+    assert ran_on is not corun.get_hub()
+
+
 def test_thread_check_in_debug_mode_compares_os_threads() -> None:
     loop = get_loop()
     loop.set_debug(True)
