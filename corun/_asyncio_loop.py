@@ -43,7 +43,7 @@ from . import _originals
 from ._signals import SignalHandler, signal_handler
 from ._waiter import Waiter
 from .greenlet import Greenlet
-from .hub import READ, Hub, get_hub, register_lifecycle_hooks
+from .hub import READ, Hub, _peek_hub, get_hub, register_lifecycle_hooks
 from .threadpool import get_threadpool
 
 __all__ = ["EventLoopPolicy", "HubEventLoop", "get_loop", "loop_factory", "shutdown"]
@@ -359,6 +359,9 @@ async def _shutdown_steps(loop: HubEventLoop) -> None:
 
 
 def _shutdown_at_exit() -> None:
+    hub = _peek_hub()
+    if hub is None or hub not in _shared:
+        return  # no shared loop in this thread: nothing to do, and no hub to make for it
     try:
         shutdown()
     except Exception as exc:  # the program is ending: report, never mask its own outcome
