@@ -41,6 +41,7 @@ $(BENCH_VENV)/.installed: pyproject.toml
 
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/asyncio_bridge.py
 
 clean:
 	rm -rf .venv .venv-* build *.egg-info

@@ -37,6 +37,8 @@ from .timeout import Timeout as Timeout
 from .timeout import with_timeout as with_timeout
 
 __version__ = "0.1.0"
+from ._await import await_ as await_
+from ._await import to_async as to_async
 from ._signals import signal_handler as signal_handler
 from .lock import BoundedSemaphore as BoundedSemaphore
 from .lock import Lock as Lock

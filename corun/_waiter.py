@@ -47,6 +47,8 @@ from typing import TYPE_CHECKING, Any
 
 from greenlet import getcurrent
 
+from ._asyncio_state import leave as _leave_asyncio
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -111,11 +113,15 @@ class Waiter:
         self.greenlet = current
         if wait_clock is not None:
             self.since = wait_clock()
+        # asyncio's per-thread state goes with the task (corun/_asyncio_state.py).
+        back = _leave_asyncio()
         if timeout is None:
             try:
                 value = hub.switch()
             finally:
                 self.greenlet = None
+                if back is not None:
+                    back()
         else:
             timer = self.timer = hub.call_later(timeout, self.switch, TIMED_OUT)
             try:
@@ -123,6 +129,8 @@ class Waiter:
             finally:
                 self.greenlet = None
                 timer.cancel()
+                if back is not None:
+                    back()
         if hub.urgent_calls:
             # Signal handlers that interrupted the hub run before this task goes on.
             hub.run_urgent()

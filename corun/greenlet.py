@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextvars import copy_context
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar, overload
@@ -70,6 +70,10 @@ class Greenlet(RawGreenlet, Generic[T]):
     _name: str | None = None
     # False when an owner (a TaskGroup) re-raises the failure itself.
     report_errors = True
+
+    # Why nothing may be raised into this task from outside (the task running an
+    # asyncio loop, which such an exception would end); None for ordinary tasks.
+    refuses_interrupts: str | None = None
 
     def __init__(self, run: Callable[..., T] | None = None, *args: Any, **kwargs: Any) -> None:
         try:
@@ -324,6 +328,8 @@ class Greenlet(RawGreenlet, Generic[T]):
         """
         if self._done:
             return
+        if self.refuses_interrupts:
+            raise RuntimeError(f"{self!r} cannot be killed: {self.refuses_interrupts}")
         hub = self._own_hub("kill")
         exc = exception() if isinstance(exception, type) else exception
         if not self:
@@ -345,6 +351,49 @@ class Greenlet(RawGreenlet, Generic[T]):
         if block:
             self.join(timeout)
 
+    def __await__(self) -> Generator[Any, None, T]:
+        """Await the task from a coroutine: its result, or its exception.
+
+        Cancelling the await kills the task and waits for it to end; a task
+        killed from elsewhere gives the awaiter ``CancelledError``.
+        """
+        import asyncio  # only coroutines await tasks; corun itself never needs asyncio
+
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[None] = loop.create_future()
+
+        def settle(_task: Greenlet[T]) -> None:
+            # From the hub: the thread-safe call wakes any loop, parked in a selector or not.
+            loop.call_soon_threadsafe(_resolve, ended)
+
+        self.rawlink(settle)
+        try:
+            yield from ended
+        except asyncio.CancelledError:
+            if not self._done:
+                self.kill(block=False)
+            while not self._done:  # its finally blocks run before the awaiter goes on
+                gone: asyncio.Future[None] = loop.create_future()
+
+                def settle_gone(_task: Greenlet[T], gone: asyncio.Future[None] = gone) -> None:
+                    loop.call_soon_threadsafe(_resolve, gone)
+
+                self.rawlink(settle_gone)
+                try:
+                    yield from gone
+                except asyncio.CancelledError:
+                    pass
+                finally:
+                    self.unlink(settle_gone)
+            raise
+        finally:
+            self.unlink(settle)
+        if self._exc_info is not None:
+            raise self._exc_info[1].with_traceback(self._exc_info[2])
+        if isinstance(self.value, GreenletExit):
+            raise asyncio.CancelledError(f"{self!r} was killed")
+        return self.value  # type: ignore[return-value]
+
     def _own_hub(self, action: str) -> Hub:
         hub: Hub = self.parent
         if get_hub() is not hub:
@@ -356,6 +405,11 @@ class Greenlet(RawGreenlet, Generic[T]):
 
     def __class_getitem__(cls, item: Any) -> Any:  # Greenlet[int] in annotations and at run time
         return super().__class_getitem__(item)
+
+
+def _resolve(future: Any) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def spawn(func: Callable[..., T], *args: Any, **kwargs: Any) -> Greenlet[T]:

@@ -42,6 +42,7 @@ from greenlet import GreenletExit, getcurrent
 from greenlet import greenlet as RawGreenlet
 
 from . import _originals
+from ._asyncio_state import leave as _leave_asyncio
 from ._clock import TimeWarp
 from ._hubstats import HubCounts, HubMonitor, HubStatistics
 from ._io_base import READ, WRITE, IOBackend
@@ -732,6 +733,7 @@ def sleep(seconds: float = 0) -> None:
         raise BlockingSwitchOutError("cannot sleep inside the hub; a hub callback must not block")
     entry = (current.switch, ())
     hub._ready.append(entry)
+    back = _leave_asyncio()
     try:
         hub.switch()
     except BaseException:
@@ -740,6 +742,9 @@ def sleep(seconds: float = 0) -> None:
         except ValueError:
             pass
         raise
+    finally:
+        if back is not None:
+            back()
     if hub.urgent_calls:
         hub.run_urgent()
 

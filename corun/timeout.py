@@ -59,7 +59,11 @@ class Timeout(BaseException):
             raise RuntimeError(f"{self!r} is already started")
         if self.seconds is None:
             return  # never expires
-        self._owner = getcurrent()
+        owner = getcurrent()
+        refusal = getattr(owner, "refuses_interrupts", None)
+        if refusal:
+            raise RuntimeError(f"a corun.Timeout cannot interrupt {owner!r}: {refusal}")
+        self._owner = owner
         self.timer = get_hub().call_later(self.seconds, self._expire)
 
     def _expire(self) -> None:

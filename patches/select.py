@@ -23,15 +23,6 @@ Facts this module relies on:
   the second look then meets the closed fd and fails as the original does
   (``EBADF``, ``ValueError`` for a closed object, ``POLLNVAL`` in ``poll``).
 - ``select.epoll`` cannot be subclassed, so ``epoll`` here wraps one.
-- asyncio keeps its running loop per OS thread, not per task.  A task
-  blocked inside a running loop would leave that loop "running" for every
-  other task (``asyncio.run`` would then refuse to start), so while a task
-  waits here its running loop is taken out and put back when it resumes.
-  Only the task running the loop may do that: a task whose loop waits
-  elsewhere (a thread start, a lock) leaves it set, and another task that
-  selects meanwhile must not take it out from under it.  A loop records the
-  thread that runs it (``_thread_id``, from ``threading.get_ident``, which
-  names the task once threads are patched).
 """
 
 from __future__ import annotations
@@ -82,23 +73,8 @@ FileDescriptorLike = Any  # an int, or an object with a fileno() method
 
 
 def _park(waiter: Waiter, timeout: float | None) -> None:
-    """Park on ``waiter``, taking this task's running asyncio loop out meanwhile."""
-    events = sys.modules.get("asyncio.events")
-    loop = None if events is None else events._get_running_loop()
-    if loop is None or not _runs_loop(loop):
-        waiter.get(timeout)
-        return
-    events._set_running_loop(None)  # type: ignore[union-attr]
-    try:
-        waiter.get(timeout)
-    finally:
-        events._set_running_loop(loop)  # type: ignore[union-attr]
-
-
-def _runs_loop(loop: Any) -> bool:
-    """Whether the current task is the one running asyncio ``loop`` (a loop that does not say: yes)."""
-    owner = getattr(loop, "_thread_id", None)
-    return owner is None or owner == sys.modules["threading"].get_ident()
+    """Park on ``waiter`` (the park itself takes this task's running asyncio loop out meanwhile)."""
+    waiter.get(timeout)
 
 
 class _MultiWait:

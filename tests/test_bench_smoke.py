@@ -129,3 +129,13 @@ def test_the_plain_reference_measures_only_the_requests_clients(tmp_path):
     if HAVE_PROC:
         line = next(line for line in proc.stdout.splitlines() if line.startswith("http: CPU use"))
         assert re.search(r"plain \d+% = [0-9.]+ us per request", line), line
+
+
+def test_asyncio_bridge_benchmark_runs() -> None:
+    proc = run_process(
+        [sys.executable, str(ROOT / "bench" / "asyncio_bridge.py"), "--quick"], timeout=120, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = {line[:40].strip(): line[40:].strip() for line in proc.stdout.splitlines()[1:]}
+    assert float(rows["echo round trip, corun shared loop"]) > 0
+    assert float(rows["await_ round trip"]) > 0

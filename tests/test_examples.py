@@ -171,6 +171,16 @@ def check_sync_vs_async(out: str) -> None:
     assert all(later >= earlier - 0.05 for earlier, later in itertools.pairwise(delays))
 
 
+@checks("asyncio_together.py")
+def check_asyncio_together(out: str) -> None:
+    # Ten replies of 0.3 s each from an asyncio server to blocking clients, and five
+    # 0.3 s blocking calls from a coroutine: at once (under 1 s), not 3 s and 1.5 s.
+    assert number(r"10 blocking clients: 10 replies in ([\d.]+) s", out) < 1.0
+    assert "first reply: HELLO 0" in out
+    assert number(r"5 blocking calls through to_async: ([\d.]+) s", out) < 1.0
+    assert "first result: key0 for request-42" in out
+
+
 @checks("timeouts.py")
 def check_timeouts(out: str) -> None:
     lines = out.splitlines()

@@ -1,0 +1,63 @@
+"""asyncio's per-thread state, kept per task: taken out when a task parks, put back when it resumes.
+
+Facts this module relies on:
+
+- asyncio keeps the running loop and the async-generator hooks per OS
+  thread (``asyncio.events._set_running_loop``, ``sys.set_asyncgen_hooks``),
+  and a loop sets both for as long as ``run_forever`` runs.  The current
+  task is kept per loop, so it follows the running loop.
+- Every task of a hub leaves the CPU through one park (``Waiter.get``, or
+  ``sleep(0)``'s yield) and comes back out of it.  Taking the state out
+  there and putting it back on resume makes it per task: the hub and every
+  other task see no running loop, so a sibling's ``asyncio.run`` works
+  while a coroutine waits in a patched ``time.sleep``, and an async
+  generator is finalized by the loop it started on.
+- Nothing is done until ``asyncio.events`` is imported, and a task with no
+  running loop pays one C call per park.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["leave"]
+
+_get_running_loop: Callable[[], Any] | None = None
+_set_running_loop: Callable[[Any], None] = lambda loop: None  # noqa: E731 - replaced with asyncio's
+
+# The hooks a task without a running loop has (the interpreter's defaults).
+_OUTSIDE: tuple[Any, Any] = (None, None)
+
+
+def leave() -> Callable[[], None] | None:
+    """Take the current task's running loop and async-generator hooks out; return what puts them back.
+
+    None when the task runs no loop (nothing to put back).
+    """
+    global _get_running_loop, _set_running_loop
+    get = _get_running_loop
+    if get is None:
+        events = sys.modules.get("asyncio.events")
+        if events is None:
+            return None
+        _get_running_loop = get = events._get_running_loop
+        _set_running_loop = events._set_running_loop
+    loop = get()
+    if loop is None:
+        return None
+    # A loop that wants to hear of coroutines that block it (corun's own loops).
+    blocked = getattr(loop, "_corun_coroutine_blocks", None)
+    if blocked is not None:
+        blocked()
+    hooks = sys.get_asyncgen_hooks()
+    set_loop = _set_running_loop
+    set_loop(None)
+    sys.set_asyncgen_hooks(*_OUTSIDE)
+
+    def back() -> None:
+        set_loop(loop)
+        sys.set_asyncgen_hooks(*hooks)
+
+    return back
