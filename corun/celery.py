@@ -401,8 +401,11 @@ class TaskPool(base.BasePool):
             return
         # Celery's cold-shutdown handler stops the pool from inside a signal
         # handler, which may run in one of the pool's own tasks: wait for the others.
+        # A task that has just ended stays a member until the hub runs its
+        # links, so only unfinished ones are waited for: re-reading the
+        # members without ever yielding would spin with the hub starved.
         current = getcurrent()
-        while others := [g for g in self._pool if g is not current]:
+        while others := [g for g in self._pool if g is not current and not g.dead]:
             joinall(others)
 
     def on_terminate(self) -> None:

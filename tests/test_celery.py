@@ -346,6 +346,30 @@ def test_the_worker_timer_runs_cancels_and_repeats_on_the_hub() -> None:
     assert out["left"] == 0
 
 
+def test_stopping_the_pool_just_after_a_task_ended_returns_at_once() -> None:
+    # Cold shutdown calls stop() from its signal handler; under load the task
+    # it killed may have ended in the same pass of the hub, before the hub ran
+    # the link that takes it out of the pool.  stop() must not wait for it.
+    result = run_python(
+        """
+        import json
+        from corun import sleep
+        from corun.celery import TaskPool
+        pool = TaskPool(4)
+        pool.start()
+        results = []
+        job = pool.on_apply(lambda: "done", callback=results.append)
+        sleep(0)  # one pass: the task runs and ends; its links run on the next pass
+        ended_but_member = job.greenlet.dead and job.greenlet in pool._pool
+        pool.stop()
+        print(json.dumps({"ended but a member": ended_but_member, "results": results}))
+        """,
+        timeout=20,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == {"ended but a member": True, "results": ["done"]}
+
+
 def test_200_tasks_that_sleep_and_fetch_run_100_at_a_time(
     project: Project, worker: Worker, slow_url: str
 ) -> None:
