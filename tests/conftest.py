@@ -36,8 +36,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def hub() -> Iterator[Hub]:
-    """Every test starts with a new hub for the test's thread and leaves none behind."""
+def hub(request: pytest.FixtureRequest) -> Iterator[Hub]:
+    """Every test starts with a new hub for the test's thread and leaves none behind.
+
+    A test marked ``corun(...)`` gets the plugin's hub in place of this one
+    (on the virtual clock if the marker asks for it, checked for leaks at its end).
+    """
+    if request.node.get_closest_marker("corun") is not None:
+        yield request.getfixturevalue("corun_hub")
+        return
     old = _peek_hub()
     if old is not None:
         old.destroy()
@@ -53,6 +60,11 @@ def fake_clock(hub: Hub) -> Iterator[list[float]]:
     now = [1000.0]
     hub.clock = lambda: now[0]
     yield now
+
+
+def now() -> float:
+    """The time on the clock of the calling thread's hub (virtual in a test marked for it)."""
+    return corun.get_hub().clock()
 
 
 @pytest.fixture
@@ -234,6 +246,7 @@ __all__ = [
     "corun",
     "expects_loop_exit",
     "kill_group",
+    "now",
     "process_group",
     "run_json",
     "run_patched",

@@ -8,28 +8,18 @@ from typing import Any
 
 import pytest
 
-import corun
 from corun import AsyncResult, Event, Greenlet, Timeout, getcurrent, sleep, spawn
 from corun.event import EventStatistics
 from corun.greenlet import joinall, killall, spawn_later
 from corun.hub import Hub
 from corun.testing import run_in_thread
 
+from .conftest import now
+
 # -- Event ------------------------------------------------------------------
 
 
 pytestmark = pytest.mark.corun(clock="virtual")
-
-
-@pytest.fixture
-def hub(corun_hub: Hub) -> Hub:
-    """The test's own hub, on the virtual clock (in place of the suite's real-time one)."""
-    return corun_hub
-
-
-def now() -> float:
-    """The time on the hub's clock."""
-    return corun.get_hub().clock()
 
 
 def test_set_clear_is_set() -> None:

@@ -18,18 +18,9 @@ from corun.greenlet import iwait, joinall, kill, killall, spawn_later, wait
 from corun.hub import Hub, notify_closing, wait_readable
 from corun.testing import VirtualClock, run_in_thread
 
+from .conftest import now
+
 pytestmark = pytest.mark.corun(clock="virtual")
-
-
-@pytest.fixture
-def hub(corun_hub: Hub) -> Hub:
-    """The test's own hub, on the virtual clock (in place of the suite's real-time one)."""
-    return corun_hub
-
-
-def now() -> float:
-    """The time on the hub's clock."""
-    return corun.get_hub().clock()
 
 
 def returns(value: Any) -> Any:

@@ -15,23 +15,12 @@ from corun.hub import Hub
 from corun.lock import BoundedSemaphore, Lock, LockStatistics, RLock, Semaphore, SemaphoreStatistics
 from corun.testing import VirtualClock, run_in_thread
 
-from .conftest import expects_loop_exit
+from .conftest import expects_loop_exit, now
 
 # -- Semaphore ------------------------------------------------------------------
 
 
 pytestmark = pytest.mark.corun(clock="virtual")
-
-
-@pytest.fixture
-def hub(corun_hub: Hub) -> Hub:
-    """The test's own hub, on the virtual clock (in place of the suite's real-time one)."""
-    return corun_hub
-
-
-def now() -> float:
-    """The time on the hub's clock."""
-    return corun.get_hub().clock()
 
 
 def test_semaphore_counts_units() -> None:

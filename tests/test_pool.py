@@ -14,18 +14,9 @@ from corun.hub import Hub
 from corun.pool import Group, Pool, PoolFull
 from corun.testing import VirtualClock
 
+from .conftest import now
+
 pytestmark = pytest.mark.corun(clock="virtual")
-
-
-@pytest.fixture
-def hub(corun_hub: Hub) -> Hub:
-    """The test's own hub, on the virtual clock (in place of the suite's real-time one)."""
-    return corun_hub
-
-
-def now() -> float:
-    """The time on the hub's clock."""
-    return corun.get_hub().clock()
 
 
 class Gauge:

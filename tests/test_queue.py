@@ -11,7 +11,6 @@ import pytest
 
 import corun
 from corun import LoopExit, Timeout, joinall, sleep, spawn
-from corun.hub import Hub
 from corun.queue import (
     Channel,
     ChannelStatistics,
@@ -25,23 +24,12 @@ from corun.queue import (
 )
 from corun.testing import run_in_thread
 
-from .conftest import expects_loop_exit
+from .conftest import expects_loop_exit, now
 
 # -- basics -----------------------------------------------------------------------
 
 
 pytestmark = pytest.mark.corun(clock="virtual")
-
-
-@pytest.fixture
-def hub(corun_hub: Hub) -> Hub:
-    """The test's own hub, on the virtual clock (in place of the suite's real-time one)."""
-    return corun_hub
-
-
-def now() -> float:
-    """The time on the hub's clock."""
-    return corun.get_hub().clock()
 
 
 def test_empty_and_full_are_the_stdlib_exceptions() -> None:

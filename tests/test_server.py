@@ -30,17 +30,12 @@ from corun.greenlet import GreenletExit
 from corun.pool import Pool
 from corun.server import DatagramServer, StreamServer
 
-from .conftest import recv_all, run_patched, run_python
+from .conftest import now, recv_all, run_patched, run_python
 
 # Waits for time take almost none on the virtual clock.  The sockets are real,
 # all in this process: the hub gives the kernel 50 ms to deliver on loopback
 # before it jumps, time enough on a busy machine.
 pytestmark = pytest.mark.corun(clock="virtual", autojump_threshold=0.05)
-
-
-def now() -> float:
-    """The time on the hub's clock."""
-    return corun.get_hub().clock()
 
 
 LOCAL = ("127.0.0.1", 0)

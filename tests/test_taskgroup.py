@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-import corun
 from corun import Event, Greenlet, GreenletExit, TaskGroup, Timeout, sleep, spawn
 from corun.hub import Hub
+
+from .conftest import now
 
 if sys.version_info >= (3, 11):
     GroupError = ExceptionGroup  # noqa: F821 - builtin on 3.11+
@@ -20,17 +21,6 @@ else:
 
 
 pytestmark = pytest.mark.corun(clock="virtual")
-
-
-@pytest.fixture
-def hub(corun_hub: Hub) -> Hub:
-    """The test's own hub, on the virtual clock (in place of the suite's real-time one)."""
-    return corun_hub
-
-
-def now() -> float:
-    """The time on the hub's clock."""
-    return corun.get_hub().clock()
 
 
 def double_after(x: int, delay: float) -> int:

@@ -11,20 +11,11 @@ from typing import Any
 import pytest
 
 from corun import Event, Timeout, sleep, spawn, with_timeout
-from corun.hub import Hub, get_hub
+from corun.hub import Hub
+
+from .conftest import now
 
 pytestmark = pytest.mark.corun(clock="virtual")
-
-
-@pytest.fixture
-def hub(corun_hub: Hub) -> Hub:
-    """The test's own hub, on the virtual clock (in place of the suite's real-time one)."""
-    return corun_hub
-
-
-def now() -> float:
-    """The time on the hub's clock."""
-    return get_hub().clock()
 
 
 def test_context_manager_raises_itself_when_time_is_up(hub: Hub) -> None:
