@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import os
@@ -20,7 +19,7 @@ import pytest
 
 import corun
 from corun.hub import Hub, _peek_hub, get_hub
-from corun.testing import PATCH_ALL
+from corun.testing import PATCH_ALL, kill_group, process_group, run_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,63 +92,6 @@ def recv_all(sock: Any) -> bytes:
         if not data:
             return b"".join(chunks)
         chunks.append(data)
-
-
-@contextlib.contextmanager
-def process_group(command: list[str], **options: Any) -> Iterator[subprocess.Popen[Any]]:
-    """Start ``command`` as the leader of a process group of its own; kill and reap the group after.
-
-    Whatever the process started and left behind (a server, a worker, a
-    shell still sleeping) is in that group and is killed with it, whether the
-    test passed, failed or timed out: one failure cannot leave processes that
-    disturb the next test.
-    """
-    proc = subprocess.Popen(command, start_new_session=True, **options)
-    try:
-        yield proc
-    finally:
-        kill_group(proc)
-
-
-def kill_group(proc: subprocess.Popen[Any]) -> None:
-    """SIGKILL what is left of ``proc``'s process group, reap ``proc`` and close its pipes."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    for pipe in (proc.stdin, proc.stdout, proc.stderr):
-        if pipe is not None:
-            with contextlib.suppress(OSError):
-                pipe.close()
-
-
-def run_process(
-    command: list[str],
-    *,
-    timeout: float,
-    cwd: str | Path | None = None,
-    env: dict[str, str] | None = None,
-    input: str | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` to its end in a process group of its own; return the finished process.
-
-    Like ``subprocess.run(..., capture_output=True, text=True)``, except that
-    the processes it leaves behind are killed too, and that a timeout cannot
-    hang on a pipe such a process still holds open.
-
-    Raises:
-        subprocess.TimeoutExpired: still running after ``timeout`` s; killed, with what it printed.
-    """
-    stdin = subprocess.PIPE if input is not None else None
-    options: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
-    with process_group(command, stdin=stdin, cwd=cwd, env=env, **options) as proc:
-        try:
-            stdout, stderr = proc.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            stdout, stderr = proc.communicate()
-            raise subprocess.TimeoutExpired(command, timeout, stdout, stderr) from None
-    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
 
 
 def run_python(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import corun
 import corun.hub
 from corun import _originals
 from corun.hub import Hub, LoopExit
-from corun.testing import ManualClock, VirtualClock, count_passes, run_in_thread, run_patched
+from corun.testing import ManualClock, VirtualClock, count_passes, run_in_thread, run_patched, run_process
 
 from .conftest import ROOT, expects_loop_exit, run_json
 
@@ -213,7 +214,7 @@ from corun import monkey; monkey.patch_all()
 import json, queue, select, socket, threading, time
 import corun, corun.hub
 from corun import _originals
-from corun.testing import ManualClock, VirtualClock, count_passes, run_in_thread, run_patched
+from corun.testing import ManualClock, VirtualClock, count_passes, run_in_thread, run_patched, run_process
 
 clock = VirtualClock()
 corun.hub._local.hub = corun.hub.Hub(clock=clock)
@@ -632,3 +633,32 @@ def test_the_readme_example_runs_as_it_says(pytester: pytest.Pytester) -> None:
             "*task 'Greenlet-*' is still alive, waiting on sleep*",
         ]
     )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A killed child of a process that ended is reaped by init; until then it is a zombie.
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        return stat.read().split(")")[-1].split()[0] != "Z"
+
+
+def test_run_process_kills_what_the_child_left_behind_and_a_timeout_keeps_its_output() -> None:
+    # The sleeper does not hold the pipes, so the child's end is what ends run_process.
+    leave_a_sleeper = (
+        "import subprocess as s; print(s.Popen(['sleep', '60'], stdout=s.DEVNULL, stderr=s.DEVNULL).pid)"
+    )
+    proc = run_process([sys.executable, "-c", leave_a_sleeper], timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    sleeper = int(proc.stdout)
+    deadline = time.monotonic() + 10
+    while _alive(sleeper) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(sleeper), "the grandchild outlived run_process"
+
+    with pytest.raises(subprocess.TimeoutExpired) as caught:
+        stalls = "print('started', flush=True); import time; time.sleep(60)"
+        run_process([sys.executable, "-c", stalls], timeout=2)
+    assert caught.value.stdout == "started\n"

@@ -9,8 +9,9 @@
   code, and what that code left on it.
 - ``ManualClock`` (a clock the test moves by hand), ``run_in_thread`` (a
   function on a real OS thread, even when threads are patched),
-  ``count_passes`` (the hub's loop passes) and ``run_patched`` (a snippet in
-  a fresh interpreter after ``patch_all()``).
+  ``count_passes`` (the hub's loop passes), ``run_patched`` (a snippet in
+  a fresh interpreter after ``patch_all()``), and ``run_process`` and
+  ``process_group`` (a child whose whole process group is killed after).
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ from ._hubs import fresh_hub as fresh_hub
 from ._tools import PATCH_ALL as PATCH_ALL
 from ._tools import ManualClock as ManualClock
 from ._tools import count_passes as count_passes
+from ._tools import kill_group as kill_group
+from ._tools import process_group as process_group
 from ._tools import run_in_thread as run_in_thread
 from ._tools import run_patched as run_patched
+from ._tools import run_process as run_process
 
 __all__ = [
     "PATCH_ALL",
@@ -31,6 +35,9 @@ __all__ = [
     "count_passes",
     "describe_leaks",
     "fresh_hub",
+    "kill_group",
+    "process_group",
     "run_in_thread",
     "run_patched",
+    "run_process",
 ]

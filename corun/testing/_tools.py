@@ -8,13 +8,22 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from corun import _originals
 from corun.hub import Hub, _peek_hub
 
-__all__ = ["PATCH_ALL", "ManualClock", "count_passes", "run_in_thread", "run_patched"]
+__all__ = [
+    "PATCH_ALL",
+    "ManualClock",
+    "count_passes",
+    "kill_group",
+    "process_group",
+    "run_in_thread",
+    "run_patched",
+    "run_process",
+]
 
 
 class ManualClock:
@@ -83,6 +92,63 @@ def count_passes(hub: Hub) -> list[int]:
 PATCH_ALL = "from corun import monkey; monkey.patch_all()\n"
 
 
+@contextlib.contextmanager
+def process_group(command: list[str], **options: Any) -> Iterator[subprocess.Popen[Any]]:
+    """Start ``command`` as the leader of a process group of its own; kill and reap the group after.
+
+    Whatever the process started and left behind (a server, a worker, a
+    shell still sleeping) is in that group and is killed with it, whether the
+    test passed, failed or timed out: one failure cannot leave processes that
+    disturb the next test.  ``options`` are ``subprocess.Popen``'s.
+    """
+    proc = subprocess.Popen(command, start_new_session=True, **options)
+    try:
+        yield proc
+    finally:
+        kill_group(proc)
+
+
+def kill_group(proc: subprocess.Popen[Any]) -> None:
+    """SIGKILL what is left of ``proc``'s process group, reap ``proc`` and close its pipes."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+
+def run_process(
+    command: list[str],
+    *,
+    timeout: float,
+    cwd: str | os.PathLike[str] | None = None,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` to its end in a process group of its own; return the finished process.
+
+    Like ``subprocess.run(..., capture_output=True, text=True)``, except that
+    the processes it leaves behind are killed too, and that a timeout cannot
+    hang on a pipe such a process still holds open.
+
+    Raises:
+        subprocess.TimeoutExpired: still running after ``timeout`` s; killed, with what it printed.
+    """
+    stdin = subprocess.PIPE if input is not None else None
+    options: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    with process_group(command, stdin=stdin, cwd=cwd, env=env, **options) as proc:
+        try:
+            stdout, stderr = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            raise subprocess.TimeoutExpired(command, timeout, stdout, stderr) from None
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+
+
 def run_patched(
     source: str,
     *args: str,
@@ -93,28 +159,10 @@ def run_patched(
     """Run ``source`` (dedented) in a fresh interpreter after ``patch_all()``; return the finished process.
 
     The test process itself stays unpatched.  The child runs in a process
-    group of its own, killed whole if it outlives ``timeout``, so nothing
-    it started is left behind.
+    group of its own (``run_process``), so nothing it started is left behind.
 
     Raises:
         subprocess.TimeoutExpired: still running after ``timeout`` seconds, with what it printed.
     """
     command = [sys.executable, "-c", PATCH_ALL + textwrap.dedent(source), *args]
-    full_env = {**os.environ, **(env or {})}
-    with subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=full_env,
-        cwd=cwd,
-        start_new_session=True,
-    ) as proc:
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            stdout, stderr = proc.communicate()
-            raise subprocess.TimeoutExpired(command, timeout, stdout, stderr) from None
-    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+    return run_process(command, timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})})
