@@ -373,6 +373,9 @@ def stdlib_runs(request: pytest.FixtureRequest) -> Iterator[dict[str, Future[Mod
 
 
 @pytest.mark.stdlib
+# One worker process runs every module, a few at a time (the fixture above), when the suite is spread
+# over several.
+@pytest.mark.xdist_group("stdlib")
 @pytest.mark.timeout(WALL_LIMIT + 60)
 @pytest.mark.parametrize("module", MODULES)
 def test_stdlib_module_under_corun(module: str, stdlib_runs: dict[str, Future[ModuleRun]]) -> None:

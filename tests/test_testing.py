@@ -140,7 +140,7 @@ def test_a_real_socket_timeout_on_a_silent_peer_takes_no_real_time(virtual: Virt
         with pytest.raises(TimeoutError):
             started = _originals.monotonic()
             corun.spawn(corun.hub.wait_readable, client.fileno(), 30).get()
-        assert _originals.monotonic() - started < 1.0
+        assert _originals.monotonic() - started < 10  # a real wait would take 30 s
         assert virtual.elapsed == pytest.approx(30)
     finally:
         for s in (client, peer, listener):
@@ -189,9 +189,9 @@ def test_the_clock_waits_for_work_in_other_threads_instead_of_jumping_past_it(vi
     started = _originals.monotonic()
     with pytest.raises(corun.Timeout):
         with corun.Timeout(0.1):
-            pool.spawn(_originals.real_sleep, 0.5).get()
+            pool.spawn(_originals.real_sleep, 2.0).get()
     assert virtual.elapsed == pytest.approx(0.1)
-    assert 0.05 < _originals.monotonic() - started < 0.45
+    assert 0.05 < _originals.monotonic() - started < 1.5  # not the job's 2 s
     pool.join()
 
 
@@ -313,7 +313,7 @@ def test_the_virtual_clock_fixture_runs_the_test_in_a_task_on_a_virtual_hub(
             start = _originals.monotonic()
             corun.joinall([corun.spawn(corun.sleep, 3600) for _ in range(60)])
             assert virtual_clock.elapsed == 3600
-            assert _originals.monotonic() - start < 1.0
+            assert _originals.monotonic() - start < 5.0
 
         def test_left_alone():
             assert corun.get_hub().clock is _originals.monotonic
@@ -507,7 +507,7 @@ from corun import _originals
 def real_time():
     start = _originals.monotonic()
     yield
-    assert _originals.monotonic() - start < 1.0
+    assert _originals.monotonic() - start < 5.0
 
 def test_time_sleep_and_clocks(virtual_clock, real_time):
     wall, mono, perf = time.time(), time.monotonic(), time.perf_counter()
@@ -624,7 +624,8 @@ def test_the_readme_example_runs_as_it_says(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_heartbeat=readme_example())
     started = _originals.monotonic()
     result = pytester.runpytest("--strict-markers")
-    assert _originals.monotonic() - started < 5
+    # An hour and a half-minute of virtual waits; the bound leaves room for a busy machine.
+    assert _originals.monotonic() - started < 30
     result.assert_outcomes(passed=3, errors=1)
     result.stdout.fnmatch_lines(
         [
