@@ -28,6 +28,11 @@ Facts this module relies on (grpcio 1.85, read in its Cython sources):
   ``result()``: the channel's one spin thread (a task under patching) waits
   for every call of the channel, the caller parks on a condition, and a
   killed or timed-out caller cancels its call.
+- A stream's reader parks on the same condition.  grpc cancels a stream
+  abandoned by its reader only once the call object is collected, and a
+  killed task keeps its exception, whose traceback holds the call.  So a
+  reader that leaves with anything but the stream's end or its error
+  cancels the call.
 - The thread a wait runs in cannot be interrupted.  A task interrupted while
   its wait runs in a worker stays until the wait returns (grpc frees the
   queue on the way out), then goes on with the interruption.
@@ -146,6 +151,25 @@ def _unary_call(
     return _unary_with_call(self, request, timeout, metadata, credentials, wait_for_ready, compression)[0]
 
 
+def _cancelling_on_leave(next_message: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A stream's ``_next``, made to cancel the call when its reader is killed or timed out."""
+    import grpc
+
+    def _next(self: Any) -> Any:
+        try:
+            return next_message(self)
+        except (StopIteration, grpc.RpcError):
+            raise
+        except BaseException:
+            # Not an end of the stream: the reading task is leaving (killed,
+            # timed out).  grpc would cancel only once the call is collected,
+            # and the task's stored exception keeps it alive.
+            self.cancel()
+            raise
+
+    return _next
+
+
 def _check_supported() -> None:
     """Raise GrpcNotSupported unless grpc is a tested release with the hooks this module sets."""
     import grpc
@@ -159,8 +183,11 @@ def _check_supported() -> None:
     except (IndexError, ValueError):
         release = (0, 0)
     missing = [name for name in _HOOKS if not hasattr(cygrpc, name)]
-    if not hasattr(_channel, "_UnaryUnaryMultiCallable"):
-        missing.append("grpc._channel._UnaryUnaryMultiCallable")
+    missing += [
+        f"grpc._channel.{name}"
+        for name in ("_UnaryUnaryMultiCallable", "_MultiThreadedRendezvous")
+        if not hasattr(_channel, name)
+    ]
     if release not in TESTED_VERSIONS or missing:
         tested = ", ".join(f"{major}.{minor}" for major, minor in TESTED_VERSIONS)
         lacking = f" (it lacks {', '.join(missing)})" if missing else ""
@@ -183,6 +210,8 @@ def changes(hub: Hub | None = None) -> list[tuple[str, str, Any]]:
         GrpcNotSupported: the installed grpcio is not a tested one.
     """
     _check_supported()
+    from grpc._channel import _MultiThreadedRendezvous as rendezvous
+
     cygrpc = "grpc._cython.cygrpc"
     return [
         (cygrpc, "g_gevent_threadpool", _WaitPool()),
@@ -190,6 +219,7 @@ def changes(hub: Hub | None = None) -> list[tuple[str, str, Any]]:
         (cygrpc, "async_callback_func", _callback_deliverer(hub if hub is not None else get_hub())),
         ("grpc._channel", "_UnaryUnaryMultiCallable.__call__", _unary_call),
         ("grpc._channel", "_UnaryUnaryMultiCallable.with_call", _unary_with_call),
+        ("grpc._channel", "_MultiThreadedRendezvous._next", _cancelling_on_leave(rendezvous._next)),
         # Last: the flag turns on the hooks set above.
         (cygrpc, "g_gevent_activated", True),
     ]

@@ -22,6 +22,9 @@ __all__: list[str] = []
 
 def _after_patch(target: Any) -> list[tuple[Any, ...]]:
     """The settings of ``corun.grpc.changes()``, for ``monkey`` to make and record."""
+    if corun_grpc.is_initialized():
+        # corun.grpc.init() was called first: its settings stand.
+        return []
     try:
         return list(corun_grpc.changes())
     except corun_grpc.GrpcNotSupported as exc:

@@ -18,10 +18,11 @@ from .conftest import ROOT, PipeLines, process_group, run_json, run_process, tic
 
 grpc = pytest.importorskip("grpc")
 
-# A server in the program's own process: Slow sleeps 0.5 s (or the seconds
-# the request names), Count streams back five numbers 0.1 s apart, Echo
-# streams each request back; cancelled[] collects the calls the server saw
-# cancelled by their clients.
+# A server in the program's own process: Slow takes 0.5 s (or the seconds
+# the request names), Count streams back five numbers 0.1 s apart, Join
+# joins the requests of a stream, Echo streams each request back.  A call
+# the server sees ended by its client before its time is up (cancelled, or
+# past its deadline) is added to cancelled[].
 SERVICE = """
 import time
 from concurrent import futures
@@ -29,15 +30,27 @@ import grpc
 
 cancelled = []
 
+def wait(seconds, context, name):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not context.is_active():
+            cancelled.append(name)
+            return False
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+    return True
+
 def slow(request, context):
-    context.add_callback(lambda: cancelled.append(request))
-    time.sleep(float(request or b"0.5"))
+    wait(float(request or b"0.5"), context, request.decode())
     return request or b"done"
 
 def count(request, context):
     for i in range(5):
-        time.sleep(0.1)
+        if not wait(0.1, context, "count"):
+            return
         yield str(i).encode()
+
+def join(requests, context):
+    return b"".join(requests)
 
 def echo(requests, context):
     for request in requests:
@@ -46,6 +59,7 @@ def echo(requests, context):
 HANDLER = grpc.method_handlers_generic_handler("test.Service", {
     "Slow": grpc.unary_unary_rpc_method_handler(slow),
     "Count": grpc.unary_stream_rpc_method_handler(count),
+    "Join": grpc.stream_unary_rpc_method_handler(join),
     "Echo": grpc.stream_stream_rpc_method_handler(echo),
 })
 
@@ -132,6 +146,7 @@ def test_streams_flow_while_other_tasks_run() -> None:
     result = run_json(
         patched_program("""
         count = channel.unary_stream('/test.Service/Count')
+        join = channel.stream_unary('/test.Service/Join')
         echo = channel.stream_stream('/test.Service/Echo')
         ticks[0] = 0
         start = time.monotonic()
@@ -139,12 +154,14 @@ def test_streams_flow_while_other_tasks_run() -> None:
         corun.joinall(streams, raise_error=True)
         elapsed = time.monotonic() - start
         echoed = [m.decode() for m in echo(iter([b'a', b'b', b'c']), timeout=10)]
-        print(json.dumps({"elapsed": elapsed, "ticks": ticks[0], "echoed": echoed,
+        joined = join(iter([b'a', b'b', b'c']), timeout=10).decode()
+        print(json.dumps({"elapsed": elapsed, "ticks": ticks[0], "echoed": echoed, "joined": joined,
                           "streams": [s.value for s in streams]}))
         """)
     )
     assert result["streams"] == [["0", "1", "2", "3", "4"]] * 20
     assert result["echoed"] == ["a", "b", "c"]
+    assert result["joined"] == "abc"
     # Each stream takes 0.5 s; twenty of them one after another, 10 s.
     assert result["elapsed"] < 2.5, result
     assert result["ticks"] >= 5, result
@@ -166,24 +183,34 @@ def test_a_call_past_its_timeout_ends_with_deadline_exceeded() -> None:
     assert result["elapsed"] < 1.5, result
 
 
-def test_a_killed_task_cancels_its_call_and_the_channel_stays_usable() -> None:
+def test_a_killed_or_timed_out_task_cancels_its_call_and_the_channel_stays_usable() -> None:
     result = run_json(
         patched_program("""
-        caller = corun.spawn(slow, b"1.5", timeout=10)
-        corun.sleep(0.3)
+        count = channel.unary_stream('/test.Service/Count')
+        killed = corun.spawn(slow, b"1.5", timeout=10)
+        reader = corun.spawn(lambda: [m for m in count(b"", timeout=10)])
+        corun.sleep(0.25)
         start = time.monotonic()
-        caller.kill()
+        killed.kill()
+        reader.kill()
         kill_took = time.monotonic() - start
-        corun.sleep(0.3)  # for the server to hear of the cancel
+        start = time.monotonic()
+        try:
+            with corun.Timeout(0.25):
+                slow(b"1.4", timeout=10)
+        except corun.Timeout:
+            timed_out_after = time.monotonic() - start
+        corun.sleep(0.3)  # for the server to hear of the cancels
         after = slow(b"0.1", timeout=5).decode()
-        print(json.dumps({"kill_took": kill_took, "after": after, "dead": caller.dead,
-                          "cancelled": [c.decode() for c in cancelled]}))
+        print(json.dumps({"kill_took": kill_took, "timed_out_after": timed_out_after, "after": after,
+                          "dead": killed.dead and reader.dead, "cancelled": sorted(cancelled)}))
         """)
     )
     assert result["dead"]
     assert result["kill_took"] < 0.5, result
-    # The server saw the killed task's call end early, and the next call went through.
-    assert "1.5" in result["cancelled"], result
+    assert result["timed_out_after"] < 0.75, result
+    # The server saw each call end before its time was up, and the next call went through.
+    assert result["cancelled"] == ["1.4", "1.5", "count"], result
     assert result["after"] == "0.1"
 
 
@@ -211,3 +238,47 @@ def test_without_the_grpc_area_grpc_is_left_as_it_is(tmp_path) -> None:
             assert proc.returncode == 0, proc.stderr
             result = json.loads(proc.stdout.strip().splitlines()[-1])
             assert result == {"answer": "0.1", "initialized": False, "hooked": False}, runner
+
+
+def test_call_credentials_callbacks_run_as_tasks_on_the_hub() -> None:
+    # grpc asks a metadata plugin for its metadata from one of its own C
+    # threads; the plugin must run as a task of the program's hub, where it
+    # may wait as tasks do.
+    result = run_json(
+        PATCH
+        + SERVICE
+        + textwrap.dedent("""
+        import json, threading
+        import corun
+        from corun import monkey
+        from corun.hub import get_hub
+        real_ident = monkey.get_original("threading", "get_ident")
+        main_thread, hub = real_ident(), get_hub()
+        seen = []
+
+        class Plugin(grpc.AuthMetadataPlugin):
+            def __call__(self, context, callback):
+                task = corun.getcurrent() is not hub
+                seen.append({"task": task, "main_thread": real_ident() == main_thread})
+                corun.sleep(0.05)
+                callback((("x-token", "secret"),), None)
+
+        def token(request, context):
+            return dict(context.invocation_metadata()).get("x-token", "none").encode()
+
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        get = grpc.unary_unary_rpc_method_handler(token)
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Token", {"Get": get}),))
+        port = server.add_secure_port("127.0.0.1:0", grpc.local_server_credentials())
+        server.start()
+        credentials = grpc.composite_channel_credentials(
+            grpc.local_channel_credentials(), grpc.metadata_call_credentials(Plugin())
+        )
+        with grpc.secure_channel(f"127.0.0.1:{port}", credentials) as channel:
+            answer = channel.unary_unary("/test.Token/Get")(b"", timeout=10).decode()
+        server.stop(None)
+        print(json.dumps({"answer": answer, "seen": seen}))
+        """)
+    )
+    assert result["answer"] == "secret"
+    assert result["seen"] == [{"task": True, "main_thread": True}]
