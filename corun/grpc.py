@@ -21,13 +21,14 @@ Facts this module relies on (grpcio 1.85, read in its Cython sources):
   set by ``set_async_callback_func``.  A thread of grpc's is no task's, so
   the callback crosses to the hub with ``run_callback_threadsafe`` and runs
   there as a task.
-- A blocking unary call (``__call__``, ``with_call``) waits on a completion
-  queue of its own, one wait in the thread pool per call, and a task killed
-  during that wait cannot cancel it: grpc would destroy the queue while the
-  worker still waits on it.  So both are made ``future()`` then
-  ``result()``: the channel's one spin thread (a task under patching) waits
-  for every call of the channel, the caller parks on a condition, and a
-  killed or timed-out caller cancels its call.
+- A blocking call with a single answer (unary-unary or stream-unary,
+  ``__call__`` and ``with_call``) waits on a completion queue of its own,
+  one wait in the thread pool per call, and a task interrupted during that
+  wait cannot cancel it: grpc would destroy the queue while the worker
+  still waits on it.  So these are made ``future()`` then ``result()``:
+  the channel's one spin thread (a task under patching) waits for every
+  call of the channel, the caller parks on a condition, and a killed or
+  timed-out caller cancels its call.
 - A stream's reader parks on the same condition.  grpc cancels a stream
   abandoned by its reader only once the call object is collected, and a
   killed task keeps its exception, whose traceback holds the call.  So a
@@ -111,7 +112,7 @@ def _callback_deliverer(hub: Hub) -> Callable[[Callable[..., Any], tuple[Any, ..
     return deliver
 
 
-def _unary_with_call(
+def _blocking_with_call(
     self: Any,
     request: Any,
     timeout: float | None = None,
@@ -120,7 +121,7 @@ def _unary_with_call(
     wait_for_ready: bool | None = None,
     compression: Any = None,
 ) -> tuple[Any, Any]:
-    """A unary-unary ``with_call``: ``future()`` then ``result()``, cancelled if the caller leaves."""
+    """``with_call`` of a call with one answer: ``future()``, ``result()``, cancelled if the caller leaves."""
     future = self.future(
         request,
         timeout=timeout,
@@ -138,7 +139,7 @@ def _unary_with_call(
         raise
 
 
-def _unary_call(
+def _blocking_call(
     self: Any,
     request: Any,
     timeout: float | None = None,
@@ -147,8 +148,8 @@ def _unary_call(
     wait_for_ready: bool | None = None,
     compression: Any = None,
 ) -> Any:
-    """A unary-unary ``__call__``: ``future()`` then ``result()``, cancelled if the caller leaves."""
-    return _unary_with_call(self, request, timeout, metadata, credentials, wait_for_ready, compression)[0]
+    """``__call__`` of a call with one answer: ``future()``, ``result()``, cancelled if the caller leaves."""
+    return _blocking_with_call(self, request, timeout, metadata, credentials, wait_for_ready, compression)[0]
 
 
 def _cancelling_on_leave(next_message: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -185,7 +186,7 @@ def _check_supported() -> None:
     missing = [name for name in _HOOKS if not hasattr(cygrpc, name)]
     missing += [
         f"grpc._channel.{name}"
-        for name in ("_UnaryUnaryMultiCallable", "_MultiThreadedRendezvous")
+        for name in ("_UnaryUnaryMultiCallable", "_StreamUnaryMultiCallable", "_MultiThreadedRendezvous")
         if not hasattr(_channel, name)
     ]
     if release not in TESTED_VERSIONS or missing:
@@ -217,8 +218,10 @@ def changes(hub: Hub | None = None) -> list[tuple[str, str, Any]]:
         (cygrpc, "g_gevent_threadpool", _WaitPool()),
         (cygrpc, "g_gevent_pool", _Spawner()),
         (cygrpc, "async_callback_func", _callback_deliverer(hub if hub is not None else get_hub())),
-        ("grpc._channel", "_UnaryUnaryMultiCallable.__call__", _unary_call),
-        ("grpc._channel", "_UnaryUnaryMultiCallable.with_call", _unary_with_call),
+        ("grpc._channel", "_UnaryUnaryMultiCallable.__call__", _blocking_call),
+        ("grpc._channel", "_UnaryUnaryMultiCallable.with_call", _blocking_with_call),
+        ("grpc._channel", "_StreamUnaryMultiCallable.__call__", _blocking_call),
+        ("grpc._channel", "_StreamUnaryMultiCallable.with_call", _blocking_with_call),
         ("grpc._channel", "_MultiThreadedRendezvous._next", _cancelling_on_leave(rendezvous._next)),
         # Last: the flag turns on the hooks set above.
         (cygrpc, "g_gevent_activated", True),
