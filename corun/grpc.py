@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .greenlet import spawn
-from .hub import Hub, get_hub
+from .hub import Hub, get_hub, register_lifecycle_hooks
 from .threadpool import ThreadPool
 
 __all__ = ["TESTED_VERSIONS", "GrpcNotSupported", "changes", "init", "is_initialized"]
@@ -69,17 +69,14 @@ class GrpcNotSupported(RuntimeError):
 class _WaitPool:
     """What cygrpc takes as its thread pool: ``apply`` runs one completion-queue wait in a worker."""
 
-    def __init__(self) -> None:
-        self._pools: dict[Hub, ThreadPool] = {}
-
     def apply(
         self, func: Callable[..., Any], args: Iterable[Any] = (), kwds: dict[str, Any] | None = None
     ) -> Any:
         """Call ``func(*args, **kwds)`` in a worker thread of this thread's hub; only this task waits."""
         hub = get_hub()
-        pool = self._pools.get(hub)
-        if pool is None or hub.destroyed:
-            pool = self._pools[hub] = ThreadPool(WAIT_THREADS, hub=hub)
+        pool = _wait_pools.get(hub)
+        if pool is None:
+            pool = _wait_pools[hub] = ThreadPool(WAIT_THREADS, hub=hub)
         result = pool.spawn(func, *args, **(kwds or {}))
         try:
             return result.get()
@@ -93,6 +90,12 @@ class _WaitPool:
                     # The first interruption is the one raised.
                     continue
             raise
+
+
+# Each hub's pool for completion-queue waits; corun.threadpool kills it with
+# its hub, and the entry goes then too.
+_wait_pools: dict[Hub, ThreadPool] = {}
+register_lifecycle_hooks(on_destroy=lambda hub: _wait_pools.pop(hub, None))
 
 
 class _Spawner:

@@ -14,6 +14,10 @@ import time
 
 import pytest
 
+import corun
+import corun.grpc
+from corun import _originals
+
 from .conftest import ROOT, PipeLines, process_group, run_json, run_process, ticker
 
 grpc = pytest.importorskip("grpc")
@@ -300,3 +304,27 @@ def test_call_credentials_callbacks_run_as_tasks_on_the_hub() -> None:
     )
     assert result["answer"] == "secret"
     assert result["seen"] == [{"task": True, "main_thread": True}]
+
+
+def test_a_task_interrupted_during_a_wait_in_a_worker_leaves_only_once_the_wait_returned() -> None:
+    # grpc frees a completion queue as an interruption goes up through it:
+    # the worker waiting on that queue must be done with it first.
+    release = _originals.allocate_lock()
+    release.acquire()
+    returned = []
+
+    def wait_in_c() -> str:  # stands for grpc_completion_queue_next
+        release.acquire()
+        returned.append(True)
+        return "event"
+
+    task = corun.spawn(corun.grpc._WaitPool().apply, wait_in_c)
+    corun.sleep(0.05)
+    task.kill(block=False)
+    corun.sleep(0.3)
+    assert not task.dead
+    release.release()
+    task.join(timeout=5)
+    assert task.dead
+    assert returned == [True]
+    assert isinstance(task.value, corun.GreenletExit)  # the kill went on once the wait was over
