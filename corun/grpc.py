@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .greenlet import spawn
-from .hub import Hub, get_hub, register_lifecycle_hooks
+from .hub import Hub, get_hub
 from .threadpool import ThreadPool
 
 __all__ = ["TESTED_VERSIONS", "GrpcNotSupported", "changes", "init", "is_initialized"]
@@ -76,6 +76,9 @@ class _WaitPool:
         hub = get_hub()
         pool = _wait_pools.get(hub)
         if pool is None:
+            # corun.threadpool kills a pool with its hub; forget those.
+            for ended in [other for other in _wait_pools if other.destroyed]:
+                del _wait_pools[ended]
             pool = _wait_pools[hub] = ThreadPool(WAIT_THREADS, hub=hub)
         result = pool.spawn(func, *args, **(kwds or {}))
         try:
@@ -92,10 +95,8 @@ class _WaitPool:
             raise
 
 
-# Each hub's pool for completion-queue waits; corun.threadpool kills it with
-# its hub, and the entry goes then too.
+# Each hub's pool for completion-queue waits.
 _wait_pools: dict[Hub, ThreadPool] = {}
-register_lifecycle_hooks(on_destroy=lambda hub: _wait_pools.pop(hub, None))
 
 
 class _Spawner:

@@ -334,3 +334,27 @@ def test_a_task_interrupted_during_a_wait_in_a_worker_leaves_only_once_the_wait_
     assert task.dead
     assert returned == [True]
     assert isinstance(task.value, corun.GreenletExit)  # the kill went on once the wait was over
+
+
+def test_an_untested_grpcio_is_refused_by_init_and_left_alone_by_patching() -> None:
+    result = run_json("""
+        import json, warnings
+        import grpc
+        grpc.__version__ = "1.99.0"  # a release this integration was not tested with
+        import corun.grpc
+        try:
+            corun.grpc.init()
+        except corun.grpc.GrpcNotSupported as exc:
+            refused = str(exc)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            from corun import monkey; monkey.patch_all()
+        from grpc._cython import cygrpc
+        print(json.dumps({"refused": refused, "warnings": [str(w.message) for w in caught],
+                          "hooked": cygrpc.g_gevent_activated, "initialized": corun.grpc.is_initialized()}))
+    """)
+    assert "grpcio 1.99.0 is installed" in result["refused"]
+    assert "--no-grpc" in result["refused"]
+    assert any("1.99.0" in message and "left blocking" in message for message in result["warnings"])
+    assert not result["hooked"]
+    assert not result["initialized"]
