@@ -1,6 +1,6 @@
 """grpcio's synchronous client and server, made to park only the calling task.
 
-Facts this module relies on (grpcio 1.85, read in its Cython sources):
+Facts this module relies on (grpcio 1.60 to 1.85, read in 1.85's Cython sources):
 
 - The synchronous stack waits in C, in ``grpc_completion_queue_next`` with
   the GIL released, from two places: ``_latent_event`` (each call's or the
@@ -51,8 +51,9 @@ from .threadpool import ThreadPool
 
 __all__ = ["TESTED_VERSIONS", "GrpcNotSupported", "changes", "init", "is_initialized"]
 
-# The grpcio releases (major, minor) this integration was tested with.
-TESTED_VERSIONS: tuple[tuple[int, int], ...] = ((1, 85),)
+# The grpcio releases (major, minor) this integration was tested with: the
+# latest patch release of each from 1.60 to 1.85 (there is no 1.77 or 1.79).
+TESTED_VERSIONS: tuple[tuple[int, int], ...] = tuple((1, minor) for minor in range(60, 86))
 
 # The most completion-queue waits running at once for one hub: one per
 # channel with calls in flight, one per server, one per blocking stream read.
@@ -194,7 +195,8 @@ def _check_supported() -> None:
         if not hasattr(_channel, name)
     ]
     if release not in TESTED_VERSIONS or missing:
-        tested = ", ".join(f"{major}.{minor}" for major, minor in TESTED_VERSIONS)
+        first, last = TESTED_VERSIONS[0], TESTED_VERSIONS[-1]
+        tested = f"{first[0]}.{first[1]} to {last[0]}.{last[1]}"
         lacking = f" (it lacks {', '.join(missing)})" if missing else ""
         raise GrpcNotSupported(
             f"corun.grpc hooks into grpcio's private cygrpc globals and was tested with grpcio {tested}; "

@@ -61,7 +61,7 @@ AREAS: tuple[Area, ...] = (
         "grpc",
         ("grpc",),
         "grpcio's synchronous client and server, now or once imported: completion-queue waits run "
-        "in a thread pool, and a timed-out or killed unary call is cancelled",
+        "in a thread pool, and the call of a task timed out or killed while waiting is cancelled",
     ),
 )
 
