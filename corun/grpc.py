@@ -56,7 +56,8 @@ __all__ = ["TESTED_VERSIONS", "GrpcNotSupported", "changes", "init", "is_initial
 TESTED_VERSIONS: tuple[tuple[int, int], ...] = tuple((1, minor) for minor in range(60, 86))
 
 # The most completion-queue waits running at once for one hub: one per
-# channel with calls in flight, one per server, one per blocking stream read.
+# channel with calls in flight, one per server, and one per call of a channel
+# made with the experimental option SingleThreadedUnaryStream.
 WAIT_THREADS = 64
 
 # The names of grpc._cython.cygrpc this module sets.
