@@ -135,6 +135,26 @@ def test_concurrent_unary_calls_park_only_their_tasks(import_grpc_first: bool) -
     assert result["ticks"] >= 5, result
 
 
+def test_calls_through_an_intercepted_channel_park_only_their_tasks() -> None:
+    result = run_json(
+        patched_program("""
+        class PassOn(grpc.UnaryUnaryClientInterceptor):
+            def intercept_unary_unary(self, continuation, details, request):
+                return continuation(details, request)
+
+        intercepted = grpc.intercept_channel(channel, PassOn()).unary_unary('/test.Service/Slow')
+        start = time.monotonic()
+        calls = [corun.spawn(intercepted, b"0.5", timeout=10) for _ in range(20)]
+        corun.joinall(calls, raise_error=True)
+        elapsed = time.monotonic() - start
+        print(json.dumps({"elapsed": elapsed, "answers": [c.value.decode() for c in calls]}))
+        """)
+    )
+    assert result["answers"] == ["0.5"] * 20
+    # One after another: 10 s.
+    assert result["elapsed"] < 2.5, result
+
+
 def test_a_server_served_under_corun_answers_concurrent_calls_from_a_plain_client() -> None:
     source = (
         PATCH
