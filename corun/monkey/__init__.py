@@ -135,6 +135,7 @@ def patch_all(
     signal: bool = True,
     queue: bool = True,
     psycopg: bool = True,
+    grpc: bool = True,
     strict: bool = False,
     **more: Any,
 ) -> None:
@@ -198,6 +199,7 @@ patch_subprocess: _AreaPatcher
 patch_signal: _AreaPatcher
 patch_queue: _AreaPatcher
 patch_psycopg: _AreaPatcher
+patch_grpc: _AreaPatcher
 for _area in _areas.AREAS:
     globals()[f"patch_{_area.name}"] = _area_patcher(_area)
     __all__.append(f"patch_{_area.name}")

@@ -57,6 +57,12 @@ AREAS: tuple[Area, ...] = (
         "the PostgreSQL drivers psycopg2 and psycopg 3, now or once imported: their waits for the "
         "server park only the calling task, and a timed-out or killed query is cancelled",
     ),
+    Area(
+        "grpc",
+        ("grpc",),
+        "grpcio's synchronous client and server, now or once imported: completion-queue waits run "
+        "in a thread pool, and the call of a task timed out or killed while waiting is cancelled",
+    ),
 )
 
 
