@@ -417,7 +417,7 @@ class _Run:
             lines.append(
                 "start-up: wall-clock ms of a whole fresh process running an empty script, the median of"
                 f" {runs} runs per sample: python -m corun, python -m gevent.monkey, eventlet.monkey_patch()"
-                " then the script (eventlet has no runner), and plain python."
+                " then the script (eventlet has no runner), and plain python; bytecode caches allowed."
             )
         if keys & {"wsgi", "wsgi_nodelay", "wsgi_gunicorn"}:
             lines.append(

@@ -424,12 +424,17 @@ def startup(lib: Lib, n: int) -> float:
     """n runs of an empty script in a fresh interpreter under the library's patching: median wall ms.
 
     Each run is a whole process, from its start to its exit, as a user
-    waits for it; the first run (which may write bytecode caches) is not counted.
+    waits for it.  Bytecode caches are allowed even where the environment
+    turns them off (``PYTHONDONTWRITEBYTECODE``), as an installed package has
+    them: otherwise a library run from a source checkout would be timed
+    compiling itself.  The first run, which writes any that are missing, is
+    not counted.
     """
     import statistics
     import subprocess
     import tempfile
 
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryDirectory() as folder:
         script = os.path.join(folder, "empty.py")
         with open(script, "w"):
@@ -438,7 +443,7 @@ def startup(lib: Lib, n: int) -> float:
         times = []
         for i in range(n + 1):
             start = time.perf_counter()
-            subprocess.run(command, check=True)
+            subprocess.run(command, check=True, env=env)
             if i:
                 times.append(1000 * (time.perf_counter() - start))
     return statistics.median(times)
