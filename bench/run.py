@@ -25,10 +25,12 @@ TCP_NODELAY, gunicorn's gevent worker) are compared with corun.wsgi's figures
 from the first row.  ``--bench wsgi`` selects those rows too.  The requests
 clients are also run in plain unpatched Python, one call after another (the
 ``plain`` column): the cost of the HTTP stack with no runtime under it.
+The start-up row times whole fresh processes running an empty script under
+each library's patching, and under plain python, by the wall clock.
 
 The last columns compare corun with gevent and with eventlet so that 1.0 or
 more always means corun is at least as good: corun/other for rates,
-other/corun for memory.
+other/corun for memory and start-up time.
 """
 
 from __future__ import annotations
@@ -402,13 +404,21 @@ class _Run:
         if rivals:
             method += (
                 f" corun vs {'/'.join(rivals)}: >= 1.0 means corun is at least as good"
-                " (corun/other for rates, other/corun for bytes)."
+                " (corun/other for rates, other/corun for bytes and milliseconds)."
             )
         lines.append(method)
         for b in network:
             uses = ", ".join(self.cpu_use(b, lib) for lib in self.libs if lib in b.libs)
             lines.append(f"{b.key}: CPU use of the library's process (and of its peer): {uses}.")
         keys = {b.key for b in self.benches}
+        startup = next((b for b in self.benches if b.key == "startup"), None)
+        if startup is not None:
+            runs = startup.quick_n if args.quick else startup.n
+            lines.append(
+                "start-up: wall-clock ms of a whole fresh process running an empty script, the median of"
+                f" {runs} runs per sample: python -m corun, python -m gevent.monkey, eventlet.monkey_patch()"
+                " then the script (eventlet has no runner), and plain python; bytecode caches allowed."
+            )
         if keys & {"wsgi", "wsgi_nodelay", "wsgi_gunicorn"}:
             lines.append(
                 "WSGI: corun.wsgi, gevent.pywsgi, eventlet.wsgi with their access logs off, answering"

@@ -83,6 +83,9 @@ class Lib:
     # off, started: (port, serve_forever).  ``nodelay`` turns Nagle's algorithm
     # off on every connection, for a server that does not do so itself.
     wsgi_server: Callable[[Callable[..., Any], int, bool], tuple[int, Callable[[], Any]]]
+    # The interpreter arguments that run a script (its path comes after them)
+    # under the library's monkey patching of everything, as its users start one.
+    run_script: tuple[str, ...] = ()
 
 
 # Listen backlog of the servers measured: room for every client of a load
@@ -135,6 +138,7 @@ def _load_corun() -> Lib:
         patch_all,
         stream_server=stream_server,
         wsgi_server=wsgi_server,
+        run_script=("-m", "corun"),
     )
 
 
@@ -190,6 +194,7 @@ def _load_gevent() -> Lib:
         patch_all,
         stream_server=stream_server,
         wsgi_server=wsgi_server,
+        run_script=("-m", "gevent.monkey"),
     )
 
 
@@ -238,6 +243,14 @@ def _load_eventlet() -> Lib:
         eventlet.monkey_patch,
         stream_server=stream_server,
         wsgi_server=wsgi_server,
+        # eventlet has no runner: patching first, then the script as python runs it.
+        run_script=(
+            "-W",
+            "ignore::DeprecationWarning",
+            "-c",
+            "import sys, runpy, eventlet; eventlet.monkey_patch(); del sys.argv[0]; "
+            "runpy.run_path(sys.argv[0], run_name='__main__')",
+        ),
     )
 
 
@@ -284,7 +297,8 @@ def load_lib(name: str) -> Lib:
 # -- the workloads ------------------------------------------------------------
 #
 # A rate workload does its work and returns how many operations it did;
-# ``run_one`` times the whole call.  A memory workload returns bytes per task.
+# ``run_one`` times the whole call.  A memory workload returns bytes per task,
+# the start-up workload milliseconds.
 
 
 def sleep0(lib: Lib, n: int) -> int:
@@ -404,6 +418,35 @@ def _idle_tasks(lib: Lib, n: int, measure: Callable[[], int]) -> float:
 def memory_rss(lib: Lib, n: int) -> float:
     """n tasks parked in sleep(60): resident memory growth per task, in bytes."""
     return _idle_tasks(lib, n, _rss)
+
+
+def startup(lib: Lib, n: int) -> float:
+    """n runs of an empty script in a fresh interpreter under the library's patching: median wall ms.
+
+    Each run is a whole process, from its start to its exit, as a user
+    waits for it.  Bytecode caches are allowed even where the environment
+    turns them off (``PYTHONDONTWRITEBYTECODE``), as an installed package has
+    them: otherwise a library run from a source checkout would be timed
+    compiling itself.  The first run, which writes any that are missing, is
+    not counted.
+    """
+    import statistics
+    import subprocess
+    import tempfile
+
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+    with tempfile.TemporaryDirectory() as folder:
+        script = os.path.join(folder, "empty.py")
+        with open(script, "w"):
+            pass
+        command = [sys.executable, *lib.run_script, script]
+        times = []
+        for i in range(n + 1):
+            start = time.perf_counter()
+            subprocess.run(command, check=True, env=env)
+            if i:
+                times.append(1000 * (time.perf_counter() - start))
+    return statistics.median(times)
 
 
 def memory_traced(lib: Lib, n: int) -> float:
@@ -585,7 +628,7 @@ class Benchmark:
 
     A rate benchmark's ``func`` returns its operation count, and the figure is
     operations per second; otherwise ``func`` returns the figure itself
-    (bytes per task), where lower is better.
+    (bytes per task, milliseconds of a start-up), where lower is better.
 
     A network benchmark names its ``peer``, the role ``peers.py`` plays at the
     other end: ``"echo-load"`` and ``"http-load"`` drive a server and measure
@@ -597,7 +640,7 @@ class Benchmark:
     other process.
 
     ``libs`` names the libraries measured: the three runtimes, unless a row
-    adds the ``plain`` reference (the requests clients) or keeps to one rival
+    adds the ``plain`` reference (the requests clients, the start-up) or keeps to one rival
     (a variant of its server).
 
     A few rows are not measured on their own:
@@ -635,6 +678,9 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark(
         "memory_traced", "idle task memory (tracemalloc)", "bytes/task", memory_traced, 10_000, 2_000, False
     ),
+    # The library's script runner (or its patch_all, then the script) on an
+    # empty script, against plain python running it: what every start pays.
+    Benchmark("startup", "start-up: python -m corun empty.py", "ms", startup, 20, 3, False, libs=LIBRARIES),
     Benchmark("echo", "echo server, 100 clients", "messages/s", echo_server, 3_000, 300, peer="echo-load"),
     Benchmark(
         "http",

@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+
+from ._hubcounts import HubCounts as HubCounts
+from ._hubcounts import HubMonitor as HubMonitor
 
 __all__ = ["Distribution", "HubCounts", "HubMonitor", "HubStatistics"]
-
-
-class HubCounts:
-    """What a hub has done since it started, counted as it goes.
-
-    An object of its own, fetched once per pass of the loop: incrementing a
-    slot of it costs half as much as incrementing an attribute of the hub
-    (a greenlet subclass, whose attributes live in a dict).
-    """
-
-    __slots__ = ("callbacks_run", "live_tasks", "passes")
-
-    def __init__(self) -> None:
-        self.passes = 0
-        self.callbacks_run = 0
-        # Greenlets started and not finished; corun.greenlet keeps this count.
-        self.live_tasks = 0
 
 
 @dataclass(frozen=True)
@@ -56,10 +41,3 @@ class HubStatistics:
     loop_lag: Distribution | None = None
     # (task name, seconds on the CPU) sampled by the monitor, longest first; None unmonitored.
     task_run_time: tuple[tuple[str, float], ...] | None = None
-
-
-class HubMonitor(Protocol):
-    """What watches a hub from another thread (``corun.monitor``), as the hub sees it."""
-
-    def loop_lag(self) -> Distribution: ...
-    def task_run_time(self) -> tuple[tuple[str, float], ...]: ...

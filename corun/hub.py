@@ -33,10 +33,9 @@ import heapq
 import itertools
 import os
 import sys
-import traceback
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from greenlet import GreenletExit, getcurrent
 from greenlet import greenlet as RawGreenlet
@@ -44,7 +43,7 @@ from greenlet import greenlet as RawGreenlet
 from . import _originals
 from ._asyncio_state import leave as _leave_asyncio
 from ._clock import TimeWarp
-from ._hubstats import HubCounts, HubMonitor, HubStatistics
+from ._hubcounts import HubCounts, HubMonitor
 from ._io_base import READ, WRITE, IOBackend
 from ._signalwait import signal_to_come
 from ._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter
@@ -66,6 +65,18 @@ __all__ = [
     "wait_readable",
     "wait_writable",
 ]
+
+if TYPE_CHECKING:
+    from ._hubstats import HubStatistics
+
+
+def __getattr__(name: str) -> Any:
+    """``HubStatistics``, imported when first asked for: ``dataclasses`` is slow to import."""
+    if name == "HubStatistics":
+        from ._hubstats import HubStatistics
+
+        return HubStatistics
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class LoopExit(Exception):
@@ -194,6 +205,8 @@ class Hub(RawGreenlet):
 
     def statistics(self) -> HubStatistics:
         """The work the hub holds and has done; loop lag and task run time while a monitor watches it."""
+        from ._hubstats import HubStatistics  # on first use: it is a dataclass
+
         cancelled = self._cancelled_timers
         monitor = self.monitor
         return HubStatistics(
@@ -540,6 +553,8 @@ class Hub(RawGreenlet):
         """Print an error that nobody will otherwise see, once, to stderr."""
         stream = sys.stderr
         try:
+            import traceback  # at the first error, not at start-up
+
             traceback.print_exception(exc_type, exc, tb, file=stream)
             stream.write(f"{context} failed with {exc_type.__name__}\n\n")
             stream.flush()

@@ -442,7 +442,7 @@ _default_pools: dict[Hub, ThreadPool] = {}
 
 # ``get_hub().threadpool``, as gevent's hub has it.  The hub itself knows
 # nothing of thread pools (they are built on it), so this module adds the
-# property; it is there whenever corun is imported, which imports this module.
+# property; until it is imported, corun's own stand-in imports it on first use.
 Hub.threadpool = property(get_threadpool, doc="The hub's default thread pool (``get_threadpool(hub)``).")
 
 

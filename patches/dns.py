@@ -16,13 +16,11 @@ Facts this module relies on:
 
 from __future__ import annotations
 
-import ipaddress
 import socket as _stdsocket
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from corun.hub import _peek_hub
-from corun.threadpool import get_threadpool
 
 __target__ = "socket"
 
@@ -66,6 +64,9 @@ def _in_thread(func: Callable[..., T], *args: Any) -> T:
     hub = _peek_hub()
     if hub is None:
         return func(*args)
+    # Imported at the first lookup: patching alone needs no thread pool.
+    from corun.threadpool import get_threadpool
+
     return get_threadpool(hub).apply(func, args)
 
 
@@ -78,6 +79,8 @@ def _ip_version(host: Any) -> int | None:
             return None
     if not isinstance(host, str):
         return None
+    import ipaddress  # at the first lookup, not when patching
+
     try:
         return ipaddress.ip_address(host).version
     except ValueError:

@@ -39,7 +39,6 @@ import weakref
 from typing import Any
 
 from corun.hub import notify_closing, wait_readable, wait_writable
-from corun.threadpool import get_threadpool
 
 from .os import _ready_now
 from .socket import blocking_for_its_owner, set_blocking_for_its_owner
@@ -247,7 +246,13 @@ def open(
     """``open``, whose file over a pipe, FIFO or socket waits in its own task only."""
     args = (file, mode, buffering, encoding, errors, newline, closefd, opener)
     # Opening a FIFO waits in the kernel until its other end is opened too.
-    f = get_threadpool().apply(_original_open, args) if _names_a_fifo(file, opener) else _original_open(*args)
+    f: Any
+    if _names_a_fifo(file, opener):
+        from corun.threadpool import get_threadpool  # only then: patching alone needs no thread pool
+
+        f = get_threadpool().apply(_original_open, args)
+    else:
+        f = _original_open(*args)
     raw = _raw(f)
     if raw is None or not _waits_for_others(raw.fileno()):
         return f

@@ -58,7 +58,6 @@ import select as _select
 import signal as _stdsignal
 import stat
 import sys
-import traceback
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -641,6 +640,8 @@ def _end_child(task: Any) -> None:
             print(exc.code, file=sys.stderr)
             status = 1
     except BaseException:
+        import traceback  # only on this path: not imported by patching
+
         traceback.print_exc()
         status = 1
     for stream in (sys.stdout, sys.stderr):

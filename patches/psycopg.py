@@ -28,7 +28,6 @@ Facts this module relies on:
 
 from __future__ import annotations
 
-import inspect
 import sys
 from collections.abc import Callable, Generator
 from typing import Any
@@ -179,6 +178,8 @@ def _cancel_psycopg_query(conn: Any, gen: Any) -> None:
 
 def _after_patch(waiting: Any) -> list[tuple[Any, ...]]:
     """The wait functions and the wrapped ``Connection.wait`` (for ``monkey`` to set)."""
+    import inspect  # once psycopg is imported, not when patching
+
     connection = sys.modules["psycopg.connection"]
     if "interval" not in inspect.signature(waiting.wait_conn).parameters:
         return []  # psycopg before 3.2 calls its wait functions otherwise: left alone

@@ -35,7 +35,6 @@ from collections.abc import Callable
 from typing import Any
 
 from corun.hub import get_hub
-from corun.threadpool import get_threadpool
 
 __target__ = "psycopg2.extensions"
 __installed_on_import__ = "psycopg2"
@@ -90,6 +89,8 @@ def cancel_in_threadpool(cancel: Callable[[], Any]) -> None:
     """Call ``cancel`` in the thread pool and wait for it a while; its failure is not the caller's."""
     # The caller is already leaving with an exception of its own, which says
     # more; a cancel that failed leaves the query to end by itself.
+    from corun.threadpool import get_threadpool  # a rare path: patching alone needs no thread pool
+
     with contextlib.suppress(BaseException):
         get_threadpool().spawn(cancel).get(timeout=CANCEL_GRACE)
 

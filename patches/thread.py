@@ -35,7 +35,6 @@ from corun._waitqueue import WaitQueue
 from corun.greenlet import Greenlet
 from corun.hub import Hub, get_hub
 from corun.local import local
-from corun.threadpool import worker_threads
 
 __all__ = [
     "LockType",
@@ -85,7 +84,11 @@ _main_thread_ident: int = threading.main_thread().ident or _real_get_ident()
 
 def _real_count() -> int:
     """OS threads besides the main one, leaving out corun's own thread-pool workers."""
-    return max(0, _os_thread_count() - worker_threads())
+    # A thread pool that was never imported has no workers; not importing it
+    # here keeps it (and what it imports) out of patching.
+    threadpool = sys.modules.get("corun.threadpool")
+    workers: int = threadpool.worker_threads() if threadpool is not None else 0
+    return max(0, _os_thread_count() - workers)
 
 
 error = _thread.error

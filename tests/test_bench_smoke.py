@@ -23,6 +23,7 @@ EXPECTED = {
     "queue1": "Queue(1) hand-off",
     "memory": "idle task memory (RSS)",
     "memory_traced": "idle task memory (tracemalloc)",
+    "startup": "start-up: python -m corun empty.py",
     "echo": "echo server, 100 clients",
     "http": "requests.get, 100 tasks",
     "http_session": "Session.get (keep-alive), 100 tasks",
@@ -118,8 +119,9 @@ def test_the_plain_reference_measures_only_the_requests_clients(tmp_path):
     header = next(line for line in proc.stdout.splitlines() if line.startswith("benchmark"))
     assert header.split() == ["benchmark", "unit", "plain"]
     results = {r["key"]: r for r in json.loads(out.read_text())["results"]}
-    # Unpatched Python has no tasks to switch: only the client rows run there.
-    assert set(results) == {"http", "http_session"}
+    # Unpatched Python has no tasks to switch: only the client rows run there, and the
+    # start-up it is the reference of.
+    assert set(results) == {"http", "http_session", "startup"}
     for key, result in results.items():
         plain = result["libs"]["plain"]
         assert plain["error"] is None, (key, plain["error"])

@@ -483,3 +483,80 @@ def test_closing_a_socket_wakes_every_thread_waiting_on_it(tmp_path: Path) -> No
     )
     proc = corun("close_wakes.py", cwd=tmp_path)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "True\n", "")
+
+
+# -- start-up -----------------------------------------------------------------------------
+
+# What patching does not need, imported only once a program uses what does:
+# corun's primitives and statistics (dataclasses, and inspect with it), the
+# thread pool, the monitor's machinery, the printing of tracebacks.
+NOT_NEEDED_BY_PATCHING = [
+    "ast",
+    "dataclasses",
+    "dis",
+    "inspect",
+    "ipaddress",
+    "pathlib",
+    "traceback",
+    "corun._hubstats",
+    "corun.event",
+    "corun.lock",
+    "corun.monitor._dump",
+    "corun.monitor._watch",
+    "corun.pool",
+    "corun.queue",
+    "corun.taskgroup",
+    "corun.threadpool",
+]
+
+SHOW_MODULES = "import json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
+
+
+def test_start_up_imports_only_what_patching_needs(tmp_path: Path) -> None:
+    script(tmp_path / "modules.py", SHOW_MODULES)
+    plain = python("modules.py", cwd=tmp_path)
+    ours = corun("modules.py", cwd=tmp_path)
+    assert ours.returncode == 0, ours.stderr
+    before, after = set(json.loads(plain.stdout)), set(json.loads(ours.stdout))
+    assert {"corun.patches.socket", "corun.patches.threading", "corun.patches.ssl"} <= after
+    # What python imports at start-up without corun (a site hook may) is not corun's doing.
+    assert sorted(set(NOT_NEEDED_BY_PATCHING) & after - before) == []
+
+
+# Every name ``import corun`` has offered, each imported when first used.
+PUBLIC_NAMES = {
+    "AsyncResult", "BlockingSwitchOutError", "BoundedSemaphore", "Channel", "ConcurrentObjectUseError",
+    "Event", "Greenlet", "GreenletExit", "Group", "JoinableQueue", "LifoQueue", "Lock", "LoopExit",
+    "Pool", "PriorityQueue", "Queue", "RLock", "Semaphore", "TaskGroup", "ThreadPool", "Timeout",
+    "await_", "dump", "get_hub", "getcurrent", "idle", "iwait", "joinall", "kill", "killall",
+    "signal_handler", "sleep", "spawn", "spawn_later", "stats", "to_async", "wait", "with_timeout",
+}  # fmt: skip
+
+SHOW_PUBLIC_NAMES = """
+import json, sys
+import corun
+listed = sorted(corun.__all__)
+in_dir = sorted(set(listed) & set(dir(corun)))
+before = "corun.queue" in sys.modules
+from corun import Queue
+from corun import *
+print(json.dumps({
+    "listed": listed, "in_dir": in_dir, "queue_before": before, "queue_after": "corun.queue" in sys.modules,
+    "star": sorted(name for name in listed if globals().get(name) is getattr(corun, name)),
+    "same_queue": Queue is corun.queue.Queue, "hub_module": corun.hub.get_hub is corun.get_hub,
+    "threadpool": type(corun.get_hub().threadpool).__name__,
+}))
+"""
+
+
+def test_every_public_name_is_there_on_first_use(tmp_path: Path) -> None:
+    script(tmp_path / "names.py", SHOW_PUBLIC_NAMES)
+    proc = python("names.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout)
+    assert set(seen["listed"]) == PUBLIC_NAMES
+    assert seen["in_dir"] == seen["listed"] == seen["star"]
+    assert (seen["queue_before"], seen["queue_after"], seen["same_queue"]) == (False, True, True)
+    assert seen["hub_module"]
+    # gevent's get_hub().threadpool, before anything imported corun.threadpool.
+    assert seen["threadpool"] == "ThreadPool"

@@ -31,7 +31,7 @@ from typing import IO, Any
 
 from .. import _originals, _signals, _waiter
 from ..greenlet import Greenlet
-from ..hub import Hub, get_hub, register_lifecycle_hooks
+from ..hub import Hub, get_hub
 from . import _frames, _watch
 
 __all__ = ["dump", "dump_on", "format_hub", "parse_signal"]
@@ -250,6 +250,7 @@ def _reinit_after_fork() -> None:
             _own_wakeup_fd = False
 
 
+# Called by ``corun.monitor`` for each new hub.
 def _on_create(hub: Hub) -> None:
     text = os.environ.get("CORUN_DUMP_ON", "")
     if not text or _watch.in_monitor_thread() or hub.thread_ident != threading.main_thread().ident:
@@ -260,5 +261,4 @@ def _on_create(hub: Hub) -> None:
         print(f"corun: CORUN_DUMP_ON={text}: {exc}", file=sys.stderr)
 
 
-register_lifecycle_hooks(on_create=_on_create)
 os.register_at_fork(after_in_child=_reinit_after_fork)

@@ -38,9 +38,10 @@ from typing import Any
 from .. import _originals, _waiter
 from .._hubstats import Distribution
 from ..greenlet import Greenlet
-from ..hub import Hub, get_hub, register_lifecycle_hooks
+from ..hub import Hub, get_hub
 from . import _frames
 from ._histogram import Histogram
+from ._hubs import live_hubs
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -373,8 +374,6 @@ def _load_reporting() -> None:
 
 # -- turning it on ------------------------------------------------------------------------------
 
-# Every hub made since corun was imported, weakly, for dumps and metrics of the whole process.
-_hubs: list[weakref.ref[Hub]] = []
 # The threshold every new hub is watched with (enable(), python -m corun --monitor); None: off.
 _process_threshold: float | None = None
 _atexit_registered = False
@@ -382,7 +381,7 @@ _atexit_registered = False
 
 def watched_hubs() -> list[Hub]:
     """Every live hub of the process, watched or not."""
-    return [h for h in (ref() for ref in list(_hubs)) if h is not None and not h.destroyed]
+    return live_hubs()
 
 
 def start(threshold: float = DEFAULT_THRESHOLD, *, hub: Hub | None = None) -> Monitor:
@@ -467,9 +466,8 @@ def _threshold_for_new_hub() -> float | None:
         return None
 
 
+# Called by ``corun.monitor`` for each new hub, as are the other hooks below.
 def _on_create(hub: Hub) -> None:
-    _hubs[:] = [ref for ref in _hubs if ref() is not None]
-    _hubs.append(weakref.ref(hub))
     if in_monitor_thread():
         return
     threshold = _threshold_for_new_hub()
@@ -487,8 +485,3 @@ def _after_fork_in_child(hub: Hub) -> None:
         # Its thread stayed in the parent.
         hub.monitor = None
         start(monitor.threshold, hub=hub)
-
-
-register_lifecycle_hooks(
-    on_create=_on_create, on_destroy=_on_destroy, after_fork_in_child=_after_fork_in_child
-)

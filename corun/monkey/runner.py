@@ -10,7 +10,6 @@ status, and tracebacks that start in the script, not in this runner.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -60,19 +59,21 @@ class _UsageError(Exception):
     """A bad command line; the message is printed with the usage hint."""
 
 
-@dataclass
 class _CommandLine:
     """What the runner was asked to do."""
 
-    target: str  # a script path, a module name with ``module``, or code with ``command``
-    args: list[str]  # the script's own arguments
-    module: bool = False
-    command: bool = False
-    flags: dict[str, bool] = field(default_factory=dict)  # patch_all keywords turned off
-    strict: bool = False
-    verbose: bool = False
-    monitor: float | None = None  # the blocking monitor's threshold, when it is on
-    dump_on: int | None = None  # the signal that dumps every task
+    # A plain class: importing ``dataclasses`` (and ``inspect`` with it) would
+    # add milliseconds to every start-up.
+    def __init__(self, target: str, args: list[str]) -> None:
+        self.target = target  # a script path, a module name with ``module``, or code with ``command``
+        self.args = args  # the script's own arguments
+        self.module = False
+        self.command = False
+        self.flags: dict[str, bool] = {}  # patch_all keywords turned off
+        self.strict = False
+        self.verbose = False
+        self.monitor: float | None = None  # the blocking monitor's threshold, when it is on
+        self.dump_on: int | None = None  # the signal that dumps every task
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,38 @@
+"""What a hub counts as it runs, and what it asks of a monitor: the part of its statistics it needs to run.
+
+The statistics themselves (``_hubstats``, dataclasses) are imported only
+when asked for, so that importing the hub imports no ``dataclasses``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ._hubstats import Distribution
+
+__all__ = ["HubCounts", "HubMonitor"]
+
+
+class HubCounts:
+    """What a hub has done since it started, counted as it goes.
+
+    An object of its own, fetched once per pass of the loop: incrementing a
+    slot of it costs half as much as incrementing an attribute of the hub
+    (a greenlet subclass, whose attributes live in a dict).
+    """
+
+    __slots__ = ("callbacks_run", "live_tasks", "passes")
+
+    def __init__(self) -> None:
+        self.passes = 0
+        self.callbacks_run = 0
+        # Greenlets started and not finished; corun.greenlet keeps this count.
+        self.live_tasks = 0
+
+
+class HubMonitor(Protocol):
+    """What watches a hub from another thread (``corun.monitor``), as the hub sees it."""
+
+    def loop_lag(self) -> Distribution: ...
+    def task_run_time(self) -> tuple[tuple[str, float], ...]: ...
