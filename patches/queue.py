@@ -33,7 +33,7 @@ from corun.hub import get_hub
 from corun.hub import sleep as hub_sleep
 
 from .thread import LockType, _other_threads_may_wake
-from .threading import _wait_plain
+from .threading import _notify_and_release, _wait_plain
 
 __all__ = ["SimpleQueue"]
 
@@ -189,10 +189,13 @@ def _put(self: Any, item: Any, block: bool = True, timeout: float | None = None)
                         raise ShutDown
         add(self.queue if direct else self, item)
         self.unfinished_tasks += 1
-        not_empty = self.not_empty
-        if not_empty._waiters._waiters:  # the deque itself: notify with nobody waiting is common
-            not_empty.notify()
-    finally:
+    except BaseException:
+        mutex.release()
+        raise
+    not_empty = self.not_empty
+    if not_empty._waiters._waiters:  # the deque itself: notify with nobody waiting is common
+        _notify_and_release(not_empty, mutex, 1)  # a getter waiting is handed the mutex too
+    else:
         mutex.release()
 
 
@@ -214,12 +217,15 @@ def _get(self: Any, block: bool = True, timeout: float | None = None) -> Any:
                 if _HAS_SHUTDOWN and self.is_shutdown and not size(self.queue if direct else self):
                     raise ShutDown
         item = take(self.queue if direct else self)
-        not_full = self.not_full
-        if not_full._waiters._waiters:
-            not_full.notify()
-        return item
-    finally:
+    except BaseException:
         mutex.release()
+        raise
+    not_full = self.not_full
+    if not_full._waiters._waiters:
+        _notify_and_release(not_full, mutex, 1)
+    else:
+        mutex.release()
+    return item
 
 
 class _CooperativeQueueFinder:

@@ -178,6 +178,30 @@ def _wait_plain(waiters: WaitQueue, lock: Any, what: object, timeout: float | No
     return outcome is not TIMED_OUT
 
 
+def _notify_and_release(cond: Condition, lock: Any, n: int) -> None:
+    """``cond.notify(n)`` then ``lock.release()``, for a plain lock of ours that the caller holds.
+
+    When no task waits for the lock itself, the first waiter (on this OS
+    thread) is handed the lock at once: what notify's move into the lock's
+    line and the release's hand-over to the first in that line come to,
+    without the lock being let go and taken back in between.
+    """
+    waiters = cond._waiters
+    if waiters._waiters and not lock._waiters._waiters:
+        w = waiters.take()
+        if w is not None:
+            if w.hub.thread_ident == _originals.get_ident():
+                if n > 1:
+                    cond.notify(n - 1)  # the others line up for the lock behind it
+                waiters.grant_moved(w, lock._waiters, lock._give_back)
+                return
+            waiters.wake(w, _NOTIFIED)
+            n -= 1
+    if n > 0 and waiters._waiters:
+        cond.notify(n)
+    lock.release()
+
+
 # The stdlib's Event methods, which the replacements below fall back on.
 _stdlib_event_set = _threading.Event.set
 _stdlib_event_clear = _threading.Event.clear
@@ -192,13 +216,12 @@ def _event_set(self: Any) -> None:
         # An event made before patching, or its lock held: the stdlib's code, which waits in line.
         _stdlib_event_set(self)
         return
-    try:
-        self._flag = True
-        waiting = cond._waiters._waiters  # the deque itself: nobody waiting is common
-        if waiting:
-            # notify_all() without its two Python calls: every waiter, of a queue across threads.
-            cond.notify(len(waiting))
-    finally:
+    self._flag = True
+    waiting = cond._waiters._waiters  # the deque itself: nobody waiting is common
+    if waiting:
+        # notify_all(): every waiter, of a queue across threads.
+        _notify_and_release(cond, lock, len(waiting))
+    else:
         lock.release()
 
 

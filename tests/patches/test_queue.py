@@ -281,3 +281,22 @@ def test_a_queue_made_before_patching_keeps_working() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["x", "_thread"]
+
+
+def test_a_getter_killed_after_a_put_handed_it_the_mutex_passes_the_mutex_on() -> None:
+    proc = run_patched(
+        """
+        import queue
+        import corun
+        q = queue.Queue()
+        getter = corun.spawn(q.get)
+        corun.sleep(0.01)
+        getter.kill(block=False)  # delivered before the put's wake-up
+        q.put("item")  # hands the mutex to the parked getter
+        getter.join(2)
+        print(type(getter.exception).__name__, getter.dead, q.mutex.locked(), q.qsize())
+        print(q.get(timeout=2), q.mutex.locked(), len(q.not_empty._waiters))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["NoneType True False 1", "item False 0"]

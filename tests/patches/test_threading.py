@@ -266,3 +266,22 @@ def test_an_event_made_before_patching_keeps_working() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "_thread"]
+
+
+def test_event_set_hands_its_lock_to_the_next_waiter_when_the_first_was_killed() -> None:
+    proc = run_patched(
+        """
+        import threading
+        import corun
+        e = threading.Event()
+        first = corun.spawn(e.wait)
+        second = corun.spawn(e.wait)
+        corun.sleep(0.01)
+        first.kill(block=False)  # delivered before set's wake-up
+        e.set()
+        print(second.get(timeout=2), first.dead, type(first.value).__name__)
+        print(e._cond._lock.locked(), len(e._cond._waiters), len(e._cond._lock._waiters))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["True True GreenletExit", "False 0 0"]
