@@ -394,6 +394,13 @@ class _Run:
                 " under its own monkey patching, against a plain-Python peer in another process"
             )
         method += "."
+        threaded = [b.key for b in self.benches if b.patched]
+        if threaded:
+            method += (
+                f" {', '.join(threaded)}: the stdlib's threading and queue code between threading.Threads,"
+                " each library under its own monkey patching"
+                + ("; plain: real OS threads, CPU time of the process." if "plain" in self.libs else ".")
+            )
         if any("plain" in b.libs for b in network) and "plain" in self.libs:
             method += (
                 " plain: the same client code in unpatched Python with no runtime, its 100 tasks run one"

@@ -53,7 +53,8 @@ __all__ = [
 RUNTIMES = ("corun", "gevent", "eventlet")
 # Plus a reference without any runtime: the same calls, one after another, in
 # plain unpatched Python.  It runs only the rows that name it (the requests
-# clients), where it shows what the HTTP stack costs on its own.
+# clients, where it shows what the HTTP stack costs on its own, and the
+# threading rows, where the threads are the OS's).
 LIBRARIES = (*RUNTIMES, "plain")
 
 # A worker exits with this status when the library is not installed, so the
@@ -375,6 +376,139 @@ def queue_bounded(lib: Lib, n: int) -> int:
     return _queue_transfer(lib, n, 1)
 
 
+# -- the stdlib's threading primitives under the library's patching ----------------
+#
+# Code written for OS threads, unmodified: ``threading.Thread``s handing work
+# through ``queue.Queue``, ``Condition``, ``Event``, and loops on ``RLock`` and
+# ``Semaphore``.  ``run_one`` patches first (``Benchmark.patched``); in the
+# ``plain`` column the threads are real OS threads.
+
+
+def _threads(*targets: Callable[[], None]) -> None:
+    import threading
+
+    threads = [threading.Thread(target=t) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def _stdlib_queue_pingpong(kind: str, n: int) -> int:
+    import queue
+
+    make = getattr(queue, kind)
+    ping, pong = make(), make()
+    # Orderable for PriorityQueue, shared: the figure is about the queue.
+    item = (1,)
+
+    def pinger() -> None:
+        put, get = ping.put, pong.get
+        for _ in range(n):
+            put(item)
+            get()
+
+    def ponger() -> None:
+        put, get = pong.put, ping.get
+        for _ in range(n):
+            get()
+            put(item)
+
+    _threads(ponger, pinger)
+    return n
+
+
+def thread_queue(lib: Lib, n: int) -> int:
+    """Two threads ping-pong one item through two ``queue.Queue``s: round trips."""
+    return _stdlib_queue_pingpong("Queue", n)
+
+
+def thread_lifoqueue(lib: Lib, n: int) -> int:
+    """The same through two ``queue.LifoQueue``s: round trips."""
+    return _stdlib_queue_pingpong("LifoQueue", n)
+
+
+def thread_priorityqueue(lib: Lib, n: int) -> int:
+    """The same through two ``queue.PriorityQueue``s: round trips."""
+    return _stdlib_queue_pingpong("PriorityQueue", n)
+
+
+def thread_rlock(lib: Lib, n: int) -> int:
+    """One thread entering and leaving a ``threading.RLock`` n times: ``with`` blocks."""
+    import threading
+
+    lock = threading.RLock()
+
+    def loop() -> None:
+        for _ in range(n):
+            with lock:
+                pass
+
+    _threads(loop)
+    return n
+
+
+def thread_semaphore(lib: Lib, n: int) -> int:
+    """One thread acquiring and releasing a ``threading.Semaphore`` n times: pairs."""
+    import threading
+
+    sem = threading.Semaphore()
+
+    def loop() -> None:
+        acquire, release = sem.acquire, sem.release
+        for _ in range(n):
+            acquire()
+            release()
+
+    _threads(loop)
+    return n
+
+
+def thread_condition(lib: Lib, n: int) -> int:
+    """Two threads taking turns through one ``threading.Condition``: round trips."""
+    import threading
+
+    cond = threading.Condition()
+    turn = [0]
+
+    def player(me: int) -> Callable[[], None]:
+        def play() -> None:
+            wait, notify = cond.wait, cond.notify
+            with cond:
+                for _ in range(n):
+                    while turn[0] != me:
+                        wait()
+                    turn[0] = 1 - me
+                    notify()
+
+        return play
+
+    _threads(player(1), player(0))
+    return n
+
+
+def thread_event(lib: Lib, n: int) -> int:
+    """Two threads hand control back and forth through two ``threading.Event``s: round trips."""
+    import threading
+
+    ping, pong = threading.Event(), threading.Event()
+
+    def pinger() -> None:
+        for _ in range(n):
+            ping.set()
+            pong.wait()
+            pong.clear()
+
+    def ponger() -> None:
+        for _ in range(n):
+            ping.wait()
+            ping.clear()
+            pong.set()
+
+    _threads(ponger, pinger)
+    return n
+
+
 def _rss() -> int:
     try:
         with open("/proc/self/statm") as f:
@@ -651,6 +785,9 @@ class Benchmark:
       the row is compared with, corun not being measured again.
     - ``requires`` lists modules the benchmark cannot run without; it is
       skipped, with a note, where one of them is missing.
+
+    A ``patched`` benchmark runs under the library's monkey patching (made
+    before the workload starts, outside the timed part).
     """
 
     key: str
@@ -666,6 +803,7 @@ class Benchmark:
     libs: tuple[str, ...] = RUNTIMES
     corun_from: str | None = None
     requires: tuple[str, ...] = ()
+    patched: bool = False
 
 
 BENCHMARKS: tuple[Benchmark, ...] = (
@@ -674,6 +812,78 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("event", "Event ping-pong", "round trips/s", event_pingpong, 100_000, 2_000),
     Benchmark("queue", "Queue() put/get", "items/s", queue_unbounded, 2_000_000, 20_000),
     Benchmark("queue1", "Queue(1) hand-off", "items/s", queue_bounded, 100_000, 2_000),
+    # The stdlib's threading primitives between threading.Threads, under each
+    # library's own patch_all (plain: real OS threads).
+    Benchmark(
+        "thread_queue",
+        "threads: queue.Queue ping-pong",
+        "round trips/s",
+        thread_queue,
+        50_000,
+        1_000,
+        libs=LIBRARIES,
+        patched=True,
+    ),
+    Benchmark(
+        "thread_lifoqueue",
+        "threads: LifoQueue ping-pong",
+        "round trips/s",
+        thread_lifoqueue,
+        50_000,
+        1_000,
+        libs=LIBRARIES,
+        patched=True,
+    ),
+    Benchmark(
+        "thread_priorityqueue",
+        "threads: PriorityQueue ping-pong",
+        "round trips/s",
+        thread_priorityqueue,
+        50_000,
+        1_000,
+        libs=LIBRARIES,
+        patched=True,
+    ),
+    Benchmark(
+        "thread_condition",
+        "threads: Condition ping-pong",
+        "round trips/s",
+        thread_condition,
+        50_000,
+        1_000,
+        libs=LIBRARIES,
+        patched=True,
+    ),
+    Benchmark(
+        "thread_event",
+        "threads: Event ping-pong",
+        "round trips/s",
+        thread_event,
+        50_000,
+        1_000,
+        libs=LIBRARIES,
+        patched=True,
+    ),
+    Benchmark(
+        "thread_rlock",
+        "threads: RLock with-loop",
+        "blocks/s",
+        thread_rlock,
+        1_000_000,
+        10_000,
+        libs=LIBRARIES,
+        patched=True,
+    ),
+    Benchmark(
+        "thread_semaphore",
+        "threads: Semaphore acquire/release",
+        "pairs/s",
+        thread_semaphore,
+        1_000_000,
+        10_000,
+        libs=LIBRARIES,
+        patched=True,
+    ),
     Benchmark("memory", "idle task memory (RSS)", "bytes/task", memory_rss, 10_000, 2_000, False),
     Benchmark(
         "memory_traced", "idle task memory (tracemalloc)", "bytes/task", memory_traced, 10_000, 2_000, False
@@ -807,6 +1017,8 @@ def run_one(lib_name: str, key: str, n: int, clock: str = "cpu") -> dict[str, An
     """Run benchmark ``key`` once with library ``lib_name``; return the sample as a dict."""
     bench = _benchmark(key)
     lib = load_lib(lib_name)
+    if bench.patched:
+        lib.patch_all()
     return _measure(lib, bench, n, clock, lambda n: bench.func(lib, n))
 
 

@@ -256,6 +256,21 @@ class WaitQueue:
         w.granted = False
         line._waiters.append(w)
 
+    def grant_moved(self, w: Waiter, line: WaitQueue, give_back: Callable[[Any], None] | None) -> None:
+        """``move_to(w, line, give_back)`` and, ``line`` being empty, its grant to ``w``, in one step.
+
+        For a holder of what ``line`` guards handing it straight to ``w``
+        (taken from this line, still parked): ``w`` is woken with True as a
+        grant from ``line`` wakes it, and if it leaves before it runs, the
+        grant goes to ``give_back`` as ``line``'s would.  Call it on ``w``'s
+        own thread.
+        """
+        if w.timer is not None:
+            w.timer.cancel()
+        w.value = _Moved(line, give_back)
+        w.granted = True
+        w.hub.wake(w, True)
+
     def grant_all(self, value: Any = True) -> int:
         """Wake every live waiter with ``value``; return how many."""
         n = 0

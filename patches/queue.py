@@ -4,14 +4,25 @@
 ``threading.Lock`` and ``Condition``, so they are cooperative once the thread
 area is patched.  ``SimpleQueue`` is a C type with its own wait, replaced
 here; ``concurrent.futures``' thread pool hands its work through one.
+
+``Queue.put`` and ``Queue.get`` (which ``LifoQueue`` and ``PriorityQueue``
+inherit) are replaced on the stdlib's own class by the same steps with the
+``with`` blocks and waits on the conditions written out against corun's
+lock: the same lock taken in the same order, the same ``_put``/``_get``/
+``_qsize`` hooks called, the same conditions notified; only fewer Python
+calls.  The class stays the stdlib's, so subclasses, ``isinstance`` and
+queues made before patching are unchanged; a queue whose mutex is not a
+lock of ours, and a timed wait, take the stdlib's code.
 """
 
 from __future__ import annotations
 
+import heapq
+import queue as _stdlib
 import sys
 import types
 from collections import deque
-from queue import Empty
+from queue import Empty, Full
 from typing import Any
 
 from greenlet import getcurrent
@@ -21,7 +32,8 @@ from corun._waitqueue import WaitQueue
 from corun.hub import get_hub
 from corun.hub import sleep as hub_sleep
 
-from .thread import _other_threads_may_wake
+from .thread import LockType, _other_threads_may_wake
+from .threading import _notify_and_release, _wait_plain
 
 __all__ = ["SimpleQueue"]
 
@@ -119,6 +131,103 @@ class SimpleQueue:
     __class_getitem__: Any = classmethod(types.GenericAlias)
 
 
+# The stdlib's methods, which the replacements fall back on.
+_stdlib_put = _stdlib.Queue.put
+_stdlib_get = _stdlib.Queue.get
+# 3.13 added shutdown(): puts and gets check ``is_shutdown`` where the stdlib's do.
+_HAS_SHUTDOWN = hasattr(_stdlib.Queue, "shutdown")
+ShutDown: type[Exception] = getattr(_stdlib, "ShutDown", Exception)
+
+
+# The storage hooks of the stdlib's three queues, and the C calls that do the same on
+# ``self.queue``: a queue whose class keeps one of these sets is served without a
+# Python call per hook.  (len, add, take) each take ``self.queue``.
+_DIRECT: dict[tuple[Any, Any, Any], tuple[Any, Any, Any]] = {
+    (_stdlib.Queue._qsize, _stdlib.Queue._put, _stdlib.Queue._get): (len, deque.append, deque.popleft),
+    (_stdlib.LifoQueue._qsize, _stdlib.LifoQueue._put, _stdlib.LifoQueue._get): (len, list.append, list.pop),
+    (_stdlib.PriorityQueue._qsize, _stdlib.PriorityQueue._put, _stdlib.PriorityQueue._get): (
+        len,
+        heapq.heappush,
+        heapq.heappop,
+    ),
+}
+
+
+def _hooks(q: Any) -> tuple[Any, Any, Any, bool]:
+    """How to size, add to and take from ``q``: its class's hooks, as C calls where they are the stdlib's.
+
+    The last item says whether they take ``q.queue`` (read afresh after every wait,
+    as the stdlib's hooks would) rather than ``q``.
+    """
+    cls = type(q)
+    direct = _DIRECT.get((cls._qsize, cls._put, cls._get))
+    if direct is not None:
+        return (*direct, True)
+    return cls._qsize, cls._put, cls._get, False
+
+
+def _put(self: Any, item: Any, block: bool = True, timeout: float | None = None) -> None:
+    """``queue.Queue.put``: the stdlib's steps, calling the thread twins' lock and conditions directly."""
+    mutex = self.mutex
+    if type(mutex) is not LockType or (block and timeout is not None) or not mutex._block.acquire(False):
+        # Another kind of lock, a timed wait, or the mutex held: the stdlib's code, which waits in line.
+        _stdlib_put(self, item, block, timeout)
+        return
+    try:
+        if _HAS_SHUTDOWN and self.is_shutdown:
+            raise ShutDown
+        size, add, _, direct = _hooks(self)
+        if self.maxsize > 0:
+            if not block:
+                if size(self.queue if direct else self) >= self.maxsize:
+                    raise Full
+            else:
+                not_full = self.not_full
+                while size(self.queue if direct else self) >= self.maxsize:
+                    _wait_plain(not_full._waiters, mutex, not_full, None)
+                    if _HAS_SHUTDOWN and self.is_shutdown:
+                        raise ShutDown
+        add(self.queue if direct else self, item)
+        self.unfinished_tasks += 1
+    except BaseException:
+        mutex.release()
+        raise
+    not_empty = self.not_empty
+    if not_empty._waiters._waiters:  # the deque itself: notify with nobody waiting is common
+        _notify_and_release(not_empty, mutex, 1)  # a getter waiting is handed the mutex too
+    else:
+        mutex.release()
+
+
+def _get(self: Any, block: bool = True, timeout: float | None = None) -> Any:
+    """``queue.Queue.get``: the stdlib's steps, calling the thread twins' lock and conditions directly."""
+    mutex = self.mutex
+    if type(mutex) is not LockType or (block and timeout is not None) or not mutex._block.acquire(False):
+        return _stdlib_get(self, block, timeout)
+    try:
+        size, _, take, direct = _hooks(self)
+        if _HAS_SHUTDOWN and self.is_shutdown and not size(self.queue if direct else self):
+            raise ShutDown
+        if not size(self.queue if direct else self):
+            if not block:
+                raise Empty
+            not_empty = self.not_empty
+            while not size(self.queue if direct else self):
+                _wait_plain(not_empty._waiters, mutex, not_empty, None)
+                if _HAS_SHUTDOWN and self.is_shutdown and not size(self.queue if direct else self):
+                    raise ShutDown
+        item = take(self.queue if direct else self)
+    except BaseException:
+        mutex.release()
+        raise
+    not_full = self.not_full
+    if not_full._waiters._waiters:
+        _notify_and_release(not_full, mutex, 1)
+    else:
+        mutex.release()
+    return item
+
+
 class _CooperativeQueueFinder:
     """Gives a fresh import of ``_queue`` (one made after patching) the cooperative ``SimpleQueue``.
 
@@ -163,7 +272,11 @@ def _after_patch(target: Any) -> list[tuple[str, str, Any]]:
     """Put the cooperative ``SimpleQueue`` in ``_queue`` and in its fresh imports (for ``monkey`` to set)."""
     import _queue  # noqa: F401 - imported so that its attribute can be replaced
 
-    changes: list[tuple[str, str, Any]] = [("_queue", "SimpleQueue", SimpleQueue)]
+    changes: list[tuple[str, str, Any]] = [
+        ("_queue", "SimpleQueue", SimpleQueue),
+        ("queue", "Queue.put", _put),
+        ("queue", "Queue.get", _get),
+    ]
     if _CooperativeQueueFinder not in sys.meta_path:
         # A new list rather than an insert, so that the original stays as it was.
         changes.append(("sys", "meta_path", [_CooperativeQueueFinder, *sys.meta_path]))

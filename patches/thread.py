@@ -115,7 +115,9 @@ def _other_threads_may_wake(hub: Hub) -> bool:
     """
     # Outside the main thread, the main thread is one such waker (a pool
     # worker importing a module waits on an import lock a task holds).
-    return hub.thread_ident != _main_thread_ident or _real_count() > 0
+    # This runs on every wait of a lock, condition or queue: with no other OS
+    # thread at all, one C call answers.
+    return hub.thread_ident != _main_thread_ident or (_os_thread_count() > 0 and _real_count() > 0)
 
 
 # Checks arguments exactly as the C lock does (same exceptions, same text):
@@ -174,7 +176,8 @@ class _Parking:
             # Take the lock on the waiter's behalf: once granted, it owns it.
             if not self._block.acquire(False):
                 return  # taken meanwhile; that holder's release hands over
-            if waiters.grant(True) is None:
+            # (Its waiters are always a queue across threads: grant's own dispatch skipped.)
+            if waiters._grant_across_threads(True) is None:
                 self._block.release()  # the waiter left; look again
                 continue
             return
@@ -257,7 +260,10 @@ class RLock(_Parking):
         if self._owner == me:
             self._count += 1
             return True
-        if not self._take(blocking, timeout):
+        # The common call (no arguments, lock free) without _take's checks.
+        if not (blocking is True and timeout == -1 and self._block.acquire(False)) and not self._take(
+            blocking, timeout
+        ):
             return False
         self._owner = me
         self._count = 1
@@ -280,7 +286,16 @@ class RLock(_Parking):
             self._give()
 
     def __exit__(self, *exc_info: object) -> None:
-        self.release()
+        # release() written out: a with block pays for one Python call on the way out.
+        me = get_ident()
+        if self._owner != me or not self._count:
+            raise RuntimeError("cannot release un-acquired lock")
+        self._count -= 1
+        if not self._count:
+            self._owner = None
+            self._block.release()
+            if self._waiters._waiters:
+                self._hand_over()
 
     def _is_owned(self) -> bool:
         return self._owner == get_ident()

@@ -114,6 +114,9 @@ class Condition(_threading.Condition):
             # As the stdlib's: let go of the lock and take it back, without waiting.
             self._acquire_restore(self._release_save())
             return False
+        lock = self._lock
+        if type(lock) is _thread_twin.LockType:
+            return _wait_plain(self._waiters, lock, self, timeout)
         saved: list[Any] = []
 
         def release_once_in_line() -> None:
@@ -157,6 +160,100 @@ class Condition(_threading.Condition):
                 waiters.wake(w, _NOTIFIED)
 
 
+def _wait_plain(waiters: WaitQueue, lock: Any, what: object, timeout: float | None) -> bool:
+    """``Condition.wait`` under a plain ``_thread`` lock of ours, whose release saves no state.
+
+    The lock is held and the timeout positive or None.  Queues wait here too,
+    on their ``not_empty`` and ``not_full`` conditions.
+    """
+    outcome: Any = TIMED_OUT
+    try:
+        # The lock is released only once in line: a notify before would be lost.
+        outcome = waiters.park(get_hub(), what, timeout, once_in_line=lock.release)
+    finally:
+        # Restore the lock no matter what (a kill, KeyboardInterrupt), as the stdlib does,
+        # unless notify moved the waiter into the lock's line and it was handed the lock.
+        if outcome is not True:
+            lock.acquire()
+    return outcome is not TIMED_OUT
+
+
+def _notify_and_release(cond: Condition, lock: Any, n: int) -> None:
+    """``cond.notify(n)`` then ``lock.release()``, for a plain lock of ours that the caller holds.
+
+    When no task waits for the lock itself, the first waiter (on this OS
+    thread) is handed the lock at once: what notify's move into the lock's
+    line and the release's hand-over to the first in that line come to,
+    without the lock being let go and taken back in between.
+    """
+    waiters = cond._waiters
+    if waiters._waiters and not lock._waiters._waiters:
+        w = waiters.take()
+        if w is not None:
+            if w.hub.thread_ident == _originals.get_ident():
+                if n > 1:
+                    cond.notify(n - 1)  # the others line up for the lock behind it
+                waiters.grant_moved(w, lock._waiters, lock._give_back)
+                return
+            waiters.wake(w, _NOTIFIED)
+            n -= 1
+    if n > 0 and waiters._waiters:
+        cond.notify(n)
+    lock.release()
+
+
+# The stdlib's Event methods, which the replacements below fall back on.
+_stdlib_event_set = _threading.Event.set
+_stdlib_event_clear = _threading.Event.clear
+_stdlib_event_wait = _threading.Event.wait
+
+
+def _event_set(self: Any) -> None:
+    """``threading.Event.set``: the stdlib's steps, with the lock and condition of ours called directly."""
+    cond = self._cond
+    lock = cond._lock
+    if type(lock) is not _thread_twin.LockType or not lock._block.acquire(False):
+        # An event made before patching, or its lock held: the stdlib's code, which waits in line.
+        _stdlib_event_set(self)
+        return
+    self._flag = True
+    waiting = cond._waiters._waiters  # the deque itself: nobody waiting is common
+    if waiting:
+        # notify_all(): every waiter, of a queue across threads.
+        _notify_and_release(cond, lock, len(waiting))
+    else:
+        lock.release()
+
+
+def _event_clear(self: Any) -> None:
+    """``threading.Event.clear``: the stdlib's steps, with the lock of ours called directly."""
+    lock = self._cond._lock
+    if type(lock) is not _thread_twin.LockType or not lock._block.acquire(False):
+        _stdlib_event_clear(self)
+        return
+    self._flag = False
+    lock.release()
+
+
+def _event_wait(self: Any, timeout: float | None = None) -> bool:
+    """``threading.Event.wait``: the stdlib's steps, with the lock and condition of ours called directly."""
+    cond = self._cond
+    lock = cond._lock
+    if (
+        type(lock) is not _thread_twin.LockType
+        or (timeout is not None and timeout <= 0)
+        or not lock._block.acquire(False)
+    ):
+        return _stdlib_event_wait(self, timeout)
+    try:
+        signaled: bool = self._flag
+        if not signaled:
+            signaled = _wait_plain(cond._waiters, lock, cond, timeout)
+        return signaled
+    finally:
+        lock.release()
+
+
 class _DummyThread(_threading._DummyThread):
     """What ``current_thread()`` returns in a task not started as a thread; it leaves with the task."""
 
@@ -188,7 +285,13 @@ def _after_patch(target: Any) -> list[tuple[str, str, Any]]:
     """The stdlib's remaining thread-local captures, pointed at task-local ones (for ``monkey`` to set)."""
     import _threading_local  # noqa: F401 - imported so that its attribute can be replaced
 
-    changes: list[tuple[str, str, Any]] = [("_threading_local", "local", _thread_twin._local)]
+    changes: list[tuple[str, str, Any]] = [
+        ("_threading_local", "local", _thread_twin._local),
+        # On the stdlib's class itself: subclasses and events made before patching keep working.
+        (target.__name__, "Event.set", _event_set),
+        (target.__name__, "Event.clear", _event_clear),
+        (target.__name__, "Event.wait", _event_wait),
+    ]
     # 3.13 tracks dummy threads through a thread-local made at import; a
     # task-local one lets each task's tracker go when that task ends.
     if hasattr(target, "_thread_local_info"):

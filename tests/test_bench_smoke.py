@@ -21,6 +21,13 @@ EXPECTED = {
     "event": "Event ping-pong",
     "queue": "Queue() put/get",
     "queue1": "Queue(1) hand-off",
+    "thread_queue": "threads: queue.Queue ping-pong",
+    "thread_lifoqueue": "threads: LifoQueue ping-pong",
+    "thread_priorityqueue": "threads: PriorityQueue ping-pong",
+    "thread_condition": "threads: Condition ping-pong",
+    "thread_event": "threads: Event ping-pong",
+    "thread_rlock": "threads: RLock with-loop",
+    "thread_semaphore": "threads: Semaphore acquire/release",
     "memory": "idle task memory (RSS)",
     "memory_traced": "idle task memory (tracemalloc)",
     "startup": "start-up: python -m corun empty.py",
@@ -31,6 +38,8 @@ EXPECTED = {
     "wsgi": "hello WSGI, 50 keep-alive conns",
     "wsgi_p99": "hello WSGI, p99 latency",
 }
+# The stdlib's threading primitives under patching, also measured in plain Python.
+THREADED = {key for key in EXPECTED if key.startswith("thread_")}
 # The benchmarks whose other end is a separate process.
 NETWORK = {"echo", "http", "http_session", "stream_echo", "wsgi"}
 # The echo server's CPU time is read from /proc by its load generator.
@@ -112,16 +121,16 @@ def test_a_benchmark_brings_its_latency_row_and_derived_keys_are_not_selectable(
     assert "Nagle" in proc.stdout
 
 
-def test_the_plain_reference_measures_only_the_requests_clients(tmp_path):
+def test_the_plain_reference_measures_only_the_requests_clients_and_the_threads(tmp_path):
     out = tmp_path / "results.json"
     proc = quick_run("--only", "plain", "--json", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     header = next(line for line in proc.stdout.splitlines() if line.startswith("benchmark"))
     assert header.split() == ["benchmark", "unit", "plain"]
     results = {r["key"]: r for r in json.loads(out.read_text())["results"]}
-    # Unpatched Python has no tasks to switch: only the client rows run there, and the
-    # start-up it is the reference of.
-    assert set(results) == {"http", "http_session", "startup"}
+    # Unpatched Python has no tasks to switch: only the client rows run there, the
+    # threading rows on real OS threads, and the start-up it is the reference of.
+    assert set(results) == {"http", "http_session", "startup", *THREADED}
     for key, result in results.items():
         plain = result["libs"]["plain"]
         assert plain["error"] is None, (key, plain["error"])

@@ -424,3 +424,39 @@ def test_grants_and_timeouts_racing_across_threads_lose_and_duplicate_nothing(hu
     assert all(out and out[0] > 0 for _, out in threads)
     assert units[0] == 3
     assert not q
+
+
+@pytest.mark.parametrize("threads", [None, lambda h: False])
+def test_grant_moved_wakes_the_waiter_as_a_grant_from_the_other_line_and_a_kill_gives_that_back(
+    hub: Hub, threads: Any
+) -> None:
+    here = WaitQueue(threads)
+    line = WaitQueue(lambda h: False)
+    given_back: list[Any] = []
+    outcomes: list[Any] = []
+
+    def task() -> None:
+        try:
+            outcomes.append(here.park(hub, "here", timeout=0.05))
+        except GreenletExit:
+            outcomes.append("killed")
+
+    # Woken: the grant arrives as True, what a grant from the other line brings.
+    g = corun.spawn(task)
+    corun.sleep(0)
+    w = here.take()
+    assert w is not None
+    here.grant_moved(w, line, given_back.append)
+    g.join(timeout=2)
+    assert outcomes == [True] and given_back == [] and not here and not line
+
+    # Killed before it runs: the grant goes to the other line's give_back, once.
+    g = corun.spawn(task)
+    corun.sleep(0)
+    w = here.take()
+    assert w is not None
+    g.kill(block=False)
+    here.grant_moved(w, line, given_back.append)
+    g.join(timeout=2)
+    assert outcomes == [True, "killed"]
+    assert len(given_back) == 1 and not here and not line

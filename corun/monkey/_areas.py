@@ -50,7 +50,7 @@ AREAS: tuple[Area, ...] = (
     Area("ssl", ("ssl",), "ssl sockets", after=("socket",)),
     Area("subprocess", ("subprocess",), "subprocess waits and pipes"),
     Area("signal", ("signal",), "signal handlers, run promptly while the hub waits"),
-    Area("queue", ("queue",), "queue.SimpleQueue (the other queues follow the thread area)"),
+    Area("queue", ("queue",), "queue.SimpleQueue, Queue.put/get (the queues follow the thread area)"),
     Area(
         "psycopg",
         ("psycopg2", "psycopg"),

@@ -11,7 +11,7 @@ import pytest
 import corun
 from corun import _originals
 
-from ..conftest import run_patched
+from ..conftest import run_patched, run_python
 
 
 def test_contract() -> None:
@@ -143,3 +143,160 @@ def test_the_python_queues_stay_generic_and_cooperative_under_patch_all() -> Non
         "queue.Queue[int] corun.patches.queue.SimpleQueue[str]",
         "late True",
     ]
+
+
+def test_queue_put_and_get_keep_the_stdlib_semantics_on_their_short_path() -> None:
+    proc = run_patched(
+        """
+        import collections, queue, sys, threading
+        import corun
+        print(queue.Queue.put.__module__, queue.Queue.get.__module__)
+
+        # Order of each kind, sizes, the empty and full cases, task_done/join.
+        for kind in (queue.Queue, queue.LifoQueue, queue.PriorityQueue):
+            q = kind(2)
+            q.put(3); q.put_nowait(1)
+            try:
+                q.put_nowait(2)
+            except queue.Full:
+                full = True
+            out = [q.get(), q.get_nowait()]
+            try:
+                q.get(block=False)
+            except queue.Empty:
+                empty = True
+            q.task_done(); q.task_done(); q.join()
+            print(kind.__name__, out, full, empty, q.qsize(), q.unfinished_tasks)
+
+        # Getters that wait are served in arrival order, across threads.
+        q = queue.Queue()
+        got = {}
+        def getter(i):
+            got[i] = q.get()
+        threads = [threading.Thread(target=getter, args=(i,)) for i in range(3)]
+        for t in threads: t.start()
+        corun.sleep(0.05)
+        for item in "abc": q.put(item)
+        for t in threads: t.join()
+        print(sorted(got.items()))
+
+        # A producer blocked on a full queue resumes as space frees, in order.
+        q = queue.Queue(1)
+        def produce():
+            for i in range(5): q.put(i)
+        t = threading.Thread(target=produce); t.start()
+        print([q.get() for _ in range(5)]); t.join()
+
+        # A subclass's storage hooks are the ones used.
+        class Counting(queue.Queue):
+            calls = collections.Counter()
+            def _qsize(self): self.calls["qsize"] += 1; return len(self.queue)
+            def _put(self, item): self.calls["put"] += 1; self.queue.append(item * 2)
+            def _get(self): self.calls["get"] += 1; return self.queue.popleft()
+        c = Counting()
+        waiter = corun.spawn(c.get)
+        corun.sleep(0.01)
+        c.put(21)
+        print(waiter.get(), c.calls["put"], c.calls["get"], c.calls["qsize"] > 0)
+
+        # Storage swapped under the mutex while a getter waits: it reads the new one.
+        q = queue.Queue()
+        waiter = corun.spawn(q.get)
+        corun.sleep(0.01)
+        with q.mutex:
+            q.queue = collections.deque()
+        q.put("fresh")
+        print(waiter.get(timeout=2))
+
+        # Timed waits are the stdlib's own, on the cooperative lock.
+        try:
+            queue.Queue().get(timeout=0.05)
+        except queue.Empty:
+            print("timed out")
+        if sys.version_info >= (3, 13):
+            q = queue.Queue()
+            waiter = corun.spawn(q.get)
+            corun.sleep(0.01)
+            q.shutdown()
+            waiter.join(2)
+            print(type(waiter.exception).__name__)
+        else:
+            print("ShutDown")
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "corun.patches.queue corun.patches.queue",
+        "Queue [3, 1] True True 0 0",
+        "LifoQueue [1, 3] True True 0 0",
+        "PriorityQueue [1, 3] True True 0 0",
+        "[(0, 'a'), (1, 'b'), (2, 'c')]",
+        "[0, 1, 2, 3, 4]",
+        "42 1 1 True",
+        "fresh",
+        "timed out",
+        "ShutDown",
+    ]
+
+
+def test_a_getter_killed_while_waiting_leaves_the_queue_free_for_the_next() -> None:
+    proc = run_patched(
+        """
+        import queue
+        import corun
+        q = queue.Queue()
+        first = corun.spawn(q.get)
+        second = corun.spawn(q.get)
+        corun.sleep(0.01)
+        first.kill()
+        print(q.mutex.locked(), len(q.not_empty._waiters))
+        q.put("item")
+        print(second.get(timeout=2), q.qsize(), q.mutex.locked())
+        # A kill queued after the put's wake-up comes too late: the getter has its item.
+        third = corun.spawn(q.get)
+        fourth = corun.spawn(q.get)
+        corun.sleep(0.01)
+        q.put("again")
+        third.kill(block=False)
+        third.join(2)
+        q.put("last")
+        print(third.value, fourth.get(timeout=2), q.qsize(), q.mutex.locked())
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["False 1", "item 0 False", "again last 0 False"]
+
+
+def test_a_queue_made_before_patching_keeps_working() -> None:
+    proc = run_python(
+        """
+        import queue
+        early = queue.Queue()
+        import corun.monkey
+        corun.monkey.patch_all()
+        import threading
+        threading.Thread(target=early.put, args=("x",)).start()
+        print(early.get(timeout=5), type(early.mutex).__module__)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["x", "_thread"]
+
+
+def test_a_getter_killed_after_a_put_handed_it_the_mutex_passes_the_mutex_on() -> None:
+    proc = run_patched(
+        """
+        import queue
+        import corun
+        q = queue.Queue()
+        getter = corun.spawn(q.get)
+        corun.sleep(0.01)
+        getter.kill(block=False)  # delivered before the put's wake-up
+        q.put("item")  # hands the mutex to the parked getter
+        getter.join(2)
+        print(type(getter.exception).__name__, getter.dead, q.mutex.locked(), q.qsize())
+        print(q.get(timeout=2), q.mutex.locked(), len(q.not_empty._waiters))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["NoneType True False 1", "item False 0"]

@@ -10,7 +10,7 @@ import corun.patches.threading as cothreading
 
 import corun
 
-from ..conftest import run_patched
+from ..conftest import run_patched, run_python
 
 
 def test_a_notified_task_gets_the_lock_before_a_task_that_never_waited() -> None:
@@ -184,3 +184,104 @@ def test_condition_is_the_patched_class_and_says_it_is_threadings() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["threading", "True", "True"]
+
+
+def test_event_set_clear_wait_keep_the_stdlib_semantics_on_their_short_path() -> None:
+    proc = run_patched(
+        """
+        import threading, time
+        import corun
+        print(*(getattr(threading.Event, name).__module__ for name in ('wait', 'set', 'clear')))
+        e = threading.Event()
+        start = time.monotonic()
+        print(e.wait(0.05), e.wait(0), e.wait(-1), time.monotonic() - start >= 0.04)
+
+        # Ping-pong between two threads, and every waiter woken by one set.
+        ping, pong = threading.Event(), threading.Event()
+        rounds = []
+        def ponger():
+            for i in range(100):
+                ping.wait(); ping.clear(); rounds.append(i); pong.set()
+        t = threading.Thread(target=ponger); t.start()
+        for _ in range(100):
+            ping.set(); pong.wait(); pong.clear()
+        t.join()
+        print(len(rounds), ping.is_set(), pong.is_set())
+        woken = []
+        waiters = [threading.Thread(target=lambda: woken.append(e.wait())) for _ in range(3)]
+        for w in waiters: w.start()
+        corun.sleep(0.01)
+        e.set()
+        for w in waiters: w.join()
+        print(woken, e.wait(), e.is_set())
+
+        # A waiter killed while waiting leaves the event's lock free.
+        e = threading.Event()
+        task = corun.spawn(e.wait)
+        corun.sleep(0.01)
+        task.kill()
+        print(e._cond._lock.locked(), len(e._cond._waiters))
+
+        # A subclass, and an event whose lock is held elsewhere, take the stdlib's way.
+        class Noisy(threading.Event):
+            def set(self):
+                print("set called"); super().set()
+        n = Noisy()
+        corun.spawn_later(0.01, n.set)
+        print(n.wait(2))
+        e = threading.Event()
+        e._cond._lock.acquire()
+        setter = corun.spawn(e.set)
+        corun.sleep(0.01)
+        print(e.is_set())
+        e._cond._lock.release()
+        setter.join(2)
+        print(e.is_set())
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "corun.patches.threading corun.patches.threading corun.patches.threading",
+        "False False False True",
+        "100 False False",
+        "[True, True, True] True True",
+        "False 0",
+        "set called",
+        "True",
+        "False",
+        "True",
+    ]
+
+
+def test_an_event_made_before_patching_keeps_working() -> None:
+    proc = run_python(
+        """
+        import threading
+        early = threading.Event()
+        import corun.monkey
+        corun.monkey.patch_all()
+        threading.Thread(target=early.set).start()
+        print(early.wait(5), type(early._cond._lock).__module__)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "_thread"]
+
+
+def test_event_set_hands_its_lock_to_the_next_waiter_when_the_first_was_killed() -> None:
+    proc = run_patched(
+        """
+        import threading
+        import corun
+        e = threading.Event()
+        first = corun.spawn(e.wait)
+        second = corun.spawn(e.wait)
+        corun.sleep(0.01)
+        first.kill(block=False)  # delivered before set's wake-up
+        e.set()
+        print(second.get(timeout=2), first.dead, type(first.value).__name__)
+        print(e._cond._lock.locked(), len(e._cond._waiters), len(e._cond._lock._waiters))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["True True GreenletExit", "False 0 0"]
