@@ -11,8 +11,6 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from corun import grpc as corun_grpc
-
 __target__ = "grpc"
 __installed_on_import__ = "grpc"
 # The settings are made by _after_patch: they are not attributes of grpc itself.
@@ -22,6 +20,10 @@ __all__: list[str] = []
 
 def _after_patch(target: Any) -> list[tuple[Any, ...]]:
     """The settings of ``corun.grpc.changes()``, for ``monkey`` to make and record."""
+    # Imported here, once grpc is: patching a program that never uses grpc
+    # does not load the thread pool this needs.
+    from corun import grpc as corun_grpc
+
     if corun_grpc.is_initialized():
         # corun.grpc.init() was called first: its settings stand.
         return []
