@@ -387,11 +387,14 @@ def test_a_monitor_adds_loop_lag_and_task_run_time(hub: Hub) -> None:
     assert stats.loop_lag is not None and stats.task_run_time is not None
     assert stats.loop_lag.count > 10
     assert stats.loop_lag.p50 <= stats.loop_lag.p99 <= stats.loop_lag.max
-    assert 0.39 <= stats.loop_lag.max < 1.0  # the probe that waited out the block
+    # The probe that waited out the block; the upper bound only says it is that block's, with room
+    # for a busy machine.
+    assert 0.39 <= stats.loop_lag.max < 3.0
     run_time = dict(stats.task_run_time)
     assert run_time.get("busy-worker", 0) > 0.2, stats.task_run_time
     assert "blocker" not in run_time  # finished tasks are not listed
-    assert watching.blocked.count == 1
+    # A busy machine may also stall the busy worker's spin past the threshold: each report is counted.
+    assert watching.blocked.count == len(reports) >= 1
 
 
 def test_a_failing_listener_is_logged_not_raised(hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
