@@ -27,6 +27,7 @@ from typing import Any
 
 from greenlet import getcurrent
 
+from corun._importhook import find_then
 from corun._waiter import TIMED_OUT
 from corun._waitqueue import WaitQueue
 from corun.hub import get_hub
@@ -238,34 +239,15 @@ class _CooperativeQueueFinder:
 
     @classmethod
     def find_spec(cls, name: str, path: Any = None, target: Any = None) -> Any:
+        """The spec the other finders give ``_queue``, which then gets the cooperative class; else None."""
         if name != "_queue":
             return None
-        for finder in sys.meta_path:
-            find_spec = getattr(finder, "find_spec", None)
-            if finder is cls or find_spec is None:
-                continue
-            spec = find_spec(name, path, target)
-            if spec is not None:
-                spec.loader = _CooperativeQueueLoader(spec.loader)
-                return spec
-        return None
+        return find_then(cls, name, path, target, _give_cooperative_simple_queue)
 
 
-class _CooperativeQueueLoader:
-    """Loads the real ``_queue``, then puts the cooperative ``SimpleQueue`` in it."""
-
-    def __init__(self, loader: Any) -> None:
-        self.loader = loader
-
-    def create_module(self, spec: Any) -> Any:
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module: Any) -> None:
-        self.loader.exec_module(module)
-        # A fresh C module has its own Empty, which its users catch.
-        module.SimpleQueue = type(
-            "SimpleQueue", (SimpleQueue,), {"_Empty": module.Empty, "__module__": __name__}
-        )
+def _give_cooperative_simple_queue(module: Any) -> None:
+    # A fresh C module has its own Empty, which its users catch.
+    module.SimpleQueue = type("SimpleQueue", (SimpleQueue,), {"_Empty": module.Empty, "__module__": __name__})
 
 
 def _after_patch(target: Any) -> list[tuple[str, str, Any]]:

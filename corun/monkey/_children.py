@@ -27,6 +27,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from corun._importhook import find_then
+
 __all__ = ["start_children_alike"]
 
 _MODULE = "multiprocessing.util"
@@ -82,34 +84,7 @@ class _UtilFinder:
         self.options = options
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        """The spec the other finders give ``multiprocessing.util``, its loader wrapped; None for others."""
+        """The spec the other finders give ``multiprocessing.util``, which then makes the change, or None."""
         if name != _MODULE:
             return None
-        for finder in sys.meta_path:
-            find_spec = getattr(finder, "find_spec", None)
-            if finder is self or find_spec is None:
-                continue
-            spec = find_spec(name, path, target)
-            if spec is not None:
-                spec.loader = _ChangingLoader(spec.loader, self.options)
-                return spec
-        return None
-
-
-class _ChangingLoader:
-    """Loads ``multiprocessing.util`` with the real loader, then makes the change."""
-
-    def __init__(self, loader: Any, options: list[str]) -> None:
-        self.loader = loader
-        self.options = options
-
-    def create_module(self, spec: Any) -> Any:
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module: Any) -> None:
-        self.loader.exec_module(module)
-        _change(module, self.options)
-
-    def __getattr__(self, name: str) -> Any:
-        # The rest of the loader's interface (get_source for tracebacks...).
-        return getattr(self.loader, name)
+        return find_then(self, name, path, target, lambda module: _change(module, self.options))

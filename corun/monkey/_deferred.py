@@ -10,9 +10,11 @@ after patching alike.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
+
+from corun._importhook import find_then
 
 __all__ = ["ImportHook", "register"]
 
@@ -32,35 +34,12 @@ class ImportHook:
 
     @classmethod
     def find_spec(cls, name: str, path: Any = None, target: Any = None) -> Any:
+        """The spec the other finders give a waited-for package, which installs its twins; None for others."""
         if name not in _waiting:
             return None
-        for finder in sys.meta_path:
-            find_spec = getattr(finder, "find_spec", None)
-            if finder is cls or find_spec is None:
-                continue
-            spec = find_spec(name, path, target)
-            if spec is not None:
-                if spec.loader is not None:
-                    spec.loader = _InstallingLoader(spec.loader, name)
-                return spec
-        return None
+        return find_then(cls, name, path, target, _install_waiting)
 
 
-class _InstallingLoader:
-    """Loads a package with its own loader, then installs the twins waiting for it."""
-
-    def __init__(self, loader: Any, package: str) -> None:
-        self.loader = loader
-        self.package = package
-
-    def create_module(self, spec: Any) -> Any:
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module: Any) -> None:
-        self.loader.exec_module(module)
-        for twin, install in _waiting.pop(self.package, []):
-            install(twin)
-
-    def __getattr__(self, name: str) -> Any:
-        # Resources, source and the rest, as the real loader has them.
-        return getattr(self.loader, name)
+def _install_waiting(package: ModuleType) -> None:
+    for twin, install in _waiting.pop(package.__name__, []):
+        install(twin)
