@@ -14,6 +14,20 @@ Layers, each depending only on the ones before it:
 Nothing in the core imports ``patches`` or ``monkey``.
 """
 
+import os as _os
+
+if _os.environ.get("CORUN_PURE_PYTHON"):
+    # The compiled build's extension modules sit next to their sources, and
+    # Python's default finder prefers an extension; this package's own
+    # directory gets a finder that sees only the sources, before any submodule loads.
+    import sys as _sys
+    from importlib.machinery import SOURCE_SUFFIXES as _SOURCE_SUFFIXES
+    from importlib.machinery import FileFinder as _FileFinder
+    from importlib.machinery import SourceFileLoader as _SourceFileLoader
+
+    for _entry in __path__:
+        _sys.path_importer_cache[_entry] = _FileFinder(_entry, (_SourceFileLoader, _SOURCE_SUFFIXES))
+
 from . import _originals as _originals  # first: the real stdlib, before any patching
 from .event import AsyncResult as AsyncResult
 from .event import Event as Event
@@ -37,6 +51,7 @@ from .timeout import Timeout as Timeout
 from .timeout import with_timeout as with_timeout
 
 __version__ = "0.1.0"
+from . import hub as _hub
 from ._await import await_ as await_
 from ._await import to_async as to_async
 from ._signals import signal_handler as signal_handler
@@ -57,3 +72,16 @@ from .queue import PriorityQueue as PriorityQueue
 from .queue import Queue as Queue
 from .taskgroup import TaskGroup as TaskGroup
 from .threadpool import ThreadPool as ThreadPool
+
+# The core modules of the optional compiled build (setup.py), and whether they run compiled
+# here: an extension module has no Python source as its __file__.
+COMPILED_MODULES = (
+    "_hubbound",
+    "_waiter",
+    "_waitqueue",
+    "greenlet",
+    "hub",
+    "lock",
+    "queue",
+)
+COMPILED: bool = not (_hub.__file__ or "").endswith(".py")

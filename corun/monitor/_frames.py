@@ -26,8 +26,27 @@ from ..hub import Hub
 
 __all__ = ["is_polling", "running_greenlet", "stack_text", "thread_frame"]
 
-_TASK_RUN: CodeType = Greenlet.run.__code__
-_HUB_RUN: CodeType = Hub.run.__code__
+
+def _python_frame(cls: type, compiled_run: Any) -> CodeType:
+    """The code of ``cls.run``; a compiled run (no frame of its own) is first wrapped in a Python one."""
+    code: CodeType | None = getattr(compiled_run, "__code__", None)
+    if code is not None:
+        return code
+
+    # The compiled build's methods run without a Python frame, so a stack read
+    # from another thread would not say whose it is: each task and hub starts
+    # in this frame instead, whose ``self`` is the task or the hub.
+    def run(self: Any) -> None:
+        compiled_run(self)
+
+    run.__qualname__ = f"{cls.__name__}.run"
+    run.__doc__ = compiled_run.__doc__
+    setattr(cls, "run", run)  # noqa: B010
+    return run.__code__
+
+
+_TASK_RUN = _python_frame(Greenlet, Greenlet.run)
+_HUB_RUN = _python_frame(Hub, Hub.run)
 # Modules whose frames at the outer end of a stack are the machinery that started it
 # (named, not imported: the runner is far above this module).
 _PACKAGE = __name__.partition(".")[0]
