@@ -14,7 +14,7 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 # The hot core: the hub, tasks, one way to wait, the primitives built on it.
-# corun/__init__.py names the same modules (COMPILED_MODULES).
+# corun/_build.py names the same modules (COMPILED_MODULES).
 CORE = [
     "corun/_hubbound.py",
     "corun/_waiter.py",

@@ -14,21 +14,9 @@ Layers, each depending only on the ones before it:
 Nothing in the core imports ``patches`` or ``monkey``.
 """
 
-import os as _os
-
-if _os.environ.get("CORUN_PURE_PYTHON"):
-    # The compiled build's extension modules sit next to their sources, and
-    # Python's default finder prefers an extension; this package's own
-    # directory gets a finder that sees only the sources, before any submodule loads.
-    import sys as _sys
-    from importlib.machinery import SOURCE_SUFFIXES as _SOURCE_SUFFIXES
-    from importlib.machinery import FileFinder as _FileFinder
-    from importlib.machinery import SourceFileLoader as _SourceFileLoader
-
-    for _entry in __path__:
-        _sys.path_importer_cache[_entry] = _FileFinder(_entry, (_SourceFileLoader, _SOURCE_SUFFIXES))
-
-from . import _originals as _originals  # first: the real stdlib, before any patching
+# First: whether the compiled core or the sources load (corun/_build.py).
+from . import _build as _build
+from . import _originals as _originals  # next: the real stdlib, before any patching
 from .event import AsyncResult as AsyncResult
 from .event import Event as Event
 from .greenlet import Greenlet as Greenlet
@@ -75,13 +63,5 @@ from .threadpool import ThreadPool as ThreadPool
 
 # The core modules of the optional compiled build (setup.py), and whether they run compiled
 # here: an extension module has no Python source as its __file__.
-COMPILED_MODULES = (
-    "_hubbound",
-    "_waiter",
-    "_waitqueue",
-    "greenlet",
-    "hub",
-    "lock",
-    "queue",
-)
+COMPILED_MODULES = _build.COMPILED_MODULES
 COMPILED: bool = not (_hub.__file__ or "").endswith(".py")

@@ -8,7 +8,10 @@ CORUN_PURE_PYTHON=1, and both must report the same outcomes.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sysconfig
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -180,6 +183,28 @@ def test_compiled_core_runs_when_built_and_behaves_the_same() -> None:
     assert out.pop("compiled") is True
     assert out.pop("sources") == []
     assert out == EXPECTED
+
+
+@pytest.mark.skipif(not _built(), reason="the compiled core is not built for this interpreter (make compile)")
+def test_a_source_edited_after_the_build_runs_every_core_module_from_source(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "corun", tmp_path / "corun", ignore=shutil.ignore_patterns("__pycache__"))
+    probe = "import corun, json; print(json.dumps([corun.COMPILED, corun.hub.__file__.endswith('.py')]))"
+    env = {"PYTHONPATH": str(tmp_path), "CORUN_PURE_PYTHON": ""}
+
+    def probe_copy() -> list[bool]:
+        proc = run_python(probe, cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr
+        result: list[bool] = json.loads(proc.stdout)
+        return result
+
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    built = (tmp_path / "corun" / f"queue{suffix}").stat().st_mtime
+    for m in MODULES:  # the copy as built: sources older than their extensions
+        os.utime(tmp_path / "corun" / f"{m}.py", (built - 60, built - 60))
+    assert probe_copy() == [True, False]
+    # One source edited later: none of the group runs compiled, hub.py included.
+    os.utime(tmp_path / "corun" / "queue.py", (built + 60, built + 60))
+    assert probe_copy() == [False, True]
 
 
 def test_the_compiled_module_list_is_the_build_list() -> None:
