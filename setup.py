@@ -13,6 +13,7 @@ import sys
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 # The hot core: the hub, tasks, one way to wait, the primitives built on it.
 # corun/_build.py names the same modules (COMPILED_MODULES).
 CORE = [
@@ -27,21 +28,21 @@ CORE = [
 
 
 class _OptionalBuildExt(build_ext):
-    """Builds the extensions, or leaves the pure-Python modules alone if the C build fails."""
+    """Builds every extension of the core or none: a failed C build leaves pure Python behind."""
 
     def run(self) -> None:
         try:
             super().run()
         except Exception as exc:
+            # The modules share one library; a part of the set would not import.
+            for ext in self.extensions:
+                name = self.get_ext_filename(ext.name)
+                for path in (os.path.join(HERE, name), os.path.join(self.build_lib, name)):
+                    if os.path.exists(path):
+                        os.remove(path)
             print(
                 f"corun: compiled core not built ({exc}); the pure-Python modules are used", file=sys.stderr
             )
-
-    def build_extension(self, ext) -> None:  # type: ignore[no-untyped-def]
-        try:
-            super().build_extension(ext)
-        except Exception as exc:
-            print(f"corun: {ext.name} not compiled ({exc}); its pure-Python module is used", file=sys.stderr)
 
 
 def _ext_modules() -> list:  # type: ignore[type-arg]
