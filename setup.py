@@ -17,6 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # The hot core: the hub, tasks, one way to wait, the primitives built on it.
 # corun/_build.py names the same modules (COMPILED_MODULES).
 CORE = [
+    "corun/_asyncio_state.py",
     "corun/_hubbound.py",
     "corun/_waiter.py",
     "corun/_waitqueue.py",

@@ -18,7 +18,16 @@ from importlib.machinery import EXTENSION_SUFFIXES, SOURCE_SUFFIXES, FileFinder,
 __all__ = ["COMPILED_MODULES"]
 
 # The modules setup.py compiles (one group), in the package's directory.
-COMPILED_MODULES = ("_hubbound", "_waiter", "_waitqueue", "greenlet", "hub", "lock", "queue")
+COMPILED_MODULES = (
+    "_asyncio_state",
+    "_hubbound",
+    "_waiter",
+    "_waitqueue",
+    "greenlet",
+    "hub",
+    "lock",
+    "queue",
+)
 
 
 def _stale(directory: str) -> bool:

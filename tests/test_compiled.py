@@ -140,7 +140,7 @@ out["threads"] = [results[i] for i in range(4)]
 print(json.dumps(out))
 """
 
-MODULES = ["_hubbound", "_waiter", "_waitqueue", "greenlet", "hub", "lock", "queue"]
+MODULES = ["_asyncio_state", "_hubbound", "_waiter", "_waitqueue", "greenlet", "hub", "lock", "queue"]
 
 
 def _built() -> bool:
