@@ -360,35 +360,11 @@ class Greenlet(RawGreenlet, Generic[T]):
         Cancelling the await kills the task and waits for it to end; a task
         killed from elsewhere gives the awaiter ``CancelledError``.
         """
-        import asyncio  # only coroutines await tasks; corun itself never needs asyncio
+        # A generator of a pure-Python module: a compiled one throws into the
+        # awaited future with the three-argument throw() that Python 3.12 deprecates.
+        from ._await import await_task
 
-        loop = asyncio.get_running_loop()
-        ended: asyncio.Future[None] = loop.create_future()
-        settle = partial(_settle_from_hub, loop, ended)
-        self.rawlink(settle)
-        try:
-            yield from ended
-        except asyncio.CancelledError:
-            if not self._done:
-                self.kill(block=False)
-            while not self._done:  # its finally blocks run before the awaiter goes on
-                gone: asyncio.Future[None] = loop.create_future()
-                settle_gone = partial(_settle_from_hub, loop, gone)
-                self.rawlink(settle_gone)
-                try:
-                    yield from gone
-                except asyncio.CancelledError:
-                    pass
-                finally:
-                    self.unlink(settle_gone)
-            raise
-        finally:
-            self.unlink(settle)
-        if self._exc_info is not None:
-            raise self._exc_info[1].with_traceback(self._exc_info[2])
-        if isinstance(self.value, GreenletExit):
-            raise asyncio.CancelledError(f"{self!r} was killed")
-        return self.value  # type: ignore[return-value]
+        return await_task(self)
 
     def _own_hub(self, action: str) -> Hub:
         hub: Hub = self.parent
