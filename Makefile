@@ -5,13 +5,29 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check bench legacy-table clean
+.PHONY: demo test compile lint typecheck check bench legacy-table clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# The optional compiled core (setup.py, mypyc), built in place next to the
+# sources for this interpreter and rebuilt when one of its modules changes.
+# Without mypyc or a C compiler the build says so and the pure-Python modules
+# run; CORUN_PURE_PYTHON=1 runs them whatever is built.
+CORE := corun/_asyncio_state.py corun/_hubbound.py corun/_waiter.py corun/_waitqueue.py corun/greenlet.py corun/hub.py \
+	corun/lock.py corun/queue.py
+COMPILED := $(VENV)/.compiled
+$(COMPILED): $(STAMP) setup.py $(CORE)
+	$(BIN)/python -m pip install --quiet 'setuptools>=77'
+	rm -rf build/corun build/.mypyc-cache  # mypyc reuses what it cached even where build options changed
+	MYPY_CACHE_DIR=build/.mypyc-cache CORUN_COMPILE=1 $(BIN)/python setup.py -q build_ext --inplace \
+		|| echo "== the compiled core was not built; the pure-Python modules run"
+	touch $@
+
+compile: $(COMPILED)
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
@@ -21,7 +37,8 @@ demo: $(STAMP)
 # in one process.
 TEST_JOBS ?= 2
 
-test: $(STAMP)
+test: $(STAMP) $(COMPILED)
+	$(BIN)/python -c 'import corun; print("== corun core:", "compiled" if corun.COMPILED else "pure Python")'
 	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -44,9 +61,9 @@ $(BENCH_VENV)/.installed: pyproject.toml
 	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[bench]'
 	touch $@
 
-bench: $(BENCH_VENV)/.installed
+bench: $(BENCH_VENV)/.installed $(COMPILED)
 	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/asyncio_bridge.py
 
 clean:
-	rm -rf .venv .venv-* build *.egg-info
+	rm -rf .venv .venv-* build *.egg-info corun/*.so

@@ -49,8 +49,10 @@ __all__ = [
     "run_one",
 ]
 
-# The runtimes compared, each under its own monkey patching.
-RUNTIMES = ("corun", "gevent", "eventlet")
+# The runtimes compared, each under its own monkey patching.  ``corun`` is the
+# compiled core where it was built (``make compile``), ``corun-pure`` the same
+# checkout with CORUN_PURE_PYTHON=1: what compiling gains.
+RUNTIMES = ("corun", "corun-pure", "gevent", "eventlet")
 # Plus a reference without any runtime: the same calls, one after another, in
 # plain unpatched Python.  It runs only the rows that name it (the requests
 # clients, where it shows what the HTTP stack costs on its own, and the
@@ -130,7 +132,7 @@ def _load_corun() -> Lib:
 
     return Lib(
         "corun",
-        corun.__version__,
+        f"{corun.__version__} ({'compiled' if corun.COMPILED else 'pure Python'})",
         corun.sleep,
         corun.spawn,
         corun.joinall,
@@ -282,8 +284,17 @@ def _load_plain() -> Lib:
     )
 
 
+def _load_corun_pure() -> Lib:
+    # Read when corun is imported: its package then loads the sources, not the compiled modules.
+    os.environ["CORUN_PURE_PYTHON"] = "1"
+    lib = _load_corun()
+    lib.name = "corun-pure"
+    return lib
+
+
 _LOADERS: dict[str, Callable[[], Lib]] = {
     "corun": _load_corun,
+    "corun-pure": _load_corun_pure,
     "gevent": _load_gevent,
     "eventlet": _load_eventlet,
     "plain": _load_plain,

@@ -20,12 +20,19 @@ and ``corun.X`` work as for names imported here.
 
 from typing import TYPE_CHECKING, Any
 
-from . import _originals as _originals  # first: the real stdlib, before any patching
+# First: whether the compiled core or the sources load (corun/_build.py).
+from . import _build as _build
+from . import _originals as _originals  # next: the real stdlib, before any patching
+from . import hub as _hub
 
 # Also has the monitor read CORUN_MONITOR and CORUN_DUMP_ON for every hub made from now on
 # (a light module: the monitor's machinery is loaded only when something asks for it).
 from . import monitor as monitor
+from ._runframe import give_run_a_frame as _give_run_a_frame
 from .hub import Hub as _Hub
+
+# Compiled, the hub's run has no Python frame of its own; the monitor finds its stack by one.
+_give_run_a_frame(_Hub)
 
 
 def _threadpool_of(hub: _Hub) -> Any:
@@ -37,9 +44,15 @@ def _threadpool_of(hub: _Hub) -> Any:
 
 # ``get_hub().threadpool``, as gevent's hub has it, from the moment corun is imported.
 if not hasattr(_Hub, "threadpool"):
-    _Hub.threadpool = property(_threadpool_of, doc="The hub's default thread pool (``get_threadpool(hub)``).")
+    _stand_in = property(_threadpool_of, doc="The hub's default thread pool (``get_threadpool(hub)``).")
+    setattr(_Hub, "threadpool", _stand_in)  # noqa: B010 - the hub's class declares no such attribute
 
 __version__ = "0.1.0"
+
+# The core modules of the optional compiled build (setup.py), and whether they run compiled
+# here: an extension module has no Python source as its __file__.
+COMPILED_MODULES = _build.COMPILED_MODULES
+COMPILED: bool = not (_hub.__file__ or "").endswith(".py")
 
 # Each public name and the submodule it comes from, imported at first access.
 _EXPORTS: dict[str, str] = {

@@ -9,11 +9,13 @@ another thread's hub without a lock.
 from __future__ import annotations
 
 from . import _originals
+from ._mypyc import mypyc_attr
 from .hub import Hub, _local, get_hub
 
 __all__ = ["HubBound"]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class HubBound:
     """Mixin: the primitive belongs to the hub of the first thread that waits on it."""
 

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from greenlet import getcurrent
 
 from ._asyncio_state import leave as _leave_asyncio
+from ._mypyc import mypyc_attr
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -74,6 +75,7 @@ class _TimedOut:
 TIMED_OUT: Any = _TimedOut()
 
 
+@mypyc_attr(native_class=False)
 class BlockingSwitchOutError(AssertionError):
     """A wait was attempted inside the hub itself (a callback tried to block)."""
 

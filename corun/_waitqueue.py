@@ -67,13 +67,6 @@ class WaitQueue:
     """FIFO of parked tasks; grants go to the first live waiter."""
 
     __slots__ = ("_stale", "_threads", "_waiters")
-    if TYPE_CHECKING:
-        # Read-only outside this module: the waiters in arrival order, cancelled
-        # ones included until they reach the front.  Hot paths (Queue.put, get)
-        # test it to skip a queue nobody parked in.  It is the ``_waiters`` slot
-        # under a second name (set below the class), so reading it costs no
-        # Python call, as ``__bool__`` or a property would.
-        parked: deque[Waiter]
 
     def __init__(self, threads: Callable[[Hub], bool] | None = None) -> None:
         """Make an empty queue.
@@ -88,6 +81,17 @@ class WaitQueue:
         self._waiters: deque[Waiter] = deque()
         self._stale = 0
         self._threads = threads
+
+    @property
+    def parked(self) -> deque[Waiter]:
+        """Read-only outside this module: the waiters in arrival order, cancelled ones included.
+
+        Hot paths (Queue.put, get) test it to skip a queue nobody parked in.
+        In pure Python it is replaced below by the ``_waiters`` slot under a
+        second name, so reading it costs no Python call, as ``__bool__`` or
+        this property would; compiled, the property is a native read already.
+        """
+        return self._waiters
 
     def __len__(self) -> int:
         return len(self._waiters) - self._stale
@@ -299,4 +303,8 @@ class WaitQueue:
         return [w for w in self._waiters if w.greenlet is not None and not w.granted]
 
 
-WaitQueue.parked = WaitQueue.__dict__["_waiters"]  # the slot's own descriptor: a plain attribute read
+try:
+    # The slot's own descriptor: a plain attribute read.  A compiled class takes no new attributes.
+    setattr(WaitQueue, "parked", vars(WaitQueue)["_waiters"])  # noqa: B010
+except (AttributeError, TypeError):
+    pass

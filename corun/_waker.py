@@ -17,6 +17,11 @@ __all__ = ["Waker"]
 class Waker:
     """A wake-up fd other threads write to so the hub leaves its poll."""
 
+    # Held by the class: a hub released at interpreter exit closes its waker
+    # after this module's globals may have been cleared (the compiled hub
+    # module outlives the pure-Python ones).
+    _os_close = staticmethod(_originals.os_close)
+
     def __init__(self) -> None:
         if _originals.eventfd is not None:
             fd = _originals.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
@@ -45,6 +50,6 @@ class Waker:
         self.read_fd = self.write_fd = -1
         for fd in fds:
             try:
-                _originals.os_close(fd)
+                self._os_close(fd)
             except OSError:
                 pass

@@ -14,12 +14,15 @@ import sys
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextvars import copy_context
-from types import TracebackType
+from functools import partial
+from types import GenericAlias, TracebackType
 from typing import Any, Generic, Protocol, TypeVar, overload
 
 from greenlet import GreenletExit, getcurrent
 from greenlet import greenlet as RawGreenlet
 
+from ._mypyc import mypyc_attr
+from ._runframe import give_run_a_frame
 from ._waiter import TIMED_OUT, Waiter, throw_into
 from .hub import Callback, Hub, TimerHandle, _local, get_hub, idle, sleep
 from .timeout import Timeout
@@ -56,6 +59,8 @@ class Linkable(Protocol):
     def unlink(self, callback: Callable[[Any], Any]) -> None: ...
 
 
+# A greenlet subclass: compiled as an ordinary Python class whose methods are compiled.
+@mypyc_attr(native_class=False, allow_interpreted_subclasses=True)
 class Greenlet(RawGreenlet, Generic[T]):
     """A task: a function running concurrently with others on the hub."""
 
@@ -95,15 +100,16 @@ class Greenlet(RawGreenlet, Generic[T]):
 
     # -- identity -----------------------------------------------------------
 
-    @property
-    def name(self) -> str:
-        """A human-readable name, ``Greenlet-N`` unless one was given."""
+    # A human-readable name, ``Greenlet-N`` unless one was given: a property set
+    # below the class, as mypyc compiles no property setter in a greenlet subclass.
+    name: str
+
+    def _get_name(self) -> str:
         if self._name is None:
             self._name = f"Greenlet-{next(_counter)}"
         return self._name
 
-    @name.setter
-    def name(self, value: str) -> None:
+    def _set_name(self, value: str) -> None:
         self._name = value
 
     def __repr__(self) -> str:
@@ -286,10 +292,8 @@ class Greenlet(RawGreenlet, Generic[T]):
         if getcurrent() is self:
             raise RuntimeError(f"{self!r} cannot join itself")
         w = Waiter(hub, self)
-
-        def finished(_task: Greenlet[T]) -> None:
-            hub.wake(w)
-
+        # A partial, not a closure: mypyc cannot compile closures in methods of a greenlet subclass.
+        finished = partial(_wake_joiner, hub, w)
         if self._links is None:
             self._links = []
         self._links.append((finished, _RAW))
@@ -357,42 +361,11 @@ class Greenlet(RawGreenlet, Generic[T]):
         Cancelling the await kills the task and waits for it to end; a task
         killed from elsewhere gives the awaiter ``CancelledError``.
         """
-        import asyncio  # only coroutines await tasks; corun itself never needs asyncio
+        # A generator of a pure-Python module: a compiled one throws into the
+        # awaited future with the three-argument throw() that Python 3.12 deprecates.
+        from ._await import await_task
 
-        loop = asyncio.get_running_loop()
-        ended: asyncio.Future[None] = loop.create_future()
-
-        def settle(_task: Greenlet[T]) -> None:
-            # From the hub: the thread-safe call wakes any loop, parked in a selector or not.
-            loop.call_soon_threadsafe(_resolve, ended)
-
-        self.rawlink(settle)
-        try:
-            yield from ended
-        except asyncio.CancelledError:
-            if not self._done:
-                self.kill(block=False)
-            while not self._done:  # its finally blocks run before the awaiter goes on
-                gone: asyncio.Future[None] = loop.create_future()
-
-                def settle_gone(_task: Greenlet[T], gone: asyncio.Future[None] = gone) -> None:
-                    loop.call_soon_threadsafe(_resolve, gone)
-
-                self.rawlink(settle_gone)
-                try:
-                    yield from gone
-                except asyncio.CancelledError:
-                    pass
-                finally:
-                    self.unlink(settle_gone)
-            raise
-        finally:
-            self.unlink(settle)
-        if self._exc_info is not None:
-            raise self._exc_info[1].with_traceback(self._exc_info[2])
-        if isinstance(self.value, GreenletExit):
-            raise asyncio.CancelledError(f"{self!r} was killed")
-        return self.value  # type: ignore[return-value]
+        return await_task(self)
 
     def _own_hub(self, action: str) -> Hub:
         hub: Hub = self.parent
@@ -404,7 +377,28 @@ class Greenlet(RawGreenlet, Generic[T]):
         return hub
 
     def __class_getitem__(cls, item: Any) -> Any:  # Greenlet[int] in annotations and at run time
-        return super().__class_getitem__(item)
+        # Not super(): in a compiled greenlet subclass it does not reach Generic.
+        return GenericAlias(cls, item)
+
+
+setattr(  # noqa: B010
+    Greenlet,
+    "name",
+    property(
+        Greenlet._get_name,
+        Greenlet._set_name,
+        doc="A human-readable name, ``Greenlet-N`` unless one was given.",
+    ),
+)
+
+
+def _wake_joiner(hub: Hub, w: Waiter, _task: object) -> None:
+    hub.wake(w)
+
+
+def _settle_from_hub(loop: Any, future: Any, _task: object) -> None:
+    # From the hub: the thread-safe call wakes any loop, parked in a selector or not.
+    loop.call_soon_threadsafe(_resolve, future)
 
 
 def _resolve(future: Any) -> None:
@@ -540,3 +534,7 @@ def killall(
         g.kill(exception, block=False)
     if block:
         joinall(tasks, timeout)
+
+
+# Compiled, run has no Python frame of its own; the monitor finds stacks by it.
+give_run_a_frame(Greenlet)

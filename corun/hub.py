@@ -45,6 +45,7 @@ from ._asyncio_state import leave as _leave_asyncio
 from ._clock import TimeWarp
 from ._hubcounts import HubCounts, HubMonitor
 from ._io_base import READ, WRITE, IOBackend
+from ._mypyc import mypyc_attr
 from ._signalwait import signal_to_come
 from ._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter
 from ._waker import Waker
@@ -83,6 +84,7 @@ class LoopExit(Exception):
     """Raised in the waiting task when nothing can ever wake it."""
 
 
+@mypyc_attr(native_class=False)
 class ConcurrentObjectUseError(AssertionError):
     """gevent's name for two tasks waiting on one fd; corun allows that, so nothing raises it.
 
@@ -125,6 +127,7 @@ class Callback:
             func(*self.args)
 
 
+@mypyc_attr(native_class=False)
 class TimerHandle(list):
     """A timer in the hub's heap: ``[deadline, seq, func, args, hub]``.
 
@@ -156,6 +159,8 @@ class TimerHandle(list):
 _CLOSED = object()
 
 
+# A greenlet subclass: compiled as an ordinary Python class whose methods are compiled.
+@mypyc_attr(native_class=False, allow_interpreted_subclasses=True)
 class Hub(RawGreenlet):
     """The event loop of one OS thread: ready callbacks, timers, I/O, wake-ups."""
 
@@ -163,7 +168,7 @@ class Hub(RawGreenlet):
         root = getcurrent()
         while root.parent is not None:
             root = root.parent
-        super().__init__(parent=root)
+        RawGreenlet.__init__(self, parent=root)  # not super(): a compiled greenlet subclass has none
         self.clock: Callable[[], float] = clock or _originals.monotonic
         # A clock that is not real time (corun.testing.VirtualClock) says how long a poll really waits.
         self._warp = clock if isinstance(clock, TimeWarp) else None
@@ -688,6 +693,7 @@ def register_lifecycle_hooks(
         _after_fork_hooks.append(after_fork_in_child)
 
 
+@mypyc_attr(native_class=False)
 class _ReleaseAtThreadExit:
     """Kept beside a thread's hub in the thread-local; closes the hub's fds when the thread ends.
 

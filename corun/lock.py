@@ -16,6 +16,7 @@ from typing import Any
 from greenlet import getcurrent
 
 from ._hubbound import HubBound
+from ._mypyc import mypyc_attr
 from ._waiter import TIMED_OUT
 from ._waitqueue import WaitQueue
 
@@ -57,6 +58,7 @@ class RLockStatistics:
     waiters: int
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class _Units(HubBound):
     """Free units and the tasks waiting for one: what every primitive here shares."""
 
@@ -111,6 +113,7 @@ def _check_timeout(blocking: bool, timeout: float | None) -> float | None:
     return timeout
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Semaphore(_Units):
     """A counter of free units; ``acquire`` waits while it is zero, in FIFO order."""
 
@@ -175,6 +178,7 @@ class Semaphore(_Units):
         self.release()
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class BoundedSemaphore(Semaphore):
     """A Semaphore that refuses to be released more often than it was acquired."""
 
@@ -193,6 +197,7 @@ class BoundedSemaphore(Semaphore):
         super().release(n)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Lock(_Units):
     """A mutual-exclusion lock with ``threading.Lock`` semantics, fair to waiting tasks.
 
@@ -250,6 +255,7 @@ class Lock(_Units):
         self.release()
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class RLock(_Units):
     """A reentrant lock: its owner may acquire it again; only the owner may release it."""
 

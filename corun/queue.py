@@ -23,6 +23,7 @@ from queue import Empty, Full
 from typing import Any, Generic, TypeVar
 
 from ._hubbound import HubBound
+from ._mypyc import mypyc_attr
 from ._waiter import TIMED_OUT
 from ._waitqueue import WaitQueue
 
@@ -78,6 +79,7 @@ def _wait_time(timeout: float | None) -> float | None:
     return timeout
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Queue(HubBound, Generic[T]):
     """A FIFO queue of items between tasks; bounded if ``maxsize`` is a positive number.
 
@@ -303,6 +305,7 @@ class Queue(HubBound, Generic[T]):
         return item
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class LifoQueue(Queue[T]):
     """A queue that returns the most recently added item first."""
 
@@ -319,6 +322,7 @@ class LifoQueue(Queue[T]):
         self.queue.append(item)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class PriorityQueue(Queue[T]):
     """A queue that returns the smallest item first (e.g. ``(priority, data)`` tuples)."""
 
@@ -338,10 +342,12 @@ class PriorityQueue(Queue[T]):
         heapq.heappush(self.queue, item)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class JoinableQueue(Queue[T]):
     """A Queue, by its gevent name (every Queue has ``task_done`` and ``join``)."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Channel(HubBound, Generic[T]):
     """A rendezvous: ``put`` waits until a getter takes the item; nothing is stored."""
 

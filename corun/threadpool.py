@@ -443,7 +443,8 @@ _default_pools: dict[Hub, ThreadPool] = {}
 # ``get_hub().threadpool``, as gevent's hub has it.  The hub itself knows
 # nothing of thread pools (they are built on it), so this module adds the
 # property; until it is imported, corun's own stand-in imports it on first use.
-Hub.threadpool = property(get_threadpool, doc="The hub's default thread pool (``get_threadpool(hub)``).")
+_threadpool = property(get_threadpool, doc="The hub's default thread pool (``get_threadpool(hub)``).")
+setattr(Hub, "threadpool", _threadpool)  # noqa: B010 - the hub's class declares no such attribute
 
 
 def _kill_pools_of(hub: Hub) -> None:

@@ -26,6 +26,7 @@ from ..hub import Hub
 
 __all__ = ["is_polling", "running_greenlet", "stack_text", "thread_frame"]
 
+# A Python function in the compiled build too (corun._runframe).
 _TASK_RUN: CodeType = Greenlet.run.__code__
 _HUB_RUN: CodeType = Hub.run.__code__
 # Modules whose frames at the outer end of a stack are the machinery that started it
