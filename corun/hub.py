@@ -71,13 +71,19 @@ if TYPE_CHECKING:
     from ._hubstats import HubStatistics
 
 
-def __getattr__(name: str) -> Any:
+def _module_getattr(name: str) -> Any:
     """``HubStatistics``, imported when first asked for: ``dataclasses`` is slow to import."""
     if name == "HubStatistics":
         from ._hubstats import HubStatistics
 
         return HubStatistics
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# Bound by assignment, not ``def __getattr__``: compiled, a module-level def is in the module
+# before its globals exist, and the compiled import asks the module for ``__file__`` first, which
+# would call this function on the missing globals and crash the interpreter.
+__getattr__ = _module_getattr
 
 
 class LoopExit(Exception):

@@ -137,6 +137,14 @@ def starter():
         t.join()
 spawn(starter).join()
 out["threads"] = [results[i] for i in range(4)]
+
+# The hub's module-level __getattr__ (PEP 562): a name loaded on first use, and the usual error.
+import corun.hub
+try:
+    corun.hub.no_such_name
+except AttributeError as exc:
+    missing = str(exc)
+out["lazy_attr"] = [corun.hub.HubStatistics.__module__, missing]
 print(json.dumps(out))
 """
 
@@ -167,6 +175,7 @@ EXPECTED = {
     "subclasses": [42, 40, True],
     "hang": True,
     "threads": [[True, True]] * 4,
+    "lazy_attr": ["corun._hubstats", "module 'corun.hub' has no attribute 'no_such_name'"],
 }
 
 
