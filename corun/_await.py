@@ -8,14 +8,13 @@ has had the chance to patch them); the loop is imported on first use.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Awaitable, Callable, Generator
-from functools import partial
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from greenlet import GreenletExit, getcurrent
+from greenlet import getcurrent
 
 from ._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter
-from .greenlet import Greenlet, _settle_from_hub
+from .greenlet import Greenlet
 from .hub import Hub, get_hub
 
 if TYPE_CHECKING:
@@ -116,36 +115,3 @@ async def to_async(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """
     task: Greenlet[T] = Greenlet.spawn(func, *args, **kwargs)
     return await task
-
-
-def await_task(task: Greenlet[T]) -> Generator[Any, None, T]:
-    """What ``await task`` runs (``Greenlet.__await__``): the task's result, or its exception."""
-    import asyncio  # only coroutines await tasks; corun itself never needs asyncio
-
-    loop = asyncio.get_running_loop()
-    ended: asyncio.Future[None] = loop.create_future()
-    settle = partial(_settle_from_hub, loop, ended)
-    task.rawlink(settle)
-    try:
-        yield from ended
-    except asyncio.CancelledError:
-        if not task._done:
-            task.kill(block=False)
-        while not task._done:  # its finally blocks run before the awaiter goes on
-            gone: asyncio.Future[None] = loop.create_future()
-            settle_gone = partial(_settle_from_hub, loop, gone)
-            task.rawlink(settle_gone)
-            try:
-                yield from gone
-            except asyncio.CancelledError:
-                pass
-            finally:
-                task.unlink(settle_gone)
-        raise
-    finally:
-        task.unlink(settle)
-    if task._exc_info is not None:
-        raise task._exc_info[1].with_traceback(task._exc_info[2])
-    if isinstance(task.value, GreenletExit):
-        raise asyncio.CancelledError(f"{task!r} was killed")
-    return task.value  # type: ignore[return-value]

@@ -363,7 +363,7 @@ class Greenlet(RawGreenlet, Generic[T]):
         """
         # A generator of a pure-Python module: a compiled one throws into the
         # awaited future with the three-argument throw() that Python 3.12 deprecates.
-        from ._await import await_task
+        from ._awaittask import await_task
 
         return await_task(self)
 
@@ -394,16 +394,6 @@ setattr(  # noqa: B010
 
 def _wake_joiner(hub: Hub, w: Waiter, _task: object) -> None:
     hub.wake(w)
-
-
-def _settle_from_hub(loop: Any, future: Any, _task: object) -> None:
-    # From the hub: the thread-safe call wakes any loop, parked in a selector or not.
-    loop.call_soon_threadsafe(_resolve, future)
-
-
-def _resolve(future: Any) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 def spawn(func: Callable[..., T], *args: Any, **kwargs: Any) -> Greenlet[T]:
