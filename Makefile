@@ -16,14 +16,15 @@ $(STAMP): pyproject.toml
 # The optional compiled core (setup.py, mypyc), built in place next to the
 # sources for this interpreter and rebuilt when one of its modules changes.
 # Without mypyc or a C compiler the build says so and the pure-Python modules
-# run; CORUN_PURE_PYTHON=1 runs them whatever is built.
+# run; CORUN_PURE_PYTHON=1 runs them whatever is built (and does not stop the
+# build, so that `CORUN_PURE_PYTHON=1 make test` first leaves a build for `make test`).
 CORE := corun/_asyncio_state.py corun/_hubbound.py corun/_waiter.py corun/_waitqueue.py corun/greenlet.py corun/hub.py \
 	corun/lock.py corun/queue.py
 COMPILED := $(VENV)/.compiled
 $(COMPILED): $(STAMP) setup.py $(CORE)
 	$(BIN)/python -m pip install --quiet 'setuptools>=77'
 	rm -rf build/corun build/.mypyc-cache  # mypyc reuses what it cached even where build options changed
-	MYPY_CACHE_DIR=build/.mypyc-cache CORUN_COMPILE=1 $(BIN)/python setup.py -q build_ext --inplace \
+	MYPY_CACHE_DIR=build/.mypyc-cache CORUN_COMPILE=1 CORUN_PURE_PYTHON= $(BIN)/python setup.py -q build_ext --inplace \
 		|| echo "== the compiled core was not built; the pure-Python modules run"
 	touch $@
 
