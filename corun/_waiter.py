@@ -28,6 +28,12 @@ The rule:
   with ``throw_into(task, exc)``, run on the task's hub: it raises in
   whatever wait the task is in, and that wait's ``finally`` cleans up.
 
+A wait can be woken from the moment its ``Waiter`` is made, not only once
+it parks: a finalizer the collector runs, or a signal handler in the main
+task, may run in between, and may itself wait.  A wake-up of the outer wait
+then resumes that inner wait, which sees that its own ``result`` is not set
+and parks again; the outer wait finds its ``result`` set and does not park.
+
 No other module switches into a parked task.  The hub also resumes tasks
 that were never parked: a task that yielded (``sleep(0)``, the urgent
 calls of ``run_urgent``) and a task's first start.
@@ -80,14 +86,22 @@ class BlockingSwitchOutError(AssertionError):
     """A wait was attempted inside the hub itself (a callback tried to block)."""
 
 
+# ``Waiter.result`` until the wait is woken.
+_NOT_WOKEN: Any = object()
+
+
 class Waiter:
     """One wait of one task: parked at most once, woken at most once."""
 
-    __slots__ = ("granted", "greenlet", "hub", "since", "timer", "value", "what")
+    __slots__ = ("granted", "greenlet", "hub", "result", "since", "timer", "value", "what")
 
     def __init__(self, hub: Hub, what: object = None) -> None:
         self.hub = hub
-        self.greenlet: Any = None
+        # The task that waits, from the moment the wait exists: a wake-up that
+        # comes before it parks (see get) is kept, not dropped.
+        self.greenlet: Any = getcurrent()
+        # What the wait was woken with; _NOT_WOKEN until then.
+        self.result: Any = _NOT_WOKEN
         # What the task waits on, formatted only when a hang is reported.
         self.what = what
         # Set by a wait queue when it hands this waiter something (a lock, an
@@ -112,14 +126,27 @@ class Waiter:
                 f"cannot block inside the hub (waiting on {self.describe()}); "
                 "a hub callback must spawn a task to wait"
             )
+        if self.result is not _NOT_WOKEN:
+            # Woken before it could park (see below): nothing to wait for.
+            self.greenlet = None
+            return self.result
         self.greenlet = current
         if wait_clock is not None:
             self.since = wait_clock()
         # asyncio's per-thread state goes with the task (corun/_asyncio_state.py).
         back = _leave_asyncio()
+        # Between the wait's registration and its park, this task may run a
+        # finalizer the collector calls or a signal handler, and that code may
+        # itself wait.  A wake-up of this wait then resumes that inner wait in
+        # its place: the inner one parks again (its own wake-up is yet to
+        # come), and this one, already woken, does not park.  So each park is
+        # checked against ``result``, never taken as this wait's wake-up.
         if timeout is None:
             try:
-                value = hub.switch()
+                while self.result is _NOT_WOKEN:
+                    value = hub.switch()
+                    if hub.dead:  # destroyed: it hands control back to the task that made it
+                        self.result = value
             finally:
                 self.greenlet = None
                 if back is not None:
@@ -127,7 +154,10 @@ class Waiter:
         else:
             timer = self.timer = hub.call_later(timeout, self.switch, TIMED_OUT)
             try:
-                value = hub.switch()
+                while self.result is _NOT_WOKEN:
+                    value = hub.switch()
+                    if hub.dead:  # destroyed: it hands control back to the task that made it
+                        self.result = value
             finally:
                 self.greenlet = None
                 timer.cancel()
@@ -136,13 +166,14 @@ class Waiter:
         if hub.urgent_calls:
             # Signal handlers that interrupted the hub run before this task goes on.
             hub.run_urgent()
-        return value
+        return self.result
 
     def switch(self, value: Any = None) -> None:
-        """Deliver a wake-up: resume the parked task with ``value``; hub only; no-op once it left."""
+        """Deliver a wake-up: resume the waiting task with ``value``; hub only; no-op once it left."""
         g = self.greenlet
         if g is not None:
             self.greenlet = None
+            self.result = value
             g.switch(value)
 
     def describe(self) -> str:

@@ -148,6 +148,8 @@ class WaitQueue:
 
     def _left(self, w: Waiter, give_back: Callable[[Any], None] | None) -> None:
         """``w`` leaves without a grant it used; give back any it was made."""
+        # It may leave before it ever parked (once_in_line): it is no longer live.
+        w.greenlet = None
         moved = w.value
         if type(moved) is _Moved:
             # Moved (by its own thread, so this read is safe): it is in that line now.

@@ -20,7 +20,7 @@ from corun import _originals
 from corun.hub import BlockingSwitchOutError, Hub, HubStatistics, LoopExit, get_hub
 from corun.testing import ManualClock, fresh_hub
 
-from .conftest import ROOT, PipeLines, expects_loop_exit, process_group, run_python
+from .conftest import ROOT, PipeLines, expects_loop_exit, process_group, run_json, run_patched, run_python
 
 
 @pytest.fixture
@@ -786,3 +786,87 @@ def test_a_hub_created_in_a_thread_releases_its_fds_when_the_thread_ends() -> No
         t.join()
     gc.collect()
     assert fd_count() == before
+
+
+# -- a wait inside another wait's start ----------------------------------------------
+
+
+def test_a_finalizer_that_waits_while_a_task_starts_a_wait_does_not_take_its_wake_up() -> None:
+    # The collector may run a finalizer in a task between the moment its wait
+    # is registered and the moment it parks; a finalizer that waits itself
+    # (multiprocessing's, joining processes) must not swallow that wait's wake-up.
+    data = run_json(
+        """
+        import gc, json, os, time
+        import corun
+        from greenlet import getcurrent
+        from corun.hub import READ, get_hub, wait_readable
+
+        hub = get_hub()
+        main = getcurrent()
+        r, w = os.pipe()
+        nested = []
+
+        def finalizer_that_waits(phase, info):
+            if phase == "stop" and not nested and getcurrent() is main and hub.io.waiter_count(r, READ):
+                nested.append(time.monotonic())
+                corun.sleep(0.3)  # the pipe gets its byte meanwhile
+
+        corun.spawn_later(0.1, os.write, w, b"x")
+        gc.callbacks.append(finalizer_that_waits)
+        gc.set_threshold(1)
+        start = time.monotonic()
+        try:
+            wait_readable(r, timeout=5)
+            outcome = os.read(r, 1).decode()
+        except TimeoutError:
+            outcome = "timed out"
+        elapsed = time.monotonic() - start
+        gc.callbacks.remove(finalizer_that_waits)
+        print(json.dumps({"outcome": outcome, "elapsed": elapsed, "nested": len(nested)}))
+        """
+    )
+    assert data["nested"] == 1, "the collector never ran while the wait was being set up"
+    assert data["outcome"] == "x"
+    assert data["elapsed"] < 3
+
+
+def test_a_notify_while_the_condition_releases_a_lock_that_waits_is_not_lost() -> None:
+    # A Condition over a lock of the program's whose release waits (cooperatively,
+    # once patched): the waiter is in line before it releases, so a notify
+    # that comes during that release is this wait's, not the release's sleep's.
+    proc = run_patched(
+        """
+        import threading, time
+
+        class SlowToRelease:
+            def __init__(self):
+                self._lock = threading.Lock()
+            def acquire(self, *args):
+                return self._lock.acquire(*args)
+            def release(self):
+                self._lock.release()
+                time.sleep(0.3)
+            def __enter__(self):
+                return self.acquire()
+            def __exit__(self, *exc):
+                self.release()
+
+        cond = threading.Condition(SlowToRelease())
+
+        def notifier():
+            with cond:
+                cond.notify()
+
+        with cond:
+            t = threading.Thread(target=notifier)
+            t.start()
+            start = time.monotonic()
+            notified = cond.wait(timeout=5)
+            elapsed = time.monotonic() - start
+        t.join()
+        print(notified, elapsed < 3)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "True"]
