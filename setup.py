@@ -18,6 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # corun/_build.py names the same modules (COMPILED_MODULES).
 CORE = [
     "corun/_asyncio_state.py",
+    "corun/_event.py",
     "corun/_hubbound.py",
     "corun/_waiter.py",
     "corun/_waitqueue.py",

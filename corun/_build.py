@@ -20,6 +20,7 @@ __all__ = ["COMPILED_MODULES"]
 # The modules setup.py compiles (one group), in the package's directory.
 COMPILED_MODULES = (
     "_asyncio_state",
+    "_event",
     "_hubbound",
     "_waiter",
     "_waitqueue",

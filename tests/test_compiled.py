@@ -109,6 +109,32 @@ cq = Counted()
 cq.put(4)
 out["subclasses"] = [d.get(), cq.get(), isinstance(d, Greenlet)]
 
+# Event is compiled, AsyncResult is a Python subclass of the part they share.
+class Noted(Event):
+    def set(self):
+        seen.append("set")
+        super().set()
+seen = []
+ev = Noted()
+ev.rawlink(lambda e: seen.append(f"link {e.ready()}"))
+waiter = spawn(lambda: seen.append(f"woke {ev.wait(5)}"))
+sleep(0)
+ev.set()
+waiter.join()
+sleep(0)  # the link runs from the hub
+timed = Event().wait(0.01)
+ar = corun.AsyncResult()
+spawn(lambda: ar.set_exception(Boom("failed")))
+try:
+    ar.get(timeout=5)
+except Boom as exc:
+    seen.append(str(exc))
+try:
+    corun.AsyncResult().get(timeout=0.01)
+except Timeout:
+    seen.append("Timeout")
+out["events"] = [seen, timed, ev.isSet(), isinstance(ar, corun.event._Flag), repr(ev).startswith("<Event set")]
+
 try:
     Event().wait()
 except LoopExit as exc:
@@ -148,7 +174,7 @@ out["lazy_attr"] = [corun.hub.HubStatistics.__module__, missing]
 print(json.dumps(out))
 """
 
-MODULES = ["_asyncio_state", "_hubbound", "_waiter", "_waitqueue", "greenlet", "hub", "lock", "queue"]
+MODULES = ["_asyncio_state", "_event", "_hubbound", "_waiter", "_waitqueue", "greenlet", "hub", "lock", "queue"]
 
 
 def _built() -> bool:
@@ -173,6 +199,7 @@ EXPECTED = {
     "with_timeout": "default",
     "error": ["from a task", True],
     "subclasses": [42, 40, True],
+    "events": [["set", "woke True", "link True", "failed", "Timeout"], False, True, True, True],
     "hang": True,
     "threads": [[True, True]] * 4,
     "lazy_attr": ["corun._hubstats", "module 'corun.hub' has no attribute 'no_such_name'"],
