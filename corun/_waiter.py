@@ -141,28 +141,20 @@ class Waiter:
         # its place: the inner one parks again (its own wake-up is yet to
         # come), and this one, already woken, does not park.  So each park is
         # checked against ``result``, never taken as this wait's wake-up.
-        if timeout is None:
-            try:
-                while self.result is _NOT_WOKEN:
-                    value = hub.switch()
-                    if hub.dead:  # destroyed: it hands control back to the task that made it
-                        self.result = value
-            finally:
-                self.greenlet = None
-                if back is not None:
-                    back()
-        else:
+        timer: TimerHandle | None = None
+        if timeout is not None:
             timer = self.timer = hub.call_later(timeout, self.switch, TIMED_OUT)
-            try:
-                while self.result is _NOT_WOKEN:
-                    value = hub.switch()
-                    if hub.dead:  # destroyed: it hands control back to the task that made it
-                        self.result = value
-            finally:
-                self.greenlet = None
+        try:
+            while self.result is _NOT_WOKEN:
+                value = hub.switch()
+                if hub.dead:  # destroyed: it hands control back to the task that made it
+                    self.result = value
+        finally:
+            self.greenlet = None
+            if timer is not None:
                 timer.cancel()
-                if back is not None:
-                    back()
+            if back is not None:
+                back()
         if hub.urgent_calls:
             # Signal handlers that interrupted the hub run before this task goes on.
             hub.run_urgent()
