@@ -133,7 +133,8 @@ try:
     corun.AsyncResult().get(timeout=0.01)
 except Timeout:
     seen.append("Timeout")
-out["events"] = [seen, timed, ev.isSet(), isinstance(ar, corun.event._Flag), repr(ev).startswith("<Event set")]
+shared = isinstance(ar, corun.event._Flag)
+out["events"] = [seen, timed, ev.isSet(), shared, repr(ev).startswith("<Event set")]
 
 try:
     Event().wait()
@@ -174,7 +175,17 @@ out["lazy_attr"] = [corun.hub.HubStatistics.__module__, missing]
 print(json.dumps(out))
 """
 
-MODULES = ["_asyncio_state", "_event", "_hubbound", "_waiter", "_waitqueue", "greenlet", "hub", "lock", "queue"]
+MODULES = [
+    "_asyncio_state",
+    "_event",
+    "_hubbound",
+    "_waiter",
+    "_waitqueue",
+    "greenlet",
+    "hub",
+    "lock",
+    "queue",
+]
 
 
 def _built() -> bool:
