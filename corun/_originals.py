@@ -31,6 +31,8 @@ __all__ = [
     "perf_counter",
     "poll",
     "real_sleep",
+    "set_sentinel",
+    "start_joinable_thread",
     "start_new_thread",
     "thread_local",
     "wall_time",
@@ -39,6 +41,11 @@ __all__ = [
 allocate_lock = _thread.allocate_lock
 get_ident = _thread.get_ident
 start_new_thread = _thread.start_new_thread
+# A thread that can be waited for until it has really ended: 3.13 joins it
+# through a handle, earlier versions give it a lock the interpreter releases
+# when its thread state is deleted.
+start_joinable_thread = getattr(_thread, "start_joinable_thread", None)
+set_sentinel = getattr(_thread, "_set_sentinel", None)
 thread_local = _thread._local
 SimpleQueue = _queue.SimpleQueue
 DefaultSelector = selectors.DefaultSelector

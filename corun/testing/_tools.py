@@ -49,16 +49,26 @@ class ManualClock:
 def run_in_thread(func: Callable[[], Any], timeout: float = 10) -> BaseException | None:
     """Run ``func()`` on a new real OS thread, even when threads are patched; return what it raised.
 
-    The thread's own hub, if ``func`` made one, is destroyed before it ends.
+    The thread's own hub, if ``func`` made one, is destroyed before it ends,
+    and this returns only once the thread has ended, so that the clean-up of
+    its greenlets does not spill into whatever the caller does next.
 
     Raises:
         TimeoutError: the thread was still running after ``timeout`` seconds.
     """
     raised: list[BaseException] = []
-    done = _originals.allocate_lock()
-    done.acquire()
+    deadline = _originals.monotonic() + timeout
+    started = _originals.allocate_lock()
+    started.acquire()
+    ended: list[Any] = []
 
     def target() -> None:
+        if _originals.set_sentinel is not None:
+            # Held by this thread; the interpreter releases it once the thread's state is gone.
+            sentinel = _originals.set_sentinel()
+            sentinel.acquire()
+            ended.append(sentinel)
+        started.release()
         try:
             func()
         except BaseException as exc:
@@ -67,11 +77,18 @@ def run_in_thread(func: Callable[[], Any], timeout: float = 10) -> BaseException
             thread_hub = _peek_hub()
             if thread_hub is not None:
                 thread_hub.destroy()
-            done.release()
+            del thread_hub
 
-    _originals.start_new_thread(target, ())
-    if not done.acquire(True, timeout):
-        raise TimeoutError(f"{func!r} still ran on its thread after {timeout} s")
+    if _originals.start_joinable_thread is not None:
+        handle = _originals.start_joinable_thread(target)
+        handle.join(timeout)
+        if not handle.is_done():
+            raise TimeoutError(f"{func!r} still ran on its thread after {timeout} s")
+    else:
+        _originals.start_new_thread(target, ())
+        started.acquire()
+        if not ended[0].acquire(True, max(0.0, deadline - _originals.monotonic())):
+            raise TimeoutError(f"{func!r} still ran on its thread after {timeout} s")
     return raised[0] if raised else None
 
 
