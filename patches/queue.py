@@ -154,19 +154,6 @@ _DIRECT: dict[tuple[Any, Any, Any], tuple[Any, Any, Any]] = {
 }
 
 
-def _hooks(q: Any) -> tuple[Any, Any, Any, bool]:
-    """How to size, add to and take from ``q``: its class's hooks, as C calls where they are the stdlib's.
-
-    The last item says whether they take ``q.queue`` (read afresh after every wait,
-    as the stdlib's hooks would) rather than ``q``.
-    """
-    cls = type(q)
-    direct = _DIRECT.get((cls._qsize, cls._put, cls._get))
-    if direct is not None:
-        return (*direct, True)
-    return cls._qsize, cls._put, cls._get, False
-
-
 def _put(self: Any, item: Any, block: bool = True, timeout: float | None = None) -> None:
     """``queue.Queue.put``: the stdlib's steps, calling the thread twins' lock and conditions directly."""
     mutex = self.mutex
@@ -177,7 +164,15 @@ def _put(self: Any, item: Any, block: bool = True, timeout: float | None = None)
     try:
         if _HAS_SHUTDOWN and self.is_shutdown:
             raise ShutDown
-        size, add, _, direct = _hooks(self)
+        # How to size, add to and take from the queue: as C calls where the class keeps the
+        # stdlib's hooks (these take ``self.queue``, read afresh after every wait as the
+        # stdlib's hooks would), else the class's own hooks.
+        cls = type(self)
+        hooks = _DIRECT.get((cls._qsize, cls._put, cls._get))
+        if hooks is None:
+            size, add, direct = cls._qsize, cls._put, False
+        else:
+            size, add, direct = hooks[0], hooks[1], True
         if self.maxsize > 0:
             if not block:
                 if size(self.queue if direct else self) >= self.maxsize:
@@ -197,7 +192,10 @@ def _put(self: Any, item: Any, block: bool = True, timeout: float | None = None)
     if not_empty._waiters._waiters:  # the deque itself: notify with nobody waiting is common
         _notify_and_release(not_empty, mutex, 1)  # a getter waiting is handed the mutex too
     else:
-        mutex.release()
+        # mutex.release(), written out
+        mutex._block.release()
+        if mutex._waiters._waiters:
+            mutex._hand_over()
 
 
 def _get(self: Any, block: bool = True, timeout: float | None = None) -> Any:
@@ -206,7 +204,12 @@ def _get(self: Any, block: bool = True, timeout: float | None = None) -> Any:
     if type(mutex) is not LockType or (block and timeout is not None) or not mutex._block.acquire(False):
         return _stdlib_get(self, block, timeout)
     try:
-        size, _, take, direct = _hooks(self)
+        cls = type(self)
+        hooks = _DIRECT.get((cls._qsize, cls._put, cls._get))
+        if hooks is None:
+            size, take, direct = cls._qsize, cls._get, False
+        else:
+            size, take, direct = hooks[0], hooks[2], True
         if _HAS_SHUTDOWN and self.is_shutdown and not size(self.queue if direct else self):
             raise ShutDown
         if not size(self.queue if direct else self):
@@ -225,7 +228,9 @@ def _get(self: Any, block: bool = True, timeout: float | None = None) -> Any:
     if not_full._waiters._waiters:
         _notify_and_release(not_full, mutex, 1)
     else:
-        mutex.release()
+        mutex._block.release()
+        if mutex._waiters._waiters:
+            mutex._hand_over()
     return item
 
 
