@@ -25,13 +25,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Give child processes Ctrl-C as KeyboardInterrupt, even when the suite started with SIGINT ignored."""
+    """Start child processes with Ctrl-C and SIGQUIT as a plain program gets them, however started."""
     # A shell without job control starts its background commands with SIGINT
-    # ignored, and exec keeps it ignored in every child: Python then installs
-    # no KeyboardInterrupt handler, and each test that interrupts a child
+    # and SIGQUIT ignored, and exec keeps them ignored in every child: Python
+    # then installs no KeyboardInterrupt handler, and each test that
+    # interrupts a child, or checks the dispositions a child ends with,
     # fails.  A handler here is reset to the default in each exec'd child.
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGQUIT) == signal.SIG_IGN:
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 @pytest.fixture(autouse=True)
