@@ -152,6 +152,9 @@ _DIRECT: dict[tuple[Any, Any, Any], tuple[Any, Any, Any]] = {
         heapq.heappop,
     ),
 }
+# The plain ``Queue``'s hooks, tested one by one before the table: a tuple built and
+# looked up on every call costs as much again as reading the hooks.
+_Q_SIZE, _Q_PUT, _Q_GET = _stdlib.Queue._qsize, _stdlib.Queue._put, _stdlib.Queue._get
 
 
 def _put(self: Any, item: Any, block: bool = True, timeout: float | None = None) -> None:
@@ -168,11 +171,15 @@ def _put(self: Any, item: Any, block: bool = True, timeout: float | None = None)
         # stdlib's hooks (these take ``self.queue``, read afresh after every wait as the
         # stdlib's hooks would), else the class's own hooks.
         cls = type(self)
-        hooks = _DIRECT.get((cls._qsize, cls._put, cls._get))
-        if hooks is None:
-            size, add, direct = cls._qsize, cls._put, False
+        size, add = cls._qsize, cls._put
+        if size is _Q_SIZE and add is _Q_PUT and cls._get is _Q_GET:
+            size, add, direct = len, deque.append, True
         else:
-            size, add, direct = hooks[0], hooks[1], True
+            hooks = _DIRECT.get((size, add, cls._get))
+            if hooks is None:
+                direct = False
+            else:
+                size, add, direct = hooks[0], hooks[1], True
         if self.maxsize > 0:
             if not block:
                 if size(self.queue if direct else self) >= self.maxsize:
@@ -205,11 +212,15 @@ def _get(self: Any, block: bool = True, timeout: float | None = None) -> Any:
         return _stdlib_get(self, block, timeout)
     try:
         cls = type(self)
-        hooks = _DIRECT.get((cls._qsize, cls._put, cls._get))
-        if hooks is None:
-            size, take, direct = cls._qsize, cls._get, False
+        size, take = cls._qsize, cls._get
+        if take is _Q_GET and size is _Q_SIZE and cls._put is _Q_PUT:
+            size, take, direct = len, deque.popleft, True
         else:
-            size, take, direct = hooks[0], hooks[2], True
+            hooks = _DIRECT.get((size, cls._put, take))
+            if hooks is None:
+                direct = False
+            else:
+                size, take, direct = hooks[0], hooks[2], True
         if _HAS_SHUTDOWN and self.is_shutdown and not size(self.queue if direct else self):
             raise ShutDown
         if not size(self.queue if direct else self):
