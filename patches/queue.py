@@ -140,21 +140,22 @@ _HAS_SHUTDOWN = hasattr(_stdlib.Queue, "shutdown")
 ShutDown: type[Exception] = getattr(_stdlib, "ShutDown", Exception)
 
 
-# The storage hooks of the stdlib's three queues, and the C calls that do the same on
-# ``self.queue``: a queue whose class keeps one of these sets is served without a
-# Python call per hook.  (len, add, take) each take ``self.queue``.
-_DIRECT: dict[tuple[Any, Any, Any], tuple[Any, Any, Any]] = {
-    (_stdlib.Queue._qsize, _stdlib.Queue._put, _stdlib.Queue._get): (len, deque.append, deque.popleft),
-    (_stdlib.LifoQueue._qsize, _stdlib.LifoQueue._put, _stdlib.LifoQueue._get): (len, list.append, list.pop),
-    (_stdlib.PriorityQueue._qsize, _stdlib.PriorityQueue._put, _stdlib.PriorityQueue._get): (
+# The storage hooks of the stdlib's three queues, by their ``_get``, and the C calls that
+# do the same on ``self.queue``: a queue whose class keeps one of these sets is served
+# without a Python call per hook.  (qsize, put, len, add, take); the last three take
+# ``self.queue``.  Keyed by one function rather than by the tuple of three, so that no
+# tuple is built on every call.
+_DIRECT: dict[Any, tuple[Any, Any, Any, Any, Any]] = {
+    _stdlib.Queue._get: (_stdlib.Queue._qsize, _stdlib.Queue._put, len, deque.append, deque.popleft),
+    _stdlib.LifoQueue._get: (_stdlib.LifoQueue._qsize, _stdlib.LifoQueue._put, len, list.append, list.pop),
+    _stdlib.PriorityQueue._get: (
+        _stdlib.PriorityQueue._qsize,
+        _stdlib.PriorityQueue._put,
         len,
         heapq.heappush,
         heapq.heappop,
     ),
 }
-# The plain ``Queue``'s hooks, tested one by one before the table: a tuple built and
-# looked up on every call costs as much again as reading the hooks.
-_Q_SIZE, _Q_PUT, _Q_GET = _stdlib.Queue._qsize, _stdlib.Queue._put, _stdlib.Queue._get
 
 
 def _put(self: Any, item: Any, block: bool = True, timeout: float | None = None) -> None:
@@ -172,14 +173,11 @@ def _put(self: Any, item: Any, block: bool = True, timeout: float | None = None)
         # stdlib's hooks would), else the class's own hooks.
         cls = type(self)
         size, add = cls._qsize, cls._put
-        if size is _Q_SIZE and add is _Q_PUT and cls._get is _Q_GET:
-            size, add, direct = len, deque.append, True
+        known = _DIRECT.get(cls._get)
+        if known is not None and known[0] is size and known[1] is add:
+            size, add, direct = known[2], known[3], True
         else:
-            hooks = _DIRECT.get((size, add, cls._get))
-            if hooks is None:
-                direct = False
-            else:
-                size, add, direct = hooks[0], hooks[1], True
+            direct = False
         if self.maxsize > 0:
             if not block:
                 if size(self.queue if direct else self) >= self.maxsize:
@@ -213,14 +211,11 @@ def _get(self: Any, block: bool = True, timeout: float | None = None) -> Any:
     try:
         cls = type(self)
         size, take = cls._qsize, cls._get
-        if take is _Q_GET and size is _Q_SIZE and cls._put is _Q_PUT:
-            size, take, direct = len, deque.popleft, True
+        known = _DIRECT.get(take)
+        if known is not None and known[0] is size and known[1] is cls._put:
+            size, take, direct = known[2], known[4], True
         else:
-            hooks = _DIRECT.get((size, cls._put, take))
-            if hooks is None:
-                direct = False
-            else:
-                size, take, direct = hooks[0], hooks[2], True
+            direct = False
         if _HAS_SHUTDOWN and self.is_shutdown and not size(self.queue if direct else self):
             raise ShutDown
         if not size(self.queue if direct else self):

@@ -148,7 +148,7 @@ def test_the_python_queues_stay_generic_and_cooperative_under_patch_all() -> Non
 def test_queue_put_and_get_keep_the_stdlib_semantics_on_their_short_path() -> None:
     proc = run_patched(
         """
-        import collections, queue, sys, threading
+        import collections, heapq, queue, sys, threading
         import corun
         print(queue.Queue.put.__module__, queue.Queue.get.__module__)
 
@@ -198,6 +198,14 @@ def test_queue_put_and_get_keep_the_stdlib_semantics_on_their_short_path() -> No
         corun.sleep(0.01)
         c.put(21)
         print(waiter.get(), c.calls["put"], c.calls["get"], c.calls["qsize"] > 0)
+        # One hook of the stdlib's three replaced: that one is used, the other two inherited.
+        class Doubling(queue.LifoQueue):
+            def _put(self, item): self.queue.append(item * 2)
+        class Reversing(queue.PriorityQueue):
+            def _get(self): return -heapq.heappop(self.queue)
+        d, r = Doubling(), Reversing()
+        d.put(1); d.put(2); r.put(3); r.put(1)
+        print(d.get(), d.get(), r.get(), r.get())
 
         # Storage swapped under the mutex while a getter waits: it reads the new one.
         q = queue.Queue()
@@ -233,6 +241,7 @@ def test_queue_put_and_get_keep_the_stdlib_semantics_on_their_short_path() -> No
         "[(0, 'a'), (1, 'b'), (2, 'c')]",
         "[0, 1, 2, 3, 4]",
         "42 1 1 True",
+        "4 2 -1 -3",
         "fresh",
         "timed out",
         "ShutDown",
