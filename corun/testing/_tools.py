@@ -57,7 +57,6 @@ def run_in_thread(func: Callable[[], Any], timeout: float = 10) -> BaseException
         TimeoutError: the thread was still running after ``timeout`` seconds.
     """
     raised: list[BaseException] = []
-    deadline = _originals.monotonic() + timeout
     started = _originals.allocate_lock()
     started.acquire()
     ended: list[Any] = []
@@ -77,18 +76,18 @@ def run_in_thread(func: Callable[[], Any], timeout: float = 10) -> BaseException
             thread_hub = _peek_hub()
             if thread_hub is not None:
                 thread_hub.destroy()
-            del thread_hub
 
     if _originals.start_joinable_thread is not None:
         handle = _originals.start_joinable_thread(target)
         handle.join(timeout)
-        if not handle.is_done():
-            raise TimeoutError(f"{func!r} still ran on its thread after {timeout} s")
+        finished = handle.is_done()
     else:
+        deadline = _originals.monotonic() + timeout
         _originals.start_new_thread(target, ())
         started.acquire()
-        if not ended[0].acquire(True, max(0.0, deadline - _originals.monotonic())):
-            raise TimeoutError(f"{func!r} still ran on its thread after {timeout} s")
+        finished = ended[0].acquire(True, max(0.0, deadline - _originals.monotonic()))
+    if not finished:
+        raise TimeoutError(f"{func!r} still ran on its thread after {timeout} s")
     return raised[0] if raised else None
 
 
