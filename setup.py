@@ -20,6 +20,7 @@ CORE = [
     "corun/_asyncio_state.py",
     "corun/_event.py",
     "corun/_hubbound.py",
+    "corun/_threadsync.py",
     "corun/_waiter.py",
     "corun/_waitqueue.py",
     "corun/greenlet.py",

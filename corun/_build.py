@@ -22,6 +22,7 @@ COMPILED_MODULES = (
     "_asyncio_state",
     "_event",
     "_hubbound",
+    "_threadsync",
     "_waiter",
     "_waitqueue",
     "greenlet",

@@ -23,17 +23,16 @@ import errno
 import os
 import signal
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any, cast
 
 from greenlet import GreenletExit, getcurrent
 
-from corun import _originals
+from corun import _originals, _threadsync
 from corun._waiter import TIMED_OUT
 from corun._waitqueue import WaitQueue
 from corun.greenlet import Greenlet
-from corun.hub import Hub, get_hub
+from corun.hub import get_hub
 from corun.local import local
 
 __all__ = [
@@ -77,19 +76,8 @@ class _local(local):
 
 
 _real_lock = _originals.allocate_lock
-_os_thread_count = _thread._count
-# Compared with a hub's thread: waiting outside the main thread, the main thread may wake it.
-_main_thread_ident: int = threading.main_thread().ident or _real_get_ident()
-
-
-def _real_count() -> int:
-    """OS threads besides the main one, leaving out corun's own thread-pool workers."""
-    # A thread pool that was never imported has no workers; not importing it
-    # here keeps it (and what it imports) out of patching.
-    threadpool = sys.modules.get("corun.threadpool")
-    workers: int = threadpool.worker_threads() if threadpool is not None else 0
-    return max(0, _os_thread_count() - workers)
-
+_real_count = _threadsync.real_thread_count
+_other_threads_may_wake = _threadsync.other_threads_may_wake
 
 error = _thread.error
 
@@ -105,19 +93,6 @@ def get_ident() -> int:
     if current.parent is None:
         return _real_get_ident()
     return id(current)
-
-
-def _other_threads_may_wake(hub: Hub) -> bool:
-    """Whether a wait on ``hub`` could be ended by another OS thread (then it is no deadlock).
-
-    The hub reports a deadlock when nothing it knows of can wake a task; a
-    release from another OS thread is something it cannot know of.
-    """
-    # Outside the main thread, the main thread is one such waker (a pool
-    # worker importing a module waits on an import lock a task holds).
-    # This runs on every wait of a lock, condition or queue: with no other OS
-    # thread at all, one C call answers.
-    return hub.thread_ident != _main_thread_ident or (_os_thread_count() > 0 and _real_count() > 0)
 
 
 # Checks arguments exactly as the C lock does (same exceptions, same text):
@@ -589,8 +564,7 @@ def _after_patch(target: Any) -> list[tuple[str, str, Any]]:
 
 def _after_fork_in_child() -> None:
     """Only the forking task lives on in the child: every other thread has ended."""
-    global _main_thread_ident
-    _main_thread_ident = _real_get_ident()
+    _threadsync.forked()
     me = get_ident()
     for handle in list(_non_daemon):
         if handle._ident != me:

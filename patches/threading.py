@@ -30,7 +30,7 @@ from typing import Any
 
 from greenlet import getcurrent
 
-from corun import _originals
+from corun import _originals, _threadsync
 from corun._waiter import TIMED_OUT
 from corun._waitqueue import WaitQueue
 from corun.greenlet import Greenlet
@@ -70,16 +70,7 @@ _make_thread_handle = _thread_twin._make_thread_handle
 _thread_shutdown = _thread_twin._shutdown
 
 
-class _Notified:
-    """What a notified waiter is woken with when it must take the lock itself."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "NOTIFIED"
-
-
-_NOTIFIED = _Notified()
+_NOTIFIED = _threadsync._NOTIFIED
 
 
 class Condition(_threading.Condition):
@@ -160,46 +151,9 @@ class Condition(_threading.Condition):
                 waiters.wake(w, _NOTIFIED)
 
 
-def _wait_plain(waiters: WaitQueue, lock: Any, what: object, timeout: float | None) -> bool:
-    """``Condition.wait`` under a plain ``_thread`` lock of ours, whose release saves no state.
-
-    The lock is held and the timeout positive or None.  Queues wait here too,
-    on their ``not_empty`` and ``not_full`` conditions.
-    """
-    outcome: Any = TIMED_OUT
-    try:
-        # The lock is released only once in line: a notify before would be lost.
-        outcome = waiters.park(get_hub(), what, timeout, once_in_line=lock.release)
-    finally:
-        # Restore the lock no matter what (a kill, KeyboardInterrupt), as the stdlib does,
-        # unless notify moved the waiter into the lock's line and it was handed the lock.
-        if outcome is not True:
-            lock.acquire()
-    return outcome is not TIMED_OUT
-
-
-def _notify_and_release(cond: Condition, lock: Any, n: int) -> None:
-    """``cond.notify(n)`` then ``lock.release()``, for a plain lock of ours that the caller holds.
-
-    When no task waits for the lock itself, the first waiter (on this OS
-    thread) is handed the lock at once: what notify's move into the lock's
-    line and the release's hand-over to the first in that line come to,
-    without the lock being let go and taken back in between.
-    """
-    waiters = cond._waiters
-    if waiters._waiters and not lock._waiters._waiters:
-        w = waiters.take()
-        if w is not None:
-            if w.hub.thread_ident == _originals.get_ident():
-                if n > 1:
-                    cond.notify(n - 1)  # the others line up for the lock behind it
-                waiters.grant_moved(w, lock._waiters, lock._give_back)
-                return
-            waiters.wake(w, _NOTIFIED)
-            n -= 1
-    if n > 0 and waiters._waiters:
-        cond.notify(n)
-    lock.release()
+# Condition waits under a lock of ours, and their notify: compiled with the core.
+_wait_plain = _threadsync.wait_plain
+_notify_and_release = _threadsync.notify_and_release
 
 
 # The stdlib's Event methods, which the replacements below fall back on.

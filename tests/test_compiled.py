@@ -25,6 +25,7 @@ from tests.conftest import ROOT, run_python
 PROGRAM = r"""
 import json, sys, threading, traceback
 import corun
+import corun._threadsync  # the thread twins import it; corun itself does not
 from corun import Event, Greenlet, GreenletExit, Lock, Queue, Timeout, get_hub, sleep, spawn
 from corun.hub import LoopExit
 from corun.queue import Empty
@@ -179,6 +180,7 @@ MODULES = [
     "_asyncio_state",
     "_event",
     "_hubbound",
+    "_threadsync",
     "_waiter",
     "_waitqueue",
     "greenlet",
