@@ -26,7 +26,14 @@ from .hub import get_hub
 if TYPE_CHECKING:
     from .hub import Hub
 
-__all__ = ["forked", "notify_and_release", "other_threads_may_wake", "real_thread_count", "wait_plain"]
+__all__ = [
+    "forked",
+    "notify_and_release",
+    "other_threads_may_wake",
+    "real_thread_count",
+    "wait_for_set",
+    "wait_plain",
+]
 
 _get_ident: Final = _originals.get_ident
 _os_thread_count: Final = _thread._count
@@ -89,6 +96,29 @@ def wait_plain(waiters: WaitQueue, lock: Any, what: object, timeout: float | Non
         # unless notify moved the waiter into the lock's line and it was handed the lock.
         if outcome is not True:
             lock.acquire()
+    return outcome is not TIMED_OUT
+
+
+def wait_for_set(waiters: WaitQueue, lock: Any, what: object, timeout: float | None) -> bool:
+    """``Event.wait``'s wait, with the event's lock held and its flag found clear; returns with the lock free.
+
+    The stdlib's waiter, once woken, takes the lock back only to let go of
+    it at once, which nothing can tell from not taking it: woken by a
+    notify (what ``set`` does) it returns at once.  Handed the lock by a
+    notify through the lock's line, it lets go of it; timed out or
+    interrupted, it takes the lock and lets go, waiting for it as the
+    stdlib's would.
+    """
+    outcome: Any = TIMED_OUT
+    try:
+        # The lock is released only once in line: a set before would be lost.
+        outcome = waiters.park(get_hub(), what, timeout, once_in_line=lock.release)
+    finally:
+        if outcome is True:
+            lock.release()
+        elif outcome is TIMED_OUT:
+            lock.acquire()
+            lock.release()
     return outcome is not TIMED_OUT
 
 

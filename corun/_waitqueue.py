@@ -282,7 +282,8 @@ class WaitQueue:
         n = 0
         if self._threads is not None:
             # One at a time: the deque may gain waiters from other threads meanwhile.
-            while self._grant_across_threads(value) is not None:
+            # Looking before each grant spares the IndexError that would end the loop.
+            while self._waiters and self._grant_across_threads(value) is not None:
                 n += 1
             return n
         waiters = self._waiters

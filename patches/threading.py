@@ -151,9 +151,10 @@ class Condition(_threading.Condition):
                 waiters.wake(w, _NOTIFIED)
 
 
-# Condition waits under a lock of ours, and their notify: compiled with the core.
+# Condition and Event waits under a lock of ours, and their notify: compiled with the core.
 _wait_plain = _threadsync.wait_plain
 _notify_and_release = _threadsync.notify_and_release
+_wait_for_set = _threadsync.wait_for_set
 
 
 # The stdlib's Event methods, which the replacements below fall back on.
@@ -171,12 +172,12 @@ def _event_set(self: Any) -> None:
         _stdlib_event_set(self)
         return
     self._flag = True
-    waiting = cond._waiters._waiters  # the deque itself: nobody waiting is common
-    if waiting:
-        # notify_all(): every waiter, of a queue across threads.
-        _notify_and_release(cond, lock, len(waiting))
-    else:
-        lock.release()
+    waiters = cond._waiters
+    if waiters._waiters:  # the deque itself: nobody waiting is common
+        # notify_all(): every waiter, of a queue across threads; an event's own
+        # waiters then return without the lock (_wait_for_set).
+        waiters.grant_all(_NOTIFIED)
+    lock.release()
 
 
 def _event_clear(self: Any) -> None:
@@ -199,13 +200,10 @@ def _event_wait(self: Any, timeout: float | None = None) -> bool:
         or not lock._block.acquire(False)
     ):
         return _stdlib_event_wait(self, timeout)
-    try:
-        signaled: bool = self._flag
-        if not signaled:
-            signaled = _wait_plain(cond._waiters, lock, cond, timeout)
-        return signaled
-    finally:
+    if self._flag:
         lock.release()
+        return True
+    return _wait_for_set(cond._waiters, lock, cond, timeout)
 
 
 class _DummyThread(_threading._DummyThread):

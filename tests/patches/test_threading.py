@@ -268,6 +268,50 @@ def test_an_event_made_before_patching_keeps_working() -> None:
     assert proc.stdout.split() == ["True", "_thread"]
 
 
+def test_event_waiters_return_as_the_stdlibs_do_around_the_events_lock() -> None:
+    proc = run_patched(
+        """
+        import threading
+        import corun
+        e = threading.Event()
+        lock = e._cond._lock
+        order = []
+
+        # Woken by set: the stdlib's waiter takes the lock back only to let go of it.
+        waiters = [corun.spawn(e.wait) for _ in range(3)]
+        corun.sleep(0.01)
+        e.set()
+        print([w.get(timeout=2) for w in waiters], lock.locked(), len(e._cond._waiters))
+
+        # Timed out while the lock is held elsewhere: it waits for the lock, as the stdlib's does.
+        e.clear()
+        def timed():
+            order.append(("timed out", e.wait(0.05)))
+        waiter = corun.spawn(timed)
+        corun.sleep(0.01)
+        lock.acquire()
+        corun.sleep(0.3)
+        order.append(("released", None))
+        lock.release()
+        waiter.join(2)
+        print(order, lock.locked())
+
+        # Woken by a notify of the event's condition: True, as the stdlib's, with the flag still clear.
+        waiter = corun.spawn(e.wait)
+        corun.sleep(0.01)
+        with e._cond:
+            e._cond.notify()
+        print(waiter.get(timeout=2), e.is_set(), lock.locked(), len(lock._waiters))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "[True, True, True] False 0",
+        "[('released', None), ('timed out', False)] False",
+        "True False False 0",
+    ]
+
+
 def test_event_set_hands_its_lock_to_the_next_waiter_when_the_first_was_killed() -> None:
     proc = run_patched(
         """
