@@ -49,7 +49,7 @@ Cancellation needs no registry: the task that leaves a wait early runs its own
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from greenlet import getcurrent
 
@@ -78,7 +78,7 @@ class _TimedOut:
         return "TIMED_OUT"
 
 
-TIMED_OUT: Any = _TimedOut()
+TIMED_OUT: Final[Any] = _TimedOut()
 
 
 @mypyc_attr(native_class=False)
@@ -87,7 +87,7 @@ class BlockingSwitchOutError(AssertionError):
 
 
 # ``Waiter.result`` until the wait is woken.
-_NOT_WOKEN: Any = object()
+_NOT_WOKEN: Final[Any] = object()
 
 
 class Waiter:

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from . import _originals
 from ._waiter import TIMED_OUT, Waiter
@@ -49,8 +49,8 @@ if TYPE_CHECKING:
 
 __all__ = ["WaitQueue"]
 
-_COMPACT_MIN = 32
-_get_ident = _originals.get_ident
+_COMPACT_MIN: Final = 32
+_get_ident: Final = _originals.get_ident
 
 
 class _Moved:
