@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .hub import Hub
 
 __all__ = [
+    "NOTIFIED",
     "forked",
     "notify_and_release",
     "other_threads_may_wake",
@@ -50,6 +51,18 @@ class _State:
 
 
 _state: Final = _State()
+
+
+class _Notified:
+    """What a notified waiter is woken with when it must take the lock itself."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOTIFIED"
+
+
+NOTIFIED: Final = _Notified()
 
 
 def forked() -> None:
@@ -140,20 +153,8 @@ def notify_and_release(cond: Any, lock: Any, n: int) -> None:
                     cond.notify(n - 1)  # the others line up for the lock behind it
                 waiters.grant_moved(w, line, lock._give_back)
                 return
-            WaitQueue.wake(w, _NOTIFIED)
+            WaitQueue.wake(w, NOTIFIED)
             n -= 1
     if n > 0 and waiters._waiters:
         cond.notify(n)
     lock.release()
-
-
-class _Notified:
-    """What a notified waiter is woken with when it must take the lock itself."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "NOTIFIED"
-
-
-_NOTIFIED: Final = _Notified()

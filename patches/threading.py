@@ -70,7 +70,7 @@ _make_thread_handle = _thread_twin._make_thread_handle
 _thread_shutdown = _thread_twin._shutdown
 
 
-_NOTIFIED = _threadsync._NOTIFIED
+_NOTIFIED = _threadsync.NOTIFIED
 
 
 class Condition(_threading.Condition):
