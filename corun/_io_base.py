@@ -20,31 +20,16 @@ Facts both back ends rely on:
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Final
 
-__all__ = ["READ", "WRITE", "FdState", "FdTable", "IOBackend"]
+__all__ = ["READ", "WRITE", "FdState", "FdTable"]
 
-READ = 0x001  # EPOLLIN / POLLIN
-WRITE = 0x004  # EPOLLOUT / POLLOUT
-_ERRORS = 0x008 | 0x010  # EPOLLERR | EPOLLHUP: reported whatever the mask, wake both directions
-_READ_EVENTS = READ | _ERRORS
-_WRITE_EVENTS = WRITE | _ERRORS
-
-
-class IOBackend(Protocol):
-    """What the hub needs from a readiness back end (epoll, selectors)."""
-
-    waiting: int
-
-    def add(self, fd: int, event: int, waiter: Any, notifies_close: bool = False) -> None: ...
-    def remove(self, fd: int, event: int, waiter: Any) -> None: ...
-    def waiter_count(self, fd: int, event: int) -> int: ...
-    def poll(self, timeout: float) -> tuple[list[Any], bool]: ...
-    def close_fd(self, fd: int) -> list[Any]: ...
-    def forget_all(self) -> list[Any]: ...
-    def close(self) -> None: ...
-    def reinit(self, waker_fd: int) -> None: ...
-    def statistics(self) -> dict[str, Any]: ...
+# Final: compiled with the core, they are C constants rather than lookups in the module's dict.
+READ: Final = 0x001  # EPOLLIN / POLLIN
+WRITE: Final = 0x004  # EPOLLOUT / POLLOUT
+_ERRORS: Final = 0x008 | 0x010  # EPOLLERR | EPOLLHUP: reported whatever the mask, wake both directions
+_READ_EVENTS: Final = READ | _ERRORS
+_WRITE_EVENTS: Final = WRITE | _ERRORS
 
 
 class FdState:

@@ -44,7 +44,7 @@ from . import _originals
 from ._asyncio_state import leave as _leave_asyncio
 from ._clock import TimeWarp
 from ._hubcounts import HubCounts, HubMonitor
-from ._io_base import READ, WRITE, IOBackend
+from ._io_base import READ, WRITE, FdTable
 from ._mypyc import mypyc_attr
 from ._signalwait import signal_to_come
 from ._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter
@@ -98,7 +98,7 @@ class ConcurrentObjectUseError(AssertionError):
     """
 
 
-def _default_backend(waker_fd: int) -> IOBackend:
+def _default_backend(waker_fd: int) -> FdTable:
     if _originals.epoll is not None:
         from ._io_epoll import EpollIO
 
@@ -189,7 +189,7 @@ class Hub(RawGreenlet):
         # Tasks in join(), with their deadlines (None: no deadline).
         self._joiners: list[tuple[Waiter, float | None]] = []
         self._waker = Waker()
-        self.io: IOBackend = _default_backend(self._waker.read_fd)
+        self.io: FdTable = _default_backend(self._waker.read_fd)
         # Work in flight in other threads (thread pool jobs) whose results will
         # come back through run_callback_threadsafe: not a deadlock yet.
         self.pending = 0

@@ -26,6 +26,7 @@ PROGRAM = r"""
 import json, sys, threading, traceback
 import corun
 import corun._threadsync  # the thread twins import it; corun itself does not
+import corun._io_epoll, corun._io_selectors  # the hub imports its readiness back end when it starts
 from corun import Event, Greenlet, GreenletExit, Lock, Queue, Timeout, get_hub, sleep, spawn
 from corun.hub import LoopExit
 from corun.queue import Empty
@@ -166,6 +167,47 @@ def starter():
 spawn(starter).join()
 out["threads"] = [results[i] for i in range(4)]
 
+# Waits on fds through each readiness back end: several readers woken by one
+# readiness, a timed wait, and a wait ended by the fd's close.
+import errno, socket
+from corun._io_selectors import SelectorsIO
+def fd_waits():
+    hub = get_hub()
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    got = []
+    def reader(k):
+        hub.wait_readable(b.fileno())
+        got.append(k)
+    readers = [spawn(reader, k) for k in range(3)]
+    sleep(0)
+    a.send(b"x")
+    corun.joinall(readers)
+    try:
+        hub.wait_readable(a.fileno(), 0.01)
+        timed_out = False
+    except TimeoutError:
+        timed_out = True
+    def wait_until_closed():
+        try:
+            hub.wait_readable(a.fileno())
+        except OSError as exc:
+            return exc.errno == errno.EBADF
+    closing = spawn(wait_until_closed)
+    sleep(0)
+    hub.notify_closing(a.fileno())
+    a.close()
+    b.close()
+    return [sorted(got), timed_out, closing.get()]
+first = fd_waits()
+hub = get_hub()
+import select
+backend = type(hub.io).__name__ == ("EpollIO" if hasattr(select, "epoll") else "SelectorsIO")
+hub.io.close()
+hub.io = SelectorsIO(hub._waker.read_fd)
+out["fd_waits"] = [backend, first, fd_waits()]
+
 # The hub's module-level __getattr__ (PEP 562): a name loaded on first use, and the usual error.
 import corun.hub
 try:
@@ -180,6 +222,9 @@ MODULES = [
     "_asyncio_state",
     "_event",
     "_hubbound",
+    "_io_base",
+    "_io_epoll",
+    "_io_selectors",
     "_threadsync",
     "_waiter",
     "_waitqueue",
@@ -215,6 +260,7 @@ EXPECTED = {
     "events": [["set", "woke True", "link True", "failed", "Timeout"], False, True, True, True],
     "hang": True,
     "threads": [[True, True]] * 4,
+    "fd_waits": [True, [[0, 1, 2], True, True], [[0, 1, 2], True, True]],
     "lazy_attr": ["corun._hubstats", "module 'corun.hub' has no attribute 'no_such_name'"],
 }
 

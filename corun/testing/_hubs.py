@@ -61,7 +61,7 @@ def describe_leaks(hub: Hub) -> list[str]:
         if isinstance(owner, Waiter) and owner.greenlet in tasks:
             continue  # the deadline of a leaked task's wait: said already
         leaks.append(f"a timer due in {timer[0] - now:.3f} s would call {func!r}{timer[3]!r}")
-    for fd, state in sorted(hub.io._fds.items()):  # type: ignore[attr-defined]
+    for fd, state in sorted(hub.io._fds.items()):
         users = len(state.readers) + len(state.writers)
         waited = f", {users} waiting on it" if users else " (left open, or closed without notify_closing)"
         leaks.append(f"fd {fd} is still registered with the hub{waited}")
