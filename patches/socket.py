@@ -236,12 +236,13 @@ class socket(_stdsocket.socket):
     ) -> T:
         """Call ``func(*args)``, a non-blocking call on this socket; while it would block, wait and retry.
 
-        The stdlib's timeout semantics live here and nowhere else: with a
-        timeout of 0.0 the ``BlockingIOError`` reaches the caller; with None
-        the task waits as long as it takes; with ``t`` it raises
+        The stdlib's timeout semantics live here and in ``_wait_then_retry``:
+        with a timeout of 0.0 the ``BlockingIOError`` reaches the caller; with
+        None the task waits as long as it takes; with ``t`` it raises
         ``TimeoutError("timed out")`` ``t`` seconds after it first had to
         wait, or at ``deadline`` (on the hub's clock) when one call of the
-        caller spans several system calls.
+        caller spans several system calls.  The busiest methods (``recv``,
+        ``send``, ``sendall``) make their first call themselves, as this does.
 
         Args:
             event: ``corun.hub.READ`` or ``WRITE``: the readiness to wait for.
@@ -259,9 +260,19 @@ class socket(_stdsocket.socket):
         try:
             return func(*args)
         except (BlockingIOError, InterruptedError):
-            timeout = self._user_timeout
-            if timeout == 0.0 or (timeout is None and msg_flags & _MSG_DONTWAIT):
+            if not self._may_wait(msg_flags):
                 raise
+        return self._wait_then_retry(event, func, *args, deadline=deadline)
+
+    def _may_wait(self, msg_flags: int) -> bool:
+        """Whether a call that would block waits (else its ``BlockingIOError`` reaches the caller)."""
+        timeout = self._user_timeout
+        return not (timeout == 0.0 or (timeout is None and msg_flags & _MSG_DONTWAIT))
+
+    def _wait_then_retry(
+        self, event: int, func: Callable[..., T], *args: Any, deadline: float | None = None
+    ) -> T:
+        """Wait for ``event`` and call ``func(*args)`` again until it goes through."""
         hub = get_hub()
         if deadline is None and self._user_timeout is not None:
             deadline = hub.clock() + self._user_timeout
@@ -362,13 +373,26 @@ class socket(_stdsocket.socket):
 
     # -- receiving ----------------------------------------------------------
 
+    # recv, recv_into, send and sendall make their first call themselves, as
+    # _try_then_wait would: they are most of a server's calls, and most need no wait.
+
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         """Receive up to ``bufsize`` bytes (b"" once the peer has shut down writing)."""
-        return self._try_then_wait(READ, _c_recv, self, bufsize, flags, msg_flags=flags)
+        try:
+            return _c_recv(self, bufsize, flags)
+        except (BlockingIOError, InterruptedError):
+            if not self._may_wait(flags):
+                raise
+        return self._wait_then_retry(READ, _c_recv, self, bufsize, flags)
 
     def recv_into(self, buffer: WriteableBuffer, nbytes: int = 0, flags: int = 0) -> int:
         """Receive into ``buffer``; return how many bytes were written to it."""
-        return self._try_then_wait(READ, _c_recv_into, self, buffer, nbytes, flags, msg_flags=flags)
+        try:
+            return _c_recv_into(self, buffer, nbytes, flags)
+        except (BlockingIOError, InterruptedError):
+            if not self._may_wait(flags):
+                raise
+        return self._wait_then_retry(READ, _c_recv_into, self, buffer, nbytes, flags)
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
         """Receive up to ``bufsize`` bytes and the sender's address."""
@@ -393,14 +417,29 @@ class socket(_stdsocket.socket):
 
     def send(self, data: ReadableBuffer, flags: int = 0) -> int:
         """Send some of ``data``; return how many bytes were sent."""
-        return self._try_then_wait(WRITE, _c_send, self, data, flags, msg_flags=flags)
+        try:
+            return _c_send(self, data, flags)
+        except (BlockingIOError, InterruptedError):
+            if not self._may_wait(flags):
+                raise
+        return self._wait_then_retry(WRITE, _c_send, self, data, flags)
 
     def sendall(self, data: ReadableBuffer, flags: int = 0) -> None:
         """Send all of ``data``; a timeout limits the whole call, as in the stdlib."""
-        deadline = self._deadline()
+        deadline = self._deadline() if self._user_timeout else None
+        sent = 0
+        if type(data) is bytes:
+            # Most sends take the whole of a bytes object at once: no view and no slice then.
+            try:
+                sent = _c_send(self, data, flags)
+            except (BlockingIOError, InterruptedError):
+                if not self._may_wait(flags):
+                    raise
+                sent = self._wait_then_retry(WRITE, _c_send, self, data, flags, deadline=deadline)
+            if sent == len(data):
+                return
         with memoryview(data) as view, view.cast("B") as octets:
             total = len(octets)
-            sent = 0
             while sent < total:
                 sent += self._try_then_wait(
                     WRITE, _c_send, self, octets[sent:], flags, deadline=deadline, msg_flags=flags

@@ -547,6 +547,59 @@ def test_send_is_partial_and_sendall_sends_the_rest() -> None:
         assert reader.get(timeout=10) == data
 
 
+def test_send_and_sendall_to_a_full_buffer_raise_or_wait_as_the_stdlibs_do() -> None:
+    with tcp_pair(bufsize=65536) as (a, b):
+
+        def fill() -> None:
+            # Until the kernel takes not one more byte: the last sends are small,
+            # so that no room is left that a short message would fit in.
+            timeout = a.gettimeout()
+            a.setblocking(False)
+            for size in (65536, 1024, 1):
+                try:
+                    while True:
+                        a.send(b"x" * size)
+                except BlockingIOError:
+                    pass
+            a.settimeout(timeout)
+
+        a.setblocking(False)
+        for call in (a.send, a.sendall):
+            fill()
+            with pytest.raises(BlockingIOError):  # non-blocking: at once
+                call(b"more")
+        a.setblocking(True)
+        ticker = Ticker()
+        for call in (a.send, a.sendall):
+            fill()
+            with pytest.raises(BlockingIOError):  # MSG_DONTWAIT on a blocking socket: one call
+                call(b"more", stdlib_socket.MSG_DONTWAIT)
+        assert ticker.ticks == 0
+        # With a timeout, sendall waits (letting other tasks run) and gives up in time; far more
+        # than the buffers hold, as the kernel frees a little room now and then.
+        a.settimeout(0.2)
+        fill()
+        start = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"^timed out$"):
+            a.sendall(b"x" * (1 << 20))
+        assert time.monotonic() - start >= 0.19
+        assert ticker.stop() >= 2
+
+        def drain() -> int:
+            total = 0
+            while chunk := b.recv(65536):
+                total += len(chunk)
+            return total
+
+        # A blocking sendall to a full buffer waits for the reader, then returns.
+        reader = corun.spawn(drain)
+        a.settimeout(None)
+        fill()
+        a.sendall(b"last")
+        a.shutdown(stdlib_socket.SHUT_WR)
+        assert reader.get(timeout=10) > 65536
+
+
 def test_sendall_50_megabytes_to_a_reader_task() -> None:
     data = os.urandom(1 << 20) * 50
     with tcp_pair() as (a, b):
