@@ -88,6 +88,9 @@ _c_recvmsg_into = _CSocket.recvmsg_into
 _c_send = _CSocket.send
 _c_sendto = _CSocket.sendto
 _c_sendmsg = _CSocket.sendmsg
+_c_type = _CSocket.type.__get__
+# Buffers whose len() is never more than their size in bytes (recv_into's short reads).
+_SIZED_BUFFERS = (bytearray, memoryview)
 
 # The stdlib's own, captured before patching replaces them on the module.
 _original_create_server = _stdsocket.create_server
@@ -172,7 +175,7 @@ class socket(_stdsocket.socket):
     ``setblocking``/``getblocking`` behave as the stdlib documents them.
     """
 
-    __slots__ = ("_user_timeout",)
+    __slots__ = ("_read_drained", "_stream", "_user_timeout")
 
     def __init__(self, family: int = -1, type: int = -1, proto: int = -1, fileno: int | None = None) -> None:
         super().__init__(family, type, proto, fileno)
@@ -181,6 +184,9 @@ class socket(_stdsocket.socket):
         self._user_timeout: float | None = _c_gettimeout(self)
         _c_settimeout(self, 0.0)
         _note_timeout(self)
+        self._stream: bool = _c_type(self) == SOCK_STREAM
+        # The last recv or recv_into on this stream emptied the kernel's buffer (see recv).
+        self._read_drained = False
 
     # -- timeouts, emulated above a non-blocking OS socket -------------------
 
@@ -375,24 +381,50 @@ class socket(_stdsocket.socket):
 
     # recv, recv_into, send and sendall make their first call themselves, as
     # _try_then_wait would: they are most of a server's calls, and most need no wait.
+    #
+    # A read on a stream that returned less than it asked for emptied the kernel's
+    # buffer, and in the usual exchange of requests and answers the next read comes
+    # before more data: it would fail with EAGAIN, and raising that BlockingIOError
+    # (strerror, the locale's decoding, the exception) costs more in C than the
+    # rest of the wait.  So a blocking read after such a read waits for data first;
+    # the poll is level-triggered, so data that came meanwhile ends the wait at once.
+
+    def _wait_first(self, flags: int) -> bool:
+        """Whether this read waits before its call (the last read emptied the buffer); clears the mark."""
+        self._read_drained = False
+        return not flags and self._user_timeout != 0.0 and self.fileno() >= 0
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         """Receive up to ``bufsize`` bytes (b"" once the peer has shut down writing)."""
-        try:
-            return _c_recv(self, bufsize, flags)
-        except (BlockingIOError, InterruptedError):
-            if not self._may_wait(flags):
-                raise
-        return self._wait_then_retry(READ, _c_recv, self, bufsize, flags)
+        if self._read_drained and self._wait_first(flags):
+            data = self._wait_then_retry(READ, _c_recv, self, bufsize, flags)
+        else:
+            try:
+                data = _c_recv(self, bufsize, flags)
+            except (BlockingIOError, InterruptedError):
+                if not self._may_wait(flags):
+                    raise
+                data = self._wait_then_retry(READ, _c_recv, self, bufsize, flags)
+        if self._stream and 0 < len(data) < bufsize:
+            self._read_drained = True
+        return data
 
     def recv_into(self, buffer: WriteableBuffer, nbytes: int = 0, flags: int = 0) -> int:
         """Receive into ``buffer``; return how many bytes were written to it."""
-        try:
-            return _c_recv_into(self, buffer, nbytes, flags)
-        except (BlockingIOError, InterruptedError):
-            if not self._may_wait(flags):
-                raise
-        return self._wait_then_retry(READ, _c_recv_into, self, buffer, nbytes, flags)
+        if self._read_drained and self._wait_first(flags):
+            n = self._wait_then_retry(READ, _c_recv_into, self, buffer, nbytes, flags)
+        else:
+            try:
+                n = _c_recv_into(self, buffer, nbytes, flags)
+            except (BlockingIOError, InterruptedError):
+                if not self._may_wait(flags):
+                    raise
+                n = self._wait_then_retry(READ, _c_recv_into, self, buffer, nbytes, flags)
+        if n and self._stream:
+            asked = nbytes or (len(buffer) if isinstance(buffer, _SIZED_BUFFERS) else 0)
+            if n < asked:
+                self._read_drained = True
+        return n
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
         """Receive up to ``bufsize`` bytes and the sender's address."""

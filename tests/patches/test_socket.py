@@ -526,6 +526,74 @@ def test_makefile_reads_and_writes_lines() -> None:
             f.close()
 
 
+def test_reads_after_a_short_read_return_what_the_stdlibs_would() -> None:
+    # A short read makes the next blocking read wait for data before its call;
+    # what each read returns or raises must not change.
+    with tcp_pair() as (a, b):
+        a.sendall(b"one")
+        assert b.recv(100) == b"one"  # short: the buffer is empty now
+        a.sendall(b"two")
+        time.sleep(0.05)  # arrived before the next read
+        assert b.recv(100) == b"two"
+
+        def later() -> None:
+            corun.sleep(0.1)
+            a.sendall(b"three")
+
+        sender = corun.spawn(later)
+        assert b.recv(100) == b"three"  # arrives while the read waits
+        sender.get()
+
+        buf = bytearray(100)
+        a.sendall(b"four")
+        assert b.recv_into(buf) == 4 and buf[:4] == b"four"
+        a.sendall(b"five")
+        assert b.recv_into(memoryview(buf)[10:], 50) == 4 and buf[10:14] == b"five"
+
+        # MSG_PEEK looks without waiting first, and leaves the data for the next read.
+        a.sendall(b"six")
+        time.sleep(0.05)
+        assert b.recv(100, stdlib_socket.MSG_PEEK) == b"six"
+        assert b.recv(100) == b"six"
+
+        # Non-blocking after a short read: BlockingIOError at once, no wait.
+        b.setblocking(False)
+        ticker = Ticker()
+        with pytest.raises(BlockingIOError):
+            b.recv(100)
+        with pytest.raises(BlockingIOError):
+            b.recv_into(buf)
+        assert ticker.ticks == 0
+
+        # A timeout after a short read counts from the call, as before.
+        a.sendall(b"seven")
+        time.sleep(0.05)
+        assert b.recv(100) == b"seven"
+        b.settimeout(0.2)
+        start = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"^timed out$"):
+            b.recv(100)
+        assert 0.19 <= time.monotonic() - start < 1.5
+        assert ticker.stop() >= 3
+
+        # The peer's end of the stream after a short read: b"" (the fd stays readable).
+        a.sendall(b"eight")
+        a.shutdown(stdlib_socket.SHUT_WR)
+        b.settimeout(None)
+        assert b.recv(100) == b"eight"
+        assert b.recv(100) == b""
+        assert b.recv(100) == b""
+
+    # Closed after a short read: the stdlib's EBADF.
+    with tcp_pair() as (a, b):
+        a.sendall(b"x")
+        assert b.recv(100) == b"x"
+        b.close()
+        with pytest.raises(OSError) as info:
+            b.recv(100)
+        assert info.value.errno == errno.EBADF
+
+
 def test_send_is_partial_and_sendall_sends_the_rest() -> None:
     with tcp_pair(bufsize=65536) as (a, b):
         data = os.urandom(1 << 16) * 64  # 4 MiB, far more than the buffers hold
