@@ -282,17 +282,18 @@ class socket(_stdsocket.socket):
         hub = get_hub()
         if deadline is None and self._user_timeout is not None:
             deadline = hub.clock() + self._user_timeout
-        wait = hub.wait_readable if event == READ else hub.wait_writable
+        # wait_readable/wait_writable's own step, called without their keyword argument.
+        wait = hub._wait_fd
         fd = self.fileno()
         while True:
             if deadline is None:
-                wait(fd, notifies_close=True)
+                wait(fd, event, None, True)
             else:
                 remaining = deadline - hub.clock()
                 if remaining <= 0:
                     raise TimeoutError("timed out")
                 try:
-                    wait(fd, remaining, notifies_close=True)
+                    wait(fd, event, remaining, True)
                 except TimeoutError:
                     if hub.clock() < deadline:
                         raise  # not ours: thrown into the task by someone else
