@@ -20,6 +20,7 @@ CORE = [
     "corun/_asyncio_state.py",
     "corun/_event.py",
     "corun/_hubbound.py",
+    "corun/_hubcounts.py",
     "corun/_io_base.py",
     "corun/_io_epoll.py",
     "corun/_io_selectors.py",

@@ -20,15 +20,36 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 __all__ = ["leave"]
 
-_get_running_loop: Callable[[], Any] | None = None
-_set_running_loop: Callable[[Any], None] = lambda loop: None  # noqa: E731 - replaced with asyncio's
+
+def _no_loop(*_args: Any) -> None:
+    """What stands for asyncio's loop functions until it is imported."""
+    return None
+
+
+class _Asyncio:
+    """asyncio's two per-thread loop functions, once ``asyncio.events`` is imported.
+
+    Fields of one object, and the module table a ``Final`` reference: a park
+    reads them natively when compiled, not through module globals.
+    """
+
+    __slots__ = ("get_running_loop", "imported", "set_running_loop")
+
+    def __init__(self) -> None:
+        self.imported = False
+        self.get_running_loop: Callable[[], Any] = _no_loop
+        self.set_running_loop: Callable[[Any], None] = _no_loop
+
+
+_asyncio: Final = _Asyncio()
+_modules: Final = sys.modules
 
 # The hooks a task without a running loop has (the interpreter's defaults).
-_OUTSIDE: tuple[Any, Any] = (None, None)
+_OUTSIDE: Final[tuple[Any, Any]] = (None, None)
 
 
 def leave() -> Callable[[], None] | None:
@@ -36,15 +57,15 @@ def leave() -> Callable[[], None] | None:
 
     None when the task runs no loop (nothing to put back).
     """
-    global _get_running_loop, _set_running_loop
-    get = _get_running_loop
-    if get is None:
-        events = sys.modules.get("asyncio.events")
+    state = _asyncio
+    if not state.imported:
+        events = _modules.get("asyncio.events")
         if events is None:
             return None
-        _get_running_loop = get = events._get_running_loop
-        _set_running_loop = events._set_running_loop
-    loop = get()
+        state.get_running_loop = events._get_running_loop
+        state.set_running_loop = events._set_running_loop
+        state.imported = True
+    loop = state.get_running_loop()
     if loop is None:
         return None
     # A loop that wants to hear of coroutines that block it (corun's own loops).
@@ -52,7 +73,7 @@ def leave() -> Callable[[], None] | None:
     if blocked is not None:
         blocked()
     hooks = sys.get_asyncgen_hooks()
-    set_loop = _set_running_loop
+    set_loop = state.set_running_loop
     set_loop(None)
     sys.set_asyncgen_hooks(*_OUTSIDE)
 

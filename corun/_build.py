@@ -22,6 +22,7 @@ COMPILED_MODULES = (
     "_asyncio_state",
     "_event",
     "_hubbound",
+    "_hubcounts",
     "_io_base",
     "_io_epoll",
     "_io_selectors",

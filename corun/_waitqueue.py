@@ -51,6 +51,8 @@ __all__ = ["WaitQueue"]
 
 _COMPACT_MIN: Final = 32
 _get_ident: Final = _originals.get_ident
+# A C static when compiled; ``grant_all`` makes a fresh deque on every call.
+_new_deque: Final = deque
 
 
 class _Moved:
@@ -289,7 +291,7 @@ class WaitQueue:
         waiters = self._waiters
         if not waiters:
             return 0
-        self._waiters = deque()
+        self._waiters = _new_deque()
         self._stale = 0
         for w in waiters:
             if w.greenlet is not None and not w.granted:

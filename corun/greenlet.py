@@ -16,9 +16,10 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextvars import copy_context
 from functools import partial
 from types import GenericAlias, TracebackType
-from typing import Any, Generic, Protocol, TypeVar, overload
+from typing import Any, Final, Generic, Protocol, TypeVar, overload
 
-from greenlet import GreenletExit, getcurrent
+import greenlet as _greenlet
+from greenlet import GreenletExit
 from greenlet import greenlet as RawGreenlet
 
 from ._mypyc import mypyc_attr
@@ -41,6 +42,9 @@ __all__ = [
     "spawn_later",
     "wait",
 ]
+
+# Final: compiled, a C static rather than a module global looked up on every call.
+getcurrent: Final = _greenlet.getcurrent
 
 T = TypeVar("T")
 W = TypeVar("W", bound="Linkable")

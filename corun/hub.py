@@ -35,9 +35,10 @@ import os
 import sys
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from greenlet import GreenletExit, getcurrent
+import greenlet as _greenlet
+from greenlet import GreenletExit
 from greenlet import greenlet as RawGreenlet
 
 from . import _originals
@@ -66,6 +67,9 @@ __all__ = [
     "wait_readable",
     "wait_writable",
 ]
+
+# Final: compiled, a C static rather than a module global looked up on every call.
+getcurrent: Final = _greenlet.getcurrent
 
 if TYPE_CHECKING:
     from ._hubstats import HubStatistics
@@ -714,6 +718,8 @@ class _ReleaseAtThreadExit:
         self.hub._release_fds()
 
 
+# Not Final, unlike getcurrent above: a C static would keep it past the module's
+# teardown, to the interpreter's last clear, where the hub's finalizer fails.
 _local = _originals.thread_local()
 
 

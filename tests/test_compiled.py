@@ -222,6 +222,7 @@ MODULES = [
     "_asyncio_state",
     "_event",
     "_hubbound",
+    "_hubcounts",
     "_io_base",
     "_io_epoll",
     "_io_selectors",
