@@ -67,6 +67,8 @@ __all__ = ["TIMED_OUT", "BlockingSwitchOutError", "Waiter", "throw_into", "wait_
 
 # Final: compiled, a C static rather than a module global looked up on every wait.
 getcurrent: Final = _greenlet.getcurrent
+# The greenlet's own switch, called on the hub: no lookup of the name in the hub's dict and type.
+_switch: Final = _greenlet.greenlet.switch
 
 # A clock read when a task parks, while waits are timed; None (the default) times nothing.
 wait_clock: Callable[[], float] | None = None
@@ -149,7 +151,7 @@ class Waiter:
             timer = self.timer = hub.call_later(timeout, self.switch, TIMED_OUT)
         try:
             while self.result is _NOT_WOKEN:
-                value = hub.switch()
+                value = _switch(hub)
                 if hub.dead:  # destroyed: it hands control back to the task that made it
                     self.result = value
         finally:
