@@ -391,8 +391,7 @@ class socket(_stdsocket.socket):
     # the poll is level-triggered, so data that came meanwhile ends the wait at once.
 
     def _wait_first(self, flags: int) -> bool:
-        """Whether this read waits before its call (the last read emptied the buffer); clears the mark."""
-        self._read_drained = False
+        """Whether a read whose last read emptied the buffer waits before its call."""
         return not flags and self._user_timeout != 0.0 and self.fileno() >= 0
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
@@ -406,8 +405,7 @@ class socket(_stdsocket.socket):
                 if not self._may_wait(flags):
                     raise
                 data = self._wait_then_retry(READ, _c_recv, self, bufsize, flags)
-        if self._stream and 0 < len(data) < bufsize:
-            self._read_drained = True
+        self._read_drained = self._stream and 0 < len(data) < bufsize
         return data
 
     def recv_into(self, buffer: WriteableBuffer, nbytes: int = 0, flags: int = 0) -> int:
@@ -421,10 +419,11 @@ class socket(_stdsocket.socket):
                 if not self._may_wait(flags):
                     raise
                 n = self._wait_then_retry(READ, _c_recv_into, self, buffer, nbytes, flags)
-        if n and self._stream:
-            asked = nbytes or (len(buffer) if isinstance(buffer, _SIZED_BUFFERS) else 0)
-            if n < asked:
-                self._read_drained = True
+        self._read_drained = (
+            self._stream
+            and n > 0
+            and n < (nbytes or (len(buffer) if isinstance(buffer, _SIZED_BUFFERS) else 0))
+        )
         return n
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
