@@ -75,6 +75,9 @@ def fakes(tmp_path: Path, names: list[str] = ALL_MODULES, *, extra: dict[str, st
         sys.path.insert(0, {str(tmp_path)!r})
         import corun.patches
         corun.patches.__path__.insert(0, {str(fake_dir)!r})
+        # The fakes aim at fake targets: none of them waits for a stdlib import.
+        from corun.monkey import _deferred
+        _deferred.STDLIB.clear()
         import fake_log
         """
     )
@@ -792,6 +795,129 @@ def test_strict_raises_and_patches_nothing(tmp_path: Path) -> None:
         prelude=prelude,
     )
     assert "'lateuser'" in out and "thing is fake_target_time.thing" in out
+
+
+def test_the_check_for_captures_leaves_lazy_proxies_untouched(tmp_path: Path) -> None:
+    # Like celery's proxies, whose __class__ imports what they stand for.
+    (tmp_path / "lazything.py").write_text(
+        textwrap.dedent(
+            """
+            class Lazy:
+                @property
+                def __class__(self):
+                    raise RuntimeError("the proxy was touched")
+            thing = Lazy()
+            """
+        )
+    )
+    out = check(
+        f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import lazything
+        from corun import monkey
+        monkey.patch_all()
+        import ssl
+        print(type(lazything.thing).__name__)
+        """
+    )
+    assert out == "Lazy\n"
+
+
+def test_the_stdlib_twins_that_wait_for_an_import_are_declared_with_their_modules() -> None:
+    out = check(
+        """
+        import importlib
+        from corun.monkey import _areas, _deferred
+        for twin, module in _deferred.STDLIB.items():
+            assert any(twin in area.modules for area in _areas.AREAS), twin
+            assert importlib.import_module(f"corun.patches.{twin}").__target__ == module, twin
+        print(sorted(_deferred.STDLIB))
+        """
+    )
+    assert out == "['sqlite3', 'ssl', 'subprocess']\n"
+
+
+def test_patching_imports_no_ssl_sqlite3_or_subprocess_and_their_import_installs_their_twins() -> None:
+    out = check(
+        """
+        import sys
+        from corun import monkey
+        monkey.patch_all()
+        monkey.patch_all()  # again: still waiting
+        print(sorted({"_ssl", "ssl", "sqlite3", "subprocess"} & set(sys.modules)))
+        import ssl, sqlite3, subprocess
+        from corun.patches import ssl as cossl, sqlite3 as cosqlite3, subprocess as cosubprocess
+        assert ssl.SSLContext is cossl.SSLContext and ssl.SSLSocket is cossl.SSLSocket
+        assert ssl.create_default_context().sslsocket_class is cossl.SSLSocket
+        assert sqlite3.connect is sqlite3.dbapi2.connect is cosqlite3.connect
+        assert subprocess.Popen is cosubprocess.Popen
+        original = monkey.get_original("subprocess", "Popen")
+        assert original is not cosubprocess.Popen and original.__module__ == "subprocess"
+        # Each installed once, from the import: patching again changes nothing.
+        monkey.patch_all()
+        assert subprocess.Popen is cosubprocess.Popen
+        assert monkey.get_original("subprocess", "Popen") is original
+        print("ok")
+        """
+    )
+    assert out == "[]\nok\n"
+
+
+def test_asking_about_a_module_whose_twin_waits_imports_it_and_installs_the_twin() -> None:
+    out = check(
+        """
+        import sys
+        from corun import monkey
+        monkey.patch_all(ssl=False)
+        # Not patched: asking imports nothing.
+        assert not monkey.is_module_patched("ssl") and "ssl" not in sys.modules
+        assert "subprocess" not in sys.modules
+        assert monkey.is_module_patched("subprocess")
+        from corun.patches import subprocess as cosubprocess
+        assert sys.modules["subprocess"].Popen is cosubprocess.Popen
+        assert "sqlite3" not in sys.modules
+        assert monkey.is_object_patched("sqlite3", "connect")
+        import sqlite3
+        from corun.patches import sqlite3 as cosqlite3
+        assert sqlite3.connect is cosqlite3.connect
+        assert monkey.get_original("sqlite3", "connect") is monkey.saved["sqlite3"]["connect"]
+        assert monkey.get_original("sqlite3", "connect") is not cosqlite3.connect
+        print("ok")
+        """
+    )
+    assert out == "ok\n"
+
+
+def test_a_waiting_twin_whose_module_a_later_twin_imports_is_installed_by_the_same_patching(
+    tmp_path: Path,
+) -> None:
+    # The ssl stand-in waits for its module; the subprocess stand-in, installed after it, imports it.
+    subprocess_twin = FAKE_PATCHES.format(name="subprocess", target="fake_target_subprocess")
+    prelude = fakes(
+        tmp_path,
+        ["ssl"],
+        extra={
+            "fakepatches/subprocess.py": subprocess_twin + "import fake_target_ssl\n",
+            "fake_target_subprocess.py": FAKE_TARGET,
+        },
+    )
+    out = check(
+        f"""
+        from corun.monkey import _deferred
+        _deferred.STDLIB["ssl"] = "fake_target_ssl"
+        from corun import monkey
+        assert "fake_target_ssl" not in sys.modules
+        monkey.patch_all(**{{area: area in ("ssl", "subprocess") for area in {AREAS!r}}})
+        import fake_target_ssl
+        print(fake_log.calls)
+        print(fake_target_ssl.thing())
+        """,
+        prelude=prelude,
+    )
+    assert out == (
+        "[('subprocess', 'fake_target_subprocess'), ('ssl', 'fake_target_ssl')]\npatched by ssl\n"
+    )
 
 
 @pytest.mark.parametrize("imported_first", [False, True])

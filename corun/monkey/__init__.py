@@ -20,7 +20,12 @@ for this module to make and record in ``saved`` with its original, so that
 
 A twin of a third-party package names it in ``__installed_on_import__``: it
 is installed at once if the package is imported already, and otherwise when
-the program imports it (``_deferred``), never importing it sooner.
+the program imports it (``_deferred``), never importing it sooner.  So are
+the stdlib twins of modules a program may never use (``_deferred.STDLIB``:
+ssl, sqlite3, subprocess), which start-up would otherwise wait for; asking
+``get_original``, ``is_module_patched`` or ``is_object_patched`` about such
+a module imports it, and so installs its twin, so that the answer is the
+same as when patching imported it.
 
 Which twins each ``patch_all`` keyword installs is declared once, in ``_areas``.
 
@@ -33,7 +38,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import _areas
+from . import _areas, _deferred
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -98,6 +103,7 @@ def get_original(module_name: str, name: str | Sequence[str]) -> Any:
 
 
 def _original(module_name: str, name: str) -> Any:
+    _settle(module_name)
     recorded = saved.get(module_name, {})
     if name in recorded:
         return recorded[name]
@@ -112,12 +118,22 @@ def _original(module_name: str, name: str) -> Any:
 
 def is_module_patched(name: str) -> bool:
     """Whether any attribute of the module ``name`` has been replaced."""
+    _settle(name)
     return bool(saved.get(name))
 
 
 def is_object_patched(module_name: str, name: str) -> bool:
     """Whether ``module_name.name`` has been replaced."""
+    _settle(module_name)
     return name in saved.get(module_name, {})
+
+
+def _settle(module_name: str) -> None:
+    """Import ``module_name`` if a stdlib twin waits for it, which installs the twin."""
+    if module_name in _deferred.STDLIB.values() and module_name in _deferred.waiting():
+        import importlib
+
+        importlib.import_module(module_name)
 
 
 # -- patching ------------------------------------------------------------------
@@ -234,8 +250,13 @@ class _Plan:
         self.changes: list[tuple[str, Any, Any]] = []
 
 
-def _install(names: Iterable[str], strict: bool) -> None:
-    """Install the named patches modules, after checking nothing captured their originals."""
+def _install(names: Iterable[str], strict: bool, *, check_captures: bool = True) -> None:
+    """Install the named patches modules, after checking nothing captured their originals.
+
+    Args:
+        check_captures: look for modules holding the originals first (not
+            when a twin's module has only now been imported: none can).
+    """
     import importlib
 
     # Looked at before importing any patches module: the ssl twin imports ssl itself.
@@ -247,6 +268,10 @@ def _install(names: Iterable[str], strict: bool) -> None:
     for name in names:
         if name in _installed or not _exists(name):
             continue
+        module_name = _deferred.STDLIB.get(name)
+        if module_name is not None and module_name not in sys.modules:
+            deferred.append((module_name, name))
+            continue
         patches = importlib.import_module(f"corun.patches.{name}")
         package = getattr(patches, "__installed_on_import__", None)
         if package is not None and package not in sys.modules:
@@ -254,27 +279,9 @@ def _install(names: Iterable[str], strict: bool) -> None:
             continue
         plans.append(_plan(name, patches))
 
-    from ._late import describe_late_captures
-
-    # The ssl twin rebuilds SSLSocket on the cooperative socket; without it, an
-    # ssl imported early keeps the original socket as SSLSocket's base.
-    ssl_patched = is_module_patched("ssl") or any(plan.target.__name__ == "ssl" for plan in plans)
-    repaired = frozenset(
-        package
-        for patches in [*(plan.patches for plan in plans), *_installed_patches()]
-        for package in getattr(patches, "__repairs_captures_in__", ())
-    )
-    message = describe_late_captures(
-        [(plan.target.__name__, attr, original) for plan in plans for attr, original, _ in plan.changes],
-        ssl_imported_unpatched=ssl_was_imported and not ssl_patched,
-        repaired=repaired,
-    )
-    if message is not None:
-        if strict:
-            raise LatePatchError(message)
-        import warnings
-
-        warnings.warn(message, MonkeyPatchWarning, stacklevel=_caller_stacklevel())
+    repaired = _repaired(plans)
+    if check_captures:
+        _check_captures(plans, ssl_was_imported, repaired, strict)
 
     for plan in plans:
         originals = saved.setdefault(plan.target.__name__, {})
@@ -295,20 +302,57 @@ def _install(names: Iterable[str], strict: bool) -> None:
         _install_on_import(deferred)
 
 
+def _repaired(plans: list[_Plan]) -> frozenset[str]:
+    """The packages whose captures patching rebinds, as the twins installed and to install say."""
+    return frozenset(
+        package
+        for patches in [*(plan.patches for plan in plans), *_installed_patches()]
+        for package in getattr(patches, "__repairs_captures_in__", ())
+    )
+
+
+def _check_captures(
+    plans: list[_Plan], ssl_was_imported: bool, repaired: frozenset[str], strict: bool
+) -> None:
+    """Warn, or with ``strict`` raise, if modules imported earlier hold originals ``plans`` replace."""
+    from ._late import describe_late_captures
+
+    # The ssl twin rebuilds SSLSocket on the cooperative socket; without it, an
+    # ssl imported early keeps the original socket as SSLSocket's base.
+    ssl_patched = bool(saved.get("ssl")) or any(plan.target.__name__ == "ssl" for plan in plans)
+    message = describe_late_captures(
+        [(plan.target.__name__, attr, original) for plan in plans for attr, original, _ in plan.changes],
+        ssl_imported_unpatched=ssl_was_imported and not ssl_patched,
+        repaired=repaired,
+    )
+    if message is not None:
+        if strict:
+            raise LatePatchError(message)
+        import warnings
+
+        warnings.warn(message, MonkeyPatchWarning, stacklevel=_caller_stacklevel())
+
+
 def _install_on_import(deferred: list[tuple[str, str]]) -> None:
     """Have each ``(package, twin)`` installed the moment the program imports the package."""
-    from . import _deferred
-
     for package, name in deferred:
         _deferred.register(package, name, _install_imported)
     if _deferred.ImportHook not in sys.meta_path:
         # A new list rather than an insert, so that the original stays as it was.
         _make_change(("sys", "meta_path", [_deferred.ImportHook, *sys.meta_path]))
+    # A twin installed after the deferral was decided may have imported one
+    # (the hook was not in place yet to see it).
+    for package, _name in deferred:
+        if package in sys.modules:
+            _deferred.imported(sys.modules[package])
 
 
 def _install_imported(name: str) -> None:
     """Install the twin ``name`` of a package the program has just imported."""
-    _install([name], strict=False)
+    # Nothing can have taken an original from a module not imported until now;
+    # and the check, run in the middle of the program's imports, could set off
+    # a lazy import of the program's (a proxy's ``__class__``).
+    _install([name], strict=False, check_captures=False)
 
 
 def _installed_patches() -> list[ModuleType]:
@@ -384,12 +428,12 @@ def _plan(name: str, patches: ModuleType) -> _Plan:
             continue
         replacement = getattr(patches, attr)
         current = getattr(plan.target, attr)
-        if current is not replacement and not is_object_patched(target_name, attr):
+        if current is not replacement and attr not in saved.get(target_name, {}):
             plan.changes.append((attr, current, replacement))
     # Variants that cannot be made cooperative are taken away while patched,
     # so libraries that probe for them fall back to one that is.
     for attr in getattr(patches, "__removes__", ()):
-        if hasattr(plan.target, attr) and not is_object_patched(target_name, attr):
+        if hasattr(plan.target, attr) and attr not in saved.get(target_name, {}):
             plan.changes.append((attr, getattr(plan.target, attr), _REMOVED))
     return plan
 

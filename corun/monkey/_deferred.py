@@ -1,11 +1,11 @@
-"""Installs the twins of a third-party package once the program imports it, and never imports it sooner.
+"""Installs a twin once the program imports its module, and never imports the module sooner.
 
 A twin that names a package in ``__installed_on_import__`` (psycopg2's, for
-one) is installed at once when that package is imported already.  Otherwise
-``monkey`` registers it here, and the import hook below installs it the
-moment the package has finished importing: patching costs no import of a
-driver the program may never use, and the program may import it before or
-after patching alike.
+one), and a stdlib twin listed in ``STDLIB``, is installed at once when its
+module is imported already.  Otherwise ``monkey`` registers it here, and the
+import hook below installs it the moment the module has finished importing:
+patching costs no import of a module the program may never use, and the
+program may import it before or after patching alike.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from typing import Any
 
 from corun._importhook import find_then
 
-__all__ = ["ImportHook", "register"]
+__all__ = ["STDLIB", "ImportHook", "imported", "register", "waiting"]
+
+#: The stdlib twins that wait for their module (each twin's ``__target__``),
+#: when it is not imported yet.  These modules were most of what patching
+#: imported (ssl's OpenSSL set-up, sqlite3's C module, subprocess's locale),
+#: which a program that never uses them should not wait for at start.  Their
+#: names are here because reading a twin's ``__target__`` imports the twin,
+#: and the twin imports its module.
+STDLIB: dict[str, str] = {"ssl": "ssl", "sqlite3": "sqlite3", "subprocess": "subprocess"}
 
 # Each package waited for, with what installs which twins once it is imported.
 _waiting: dict[str, list[tuple[str, Callable[[str], None]]]] = {}
@@ -29,6 +37,17 @@ def register(package: str, twin: str, install: Callable[[str], None]) -> None:
         entries.append((twin, install))
 
 
+def waiting() -> list[str]:
+    """The modules whose twins wait for their import, in the order they were registered."""
+    return list(_waiting)
+
+
+def imported(module: ModuleType) -> None:
+    """Install the twins that wait for ``module``, which has just been imported."""
+    for twin, install in _waiting.pop(module.__name__, []):
+        install(twin)
+
+
 class ImportHook:
     """A meta path finder: finds a waited-for package as the others would, installing its twins after."""
 
@@ -37,9 +56,4 @@ class ImportHook:
         """The spec the other finders give a waited-for package, which installs its twins; None for others."""
         if name not in _waiting:
             return None
-        return find_then(cls, name, path, target, _install_waiting)
-
-
-def _install_waiting(package: ModuleType) -> None:
-    for twin, install in _waiting.pop(package.__name__, []):
-        install(twin)
+        return find_then(cls, name, path, target, imported)

@@ -93,7 +93,8 @@ def _captures_in(
         where = wanted.get(id(value))
         if where is not None:
             found.append(f"{attr} is {where}")
-        elif isinstance(value, type) and value.__module__ == module_name:
+        # type(value), not isinstance: a lazy proxy's ``__class__`` may import on access.
+        elif issubclass(type(value), type) and value.__module__ == module_name:
             # Reported where the class is defined, not in every module importing it.
             found.extend(
                 f"class {attr} subclasses {where}"

@@ -194,10 +194,14 @@ def _report_patching(flags: dict[str, bool]) -> None:
     """For --verbose: what was patched, what has no cooperative version yet, what was turned off."""
     from corun import monkey
 
+    from . import _deferred
     from ._areas import AREAS
 
     for module_name, originals in monkey.saved.items():
         print(f"corun: patched {module_name}: {', '.join(originals)}", file=sys.stderr)
+    waiting = _deferred.waiting()
+    if waiting:
+        print(f"corun: patched once the program imports it: {', '.join(waiting)}", file=sys.stderr)
     missing = [
         area.name
         for area in AREAS
