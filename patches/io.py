@@ -38,10 +38,10 @@ import sys
 import weakref
 from typing import Any
 
+from corun._fdmodes import blocking_for_its_owner, set_blocking_for_its_owner
 from corun.hub import notify_closing, wait_readable, wait_writable
 
 from .os import _ready_now
-from .socket import blocking_for_its_owner, set_blocking_for_its_owner
 
 __target__ = "io"
 __implements__ = ["open"]

@@ -66,10 +66,9 @@ from greenlet import getcurrent
 from greenlet import greenlet as RawGreenlet
 
 from corun import _originals, _signals
+from corun._fdmodes import blocking_for_its_owner
 from corun._waiter import Waiter
 from corun.hub import Hub, LoopExit, _peek_hub, get_hub
-
-from .socket import blocking_for_its_owner
 
 try:
     import fcntl as _fcntl
@@ -424,7 +423,7 @@ def read(fd: int, length: int, /) -> bytes:
     """``os.read`` that parks the task while an fd its owner expects to block has no data.
 
     That is a blocking pipe, FIFO, socket or terminal, or a socket corun
-    made non-blocking behind a timeout of None (see ``corun.patches.socket``):
+    made non-blocking behind a timeout of None (see ``corun._fdmodes``):
     ``BlockingIOError`` from it is waited out, not raised.  A regular file
     always polls readable and is read at once; an fd the program made
     non-blocking is read at once too, and still raises ``BlockingIOError``.
@@ -450,7 +449,7 @@ def write(fd: int, data: Any, /) -> int:
     each after waiting for room, so that no call blocks the thread (each
     piece is as atomic as the whole write would have been: not beyond
     ``PIPE_BUF``).  A socket corun made non-blocking behind a timeout of
-    None (see ``corun.patches.socket``) is written in full, waiting out
+    None (see ``corun._fdmodes``) is written in full, waiting out
     ``BlockingIOError``.  Either way it returns once everything is written,
     as a blocking write does.  A regular file is written at once, and an fd
     the program made non-blocking still raises ``BlockingIOError``.

@@ -28,7 +28,7 @@ Facts this module relies on:
   away by ``detach()``) counts on that.  So ``detach`` gives the fd back in
   the mode the stdlib's would have, and the fds of live sockets that corun
   made non-blocking behind a timeout of None are listed
-  (``blocking_for_its_owner``), for ``os.read``/``os.write`` to wait on
+  (``corun._fdmodes``), for ``os.read``/``os.write`` to wait on
   rather than raise ``BlockingIOError``.  A file shared with a live socket
   cannot go back to blocking at close: another process may be using it
   through corun.
@@ -40,12 +40,12 @@ import _socket as _csocket
 import io
 import os
 import socket as _stdsocket
-import stat
 from collections.abc import Callable
 from errno import EINPROGRESS, EINTR, EISCONN, EWOULDBLOCK
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from corun._exceptiongroup import exception_group
+from corun._fdmodes import set_blocking_for_its_owner
 from corun.hub import READ, WRITE, get_hub, notify_closing
 
 if TYPE_CHECKING:
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
 
 __target__ = "socket"
 
-# The stdlib's names only; ``blocking_for_its_owner`` is for the os twin.
 __all__ = ["close", "create_connection", "create_server", "fromfd", "socket", "socketpair"]
 # The stdlib's create_connection, create_server, socketpair and fromfd build
 # their sockets with the module-global ``socket`` and resolve with the
@@ -100,71 +99,19 @@ _GLOBAL_DEFAULT_TIMEOUT: Any = _stdsocket._GLOBAL_DEFAULT_TIMEOUT  # type: ignor
 _CONNECT_PENDING = frozenset({EINPROGRESS, EINTR, EWOULDBLOCK})
 _MSG_DONTWAIT = getattr(_csocket, "MSG_DONTWAIT", 0)
 
-# The fds of live cooperative sockets whose timeout is None: non-blocking
-# only because corun made them so.  Each maps to its file's (st_dev, st_ino)
-# once that was needed, to recognise an fd duplicated from it.
-_blocking_for_owner: dict[int, tuple[int, int] | None] = {}
-
-
-def blocking_for_its_owner(fd: int) -> bool:
-    """Whether ``fd`` is non-blocking only because a cooperative socket with no timeout made it so.
-
-    True for the fd of such a socket and for any fd sharing its open file
-    (``os.dup`` of it, the fd ``fromfd`` duplicated): code reading or writing
-    it directly expects the calls to block, as with the stdlib's socket.
-    """
-    if fd in _blocking_for_owner:
-        return True
-    if not _blocking_for_owner:
-        return False
-    try:
-        st = os.fstat(fd)
-    except OSError:
-        return False
-    if not stat.S_ISSOCK(st.st_mode):
-        return False
-    wanted = (st.st_dev, st.st_ino)
-    for known_fd, known in list(_blocking_for_owner.items()):
-        if known is None:
-            try:
-                known_st = os.fstat(known_fd)
-            except OSError:
-                continue
-            known = (known_st.st_dev, known_st.st_ino)
-            if known_fd in _blocking_for_owner:
-                _blocking_for_owner[known_fd] = known
-        if known == wanted:
-            return True
-    return False
-
-
-def set_blocking_for_its_owner(fd: int, made_nonblocking: bool) -> None:
-    """Record that corun made ``fd`` non-blocking behind code that expects it to block (or no longer).
-
-    The subprocess pipes use it, so that ``os.read`` on their ``fileno()`` waits.
-    """
-    if made_nonblocking:
-        _blocking_for_owner.setdefault(fd, None)
-    else:
-        _blocking_for_owner.pop(fd, None)
-
 
 def _note_timeout(sock: socket) -> None:
-    """Keep ``sock``'s entry in ``_blocking_for_owner`` in step with its timeout."""
+    """Keep ``sock``'s entry in the owners' registry in step with its timeout."""
     fd = sock.fileno()
-    if fd < 0:
-        return
-    if sock._user_timeout is None:
-        _blocking_for_owner.setdefault(fd, None)
-    else:
-        _blocking_for_owner.pop(fd, None)
+    if fd >= 0:
+        set_blocking_for_its_owner(fd, sock._user_timeout is None)
 
 
 def _let_go(fd: int) -> None:
     """``fd`` is about to stop being a cooperative socket's: wake its waiters, forget its entry."""
     if fd >= 0:
         notify_closing(fd)
-        _blocking_for_owner.pop(fd, None)
+        set_blocking_for_its_owner(fd, False)
 
 
 class socket(_stdsocket.socket):

@@ -835,19 +835,23 @@ def test_the_stdlib_twins_that_wait_for_an_import_are_declared_with_their_module
         print(sorted(_deferred.STDLIB))
         """
     )
-    assert out == "['sqlite3', 'ssl', 'subprocess']\n"
+    assert out == "['dns', 'socket', 'sqlite3', 'ssl', 'subprocess']\n"
 
 
-def test_patching_imports_no_ssl_sqlite3_or_subprocess_and_their_import_installs_their_twins() -> None:
+def test_patching_imports_no_socket_ssl_sqlite3_or_subprocess_and_their_import_installs_their_twins() -> None:
     out = check(
         """
         import sys
         from corun import monkey
         monkey.patch_all()
         monkey.patch_all()  # again: still waiting
-        print(sorted({"_ssl", "ssl", "sqlite3", "subprocess"} & set(sys.modules)))
+        print(sorted({"socket", "_ssl", "ssl", "sqlite3", "subprocess"} & set(sys.modules)))
         import ssl, sqlite3, subprocess
+        from corun.patches import dns as codns, socket as cosocket
         from corun.patches import ssl as cossl, sqlite3 as cosqlite3, subprocess as cosubprocess
+        import socket
+        assert socket.socket is cosocket.socket and socket.getaddrinfo is codns.getaddrinfo
+        assert issubclass(ssl.SSLSocket, cosocket.socket)
         assert ssl.SSLContext is cossl.SSLContext and ssl.SSLSocket is cossl.SSLSocket
         assert ssl.create_default_context().sslsocket_class is cossl.SSLSocket
         assert sqlite3.connect is sqlite3.dbapi2.connect is cosqlite3.connect
@@ -915,9 +919,7 @@ def test_a_waiting_twin_whose_module_a_later_twin_imports_is_installed_by_the_sa
         """,
         prelude=prelude,
     )
-    assert out == (
-        "[('subprocess', 'fake_target_subprocess'), ('ssl', 'fake_target_ssl')]\npatched by ssl\n"
-    )
+    assert out == ("[('subprocess', 'fake_target_subprocess'), ('ssl', 'fake_target_ssl')]\npatched by ssl\n")
 
 
 @pytest.mark.parametrize("imported_first", [False, True])

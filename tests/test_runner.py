@@ -280,7 +280,8 @@ def test_verbose_reports_on_stderr_only(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "hello\n"
     assert "corun: patched time: sleep" in proc.stderr
-    assert "corun: patched once the program imports it: sqlite3, ssl, subprocess" in proc.stderr
+    # dns, which is not turned off, waits for socket.
+    assert "corun: patched once the program imports it: socket, sqlite3, ssl, subprocess," in proc.stderr
     assert "left alone: socket" in proc.stderr
 
 
@@ -494,9 +495,12 @@ def test_closing_a_socket_wakes_every_thread_waiting_on_it(tmp_path: Path) -> No
 # stdlib modules whose twins wait for the program to import them.
 NOT_NEEDED_BY_PATCHING = [
     "_ssl",
+    "socket",
     "ssl",
     "sqlite3",
     "subprocess",
+    "corun.patches.dns",
+    "corun.patches.socket",
     "corun.patches.ssl",
     "corun.patches.sqlite3",
     "corun.patches.subprocess",
@@ -527,7 +531,7 @@ def test_start_up_imports_only_what_patching_needs(tmp_path: Path) -> None:
     ours = corun("modules.py", cwd=tmp_path)
     assert ours.returncode == 0, ours.stderr
     before, after = set(json.loads(plain.stdout)), set(json.loads(ours.stdout))
-    assert {"corun.patches.socket", "corun.patches.threading", "corun.patches.time"} <= after
+    assert {"corun.patches.thread", "corun.patches.threading", "corun.patches.time"} <= after
     # What python imports at start-up without corun (a site hook may) is not corun's doing.
     assert sorted(set(NOT_NEEDED_BY_PATCHING) & after - before) == []
 

@@ -22,7 +22,7 @@ A twin of a third-party package names it in ``__installed_on_import__``: it
 is installed at once if the package is imported already, and otherwise when
 the program imports it (``_deferred``), never importing it sooner.  So are
 the stdlib twins of modules a program may never use (``_deferred.STDLIB``:
-ssl, sqlite3, subprocess), which start-up would otherwise wait for; asking
+socket, ssl, sqlite3, subprocess), which start-up would otherwise wait for; asking
 ``get_original``, ``is_module_patched`` or ``is_object_patched`` about such
 a module imports it, and so installs its twin, so that the answer is the
 same as when patching imported it.

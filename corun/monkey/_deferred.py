@@ -20,11 +20,17 @@ __all__ = ["STDLIB", "ImportHook", "imported", "register", "waiting"]
 
 #: The stdlib twins that wait for their module (each twin's ``__target__``),
 #: when it is not imported yet.  These modules were most of what patching
-#: imported (ssl's OpenSSL set-up, sqlite3's C module, subprocess's locale),
-#: which a program that never uses them should not wait for at start.  Their
-#: names are here because reading a twin's ``__target__`` imports the twin,
-#: and the twin imports its module.
-STDLIB: dict[str, str] = {"ssl": "ssl", "sqlite3": "sqlite3", "subprocess": "subprocess"}
+#: imported (ssl's OpenSSL set-up, sqlite3's C module, subprocess's locale,
+#: socket's enums), which a program that never uses them should not wait
+#: for at start.  Their names are here because reading a twin's
+#: ``__target__`` imports the twin, and the twin imports its module.
+STDLIB: dict[str, str] = {
+    "socket": "socket",
+    "dns": "socket",
+    "ssl": "ssl",
+    "sqlite3": "sqlite3",
+    "subprocess": "subprocess",
+}
 
 # Each package waited for, with what installs which twins once it is imported.
 _waiting: dict[str, list[tuple[str, Callable[[str], None]]]] = {}

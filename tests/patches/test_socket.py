@@ -22,6 +22,7 @@ import corun.patches.socket as cosocket
 import pytest
 
 import corun
+from corun._fdmodes import blocking_for_its_owner
 from corun.hub import Hub
 
 from ..conftest import run_python
@@ -456,7 +457,7 @@ def test_detach_gives_the_fd_in_the_stdlibs_blocking_mode(timeout: float | None,
         fd = b.detach()
         try:
             assert os.get_blocking(fd) is blocking
-            assert not cosocket.blocking_for_its_owner(fd)
+            assert not blocking_for_its_owner(fd)
             a.sendall(b"after detach")
             assert os.read(fd, 100) == b"after detach"
         finally:
@@ -466,29 +467,29 @@ def test_detach_gives_the_fd_in_the_stdlibs_blocking_mode(timeout: float | None,
 def test_fds_left_non_blocking_by_corun_alone_are_known_as_such() -> None:
     with tcp_pair() as (_, b):
         fd = b.fileno()
-        assert cosocket.blocking_for_its_owner(fd)  # timeout None: its owner expects blocking calls
+        assert blocking_for_its_owner(fd)  # timeout None: its owner expects blocking calls
         copy = os.dup(fd)  # the same open file, so the same O_NONBLOCK
         try:
             assert os.get_blocking(copy) is False
-            assert cosocket.blocking_for_its_owner(copy)
+            assert blocking_for_its_owner(copy)
             b.settimeout(2.0)  # the stdlib's socket is non-blocking now too
-            assert not cosocket.blocking_for_its_owner(fd)
-            assert not cosocket.blocking_for_its_owner(copy)
+            assert not blocking_for_its_owner(fd)
+            assert not blocking_for_its_owner(copy)
             b.settimeout(None)
-            assert cosocket.blocking_for_its_owner(copy)
+            assert blocking_for_its_owner(copy)
             with cosocket.socket(fileno=os.dup(fd)) as third:
                 third.setblocking(False)
-                assert cosocket.blocking_for_its_owner(copy)  # b still expects blocking
+                assert blocking_for_its_owner(copy)  # b still expects blocking
             b.close()
-            assert not cosocket.blocking_for_its_owner(fd)
-            assert not cosocket.blocking_for_its_owner(copy)
+            assert not blocking_for_its_owner(fd)
+            assert not blocking_for_its_owner(copy)
         finally:
             os.close(copy)
     r, w = os.pipe()
     os.set_blocking(r, False)  # not a socket: the program's own choice
     try:
         with tcp_pair():
-            assert not cosocket.blocking_for_its_owner(r)
+            assert not blocking_for_its_owner(r)
     finally:
         os.close(r)
         os.close(w)
