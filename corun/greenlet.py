@@ -16,17 +16,18 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextvars import copy_context
 from functools import partial
 from types import GenericAlias, TracebackType
-from typing import Any, Final, Generic, Protocol, TypeVar, overload
+from typing import Any, Generic, Protocol, TypeVar, overload
 
-import greenlet as _greenlet
 from greenlet import GreenletExit
 from greenlet import greenlet as RawGreenlet
 
 from ._mypyc import mypyc_attr
 from ._runframe import give_run_a_frame
-from ._waiter import TIMED_OUT, Waiter, throw_into
+from ._waiter import TIMED_OUT, Waiter, getcurrent, throw_into
 from .hub import Callback, Hub, TimerHandle, _local, get_hub, idle, sleep
 from .timeout import Timeout
+
+# getcurrent is _waiter's: Final there, so compiled code reads it as a C static.
 
 __all__ = [
     "Greenlet",
@@ -42,9 +43,6 @@ __all__ = [
     "spawn_later",
     "wait",
 ]
-
-# Final: compiled, a C static rather than a module global looked up on every call.
-getcurrent: Final = _greenlet.getcurrent
 
 T = TypeVar("T")
 W = TypeVar("W", bound="Linkable")

@@ -35,9 +35,8 @@ import os
 import sys
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-import greenlet as _greenlet
 from greenlet import GreenletExit
 from greenlet import greenlet as RawGreenlet
 
@@ -48,8 +47,10 @@ from ._hubcounts import HubCounts, HubMonitor
 from ._io_base import READ, WRITE, FdTable
 from ._mypyc import mypyc_attr
 from ._signalwait import signal_to_come
-from ._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter
+from ._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter, _switch, getcurrent
 from ._waker import Waker
+
+# getcurrent and _switch are _waiter's: Final there, so compiled code reads them as C statics.
 
 __all__ = [
     "BlockingSwitchOutError",
@@ -67,11 +68,6 @@ __all__ = [
     "wait_readable",
     "wait_writable",
 ]
-
-# Final: compiled, a C static rather than a module global looked up on every call.
-getcurrent: Final = _greenlet.getcurrent
-# The greenlet's own switch, called on the hub: no lookup of the name in the hub's dict and type.
-_switch: Final = _greenlet.greenlet.switch
 
 if TYPE_CHECKING:
     from ._hubstats import HubStatistics

@@ -366,11 +366,9 @@ class socket(_stdsocket.socket):
                 if not self._may_wait(flags):
                     raise
                 n = self._wait_then_retry(READ, _c_recv_into, self, buffer, nbytes, flags)
-        self._read_drained = (
-            self._stream
-            and n > 0
-            and n < (nbytes or (len(buffer) if isinstance(buffer, _SIZED_BUFFERS) else 0))
-        )
+        # The size asked for: nbytes, else the buffer's (unknown for other buffer types: never drained).
+        asked = nbytes or (len(buffer) if isinstance(buffer, _SIZED_BUFFERS) else 0)
+        self._read_drained = self._stream and 0 < n < asked
         return n
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
