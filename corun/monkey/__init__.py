@@ -226,7 +226,8 @@ def patch_module(name: str, *, strict: bool = False) -> bool:
     """Install ``corun.patches.<name>``; return False if there is no such module.
 
     Returns:
-        True once the module is installed, by this call or an earlier one.
+        True once the module is installed, by this call or an earlier one,
+        or waits to be installed on its module's import.
     """
     if not _exists(name):
         return False
