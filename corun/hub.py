@@ -35,7 +35,7 @@ import os
 import sys
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from greenlet import GreenletExit
 from greenlet import greenlet as RawGreenlet
@@ -51,6 +51,8 @@ from ._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter, _switch, getcurr
 from ._waker import Waker
 
 # getcurrent and _switch are _waiter's: Final there, so compiled code reads them as C statics.
+# Waiter.switch unbound: a wake-up queues its waiter as an argument, not a bound method made per wake.
+_deliver: Final = Waiter.switch
 
 __all__ = [
     "BlockingSwitchOutError",
@@ -296,11 +298,11 @@ class Hub(RawGreenlet):
         The way to wake a task from this hub's own thread (see
         ``corun/_waiter.py``); a no-op if the task has left that wait by then.
         """
-        self._ready.append((waiter.switch, (value,)))
+        self._ready.append((_deliver, (waiter, value)))
 
     def wake_threadsafe(self, waiter: Waiter, value: Any = None) -> None:
         """``wake`` from any OS thread, or from a signal handler: also brings the hub out of its poll."""
-        self._threadsafe.append((waiter.switch, (value,)))
+        self._threadsafe.append((_deliver, (waiter, value)))
         self._waker.wake()
 
     def call_later(self, seconds: float, func: Callable[..., Any], *args: Any) -> TimerHandle:
@@ -438,7 +440,11 @@ class Hub(RawGreenlet):
                 try:
                     func(*args)
                 except BaseException as exc:
-                    handle_failure(func, exc)
+                    if func is _deliver or func is _switch:
+                        # A wake-up, or a sleep(0)'s: named by the waiter or task it was for.
+                        handle_failure(args[0], exc, "wake-up of")
+                    else:
+                        handle_failure(func, exc)
             while threadsafe:
                 ready.append(threadsafe.popleft())
             timers = self._timers
@@ -528,13 +534,13 @@ class Hub(RawGreenlet):
             except BaseException as exc:
                 self._callback_failed(func, exc)
 
-    def _callback_failed(self, func: Any, exc: BaseException) -> None:
+    def _callback_failed(self, func: Any, exc: BaseException, what: str = "callback") -> None:
         if isinstance(exc, GreenletExit) and getcurrent() is self:
             raise exc
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             self.parent.throw(exc)
             return
-        self.handle_error(f"callback {func!r}", type(exc), exc, exc.__traceback__)
+        self.handle_error(f"{what} {func!r}", type(exc), exc, exc.__traceback__)
 
     def _wake_idle(self) -> None:
         waiters, self._idle_waiters = self._idle_waiters, []
@@ -762,7 +768,10 @@ def sleep(seconds: float = 0) -> None:
     current = getcurrent()
     if current is hub:
         raise BlockingSwitchOutError("cannot sleep inside the hub; a hub callback must not block")
-    entry = (current.switch, ())
+    # greenlet's own switch with the task as its argument: no bound method is
+    # made per call (a task class's override of switch, which corun's do not
+    # have, is passed by).
+    entry = (_switch, (current,))
     # A collection the entry's allocation set off runs by the call below at
     # the latest (3.12 runs it at the next check, not at once), so that no
     # finalizer can wait between queueing the entry and parking and be

@@ -584,6 +584,39 @@ def test_lifecycle_hooks_hear_of_destroy_while_the_hub_works_and_after_fork_in_t
     assert "hook" in proc.stderr and "after fork" in proc.stderr and "on destroy" in proc.stderr
 
 
+def test_a_wake_up_that_fails_is_reported_naming_its_waiter() -> None:
+    # The waiter's task is a greenlet of a thread that has ended: switching to it fails.
+    proc = run_python(
+        """
+        import threading
+        import greenlet
+        import corun
+        from corun._waiter import Waiter
+        from corun.hub import get_hub
+
+        parked = []
+        def other_thread():
+            g = greenlet.greenlet(lambda: greenlet.getcurrent().parent.switch())
+            g.switch()
+            parked.append(g)
+        t = threading.Thread(target=other_thread)
+        t.start()
+        t.join()
+        hub = get_hub()
+        w = Waiter(hub, "the other thread's task")
+        w.greenlet = parked[0]
+        hub.wake(w, "value")
+        corun.sleep(0)
+        corun.sleep(0)
+        print("loop goes on")
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "loop goes on\n"
+    assert "wake-up of <Waiter the other thread's task task=" in proc.stderr
+    assert "failed with error" in proc.stderr
+
+
 # -- processes: fork, Ctrl-C, SystemExit ----------------------------------------------
 
 
