@@ -440,9 +440,8 @@ class Hub(RawGreenlet):
                 try:
                     func(*args)
                 except BaseException as exc:
-                    if func is _deliver or func is _switch:
-                        # A wake-up, or a sleep(0)'s: named by the waiter or task it was for.
-                        handle_failure(args[0], exc, "wake-up of")
+                    if func is _deliver:
+                        handle_failure(args[0], exc, "wake-up of")  # named by its waiter
                     else:
                         handle_failure(func, exc)
             while threadsafe:
@@ -768,10 +767,9 @@ def sleep(seconds: float = 0) -> None:
     current = getcurrent()
     if current is hub:
         raise BlockingSwitchOutError("cannot sleep inside the hub; a hub callback must not block")
-    # greenlet's own switch with the task as its argument: no bound method is
-    # made per call (a task class's override of switch, which corun's do not
-    # have, is passed by).
-    entry = (_switch, (current,))
+    # The task's own switch, bound: a task class's override of switch is the
+    # one called, as by every other wake-up.
+    entry = (current.switch, ())
     # A collection the entry's allocation set off runs by the call below at
     # the latest (3.12 runs it at the next check, not at once), so that no
     # finalizer can wait between queueing the entry and parking and be

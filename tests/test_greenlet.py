@@ -69,6 +69,26 @@ def test_start_later_and_spawn_later_wait_before_running() -> None:
     assert cls_late.get() == 7
 
 
+def test_a_task_class_of_its_own_switch_is_resumed_through_it() -> None:
+    resumed: list[str] = []
+
+    class Traced(corun.Greenlet):
+        def switch(self, *args: Any, **kwargs: Any) -> Any:
+            resumed.append("switch")
+            return super().switch(*args, **kwargs)
+
+    def body() -> None:
+        for _ in range(3):
+            corun.sleep(0)
+        corun.sleep(0.01)
+
+    task = Traced(body)
+    task.start()
+    task.join()
+    # Started once, then resumed after each of the three sleep(0)s and the timed sleep.
+    assert resumed == ["switch"] * 5
+
+
 def test_spawn_runs_tasks_in_spawn_order() -> None:
     order: list[int] = []
     tasks = [spawn(order.append, i) for i in range(10)]
