@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from . import _originals
 from ._mypyc import mypyc_attr
-from .hub import Hub, _local, get_hub
+from .hub import Hub, get_hub
 
 __all__ = ["HubBound"]
 
@@ -27,10 +27,7 @@ class HubBound:
         Raises:
             RuntimeError: the primitive already belongs to another thread's hub.
         """
-        try:
-            hub: Hub = _local.hub
-        except AttributeError:
-            hub = get_hub()
+        hub = get_hub()
         bound = self._hub
         if bound is not hub:
             # A destroyed hub has no tasks left to wake: the next one may take over.

@@ -19,7 +19,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Final
 
 from . import _originals
-from ._waiter import TIMED_OUT
+from ._waiter import TIMED_OUT, state_of
 from ._waitqueue import WaitQueue
 from .hub import get_hub
 
@@ -89,7 +89,7 @@ def other_threads_may_wake(hub: Hub) -> bool:
     # worker importing a module waits on an import lock a task holds).
     # This runs on every wait of a lock, condition or queue: with no other OS
     # thread at all, one C call answers.
-    return hub.thread_ident != _state.main_thread_ident or (
+    return state_of(hub).thread_ident != _state.main_thread_ident or (
         _os_thread_count() > 0 and real_thread_count() > 0
     )
 
@@ -148,7 +148,7 @@ def notify_and_release(cond: Any, lock: Any, n: int) -> None:
     if waiters._waiters and not line._waiters:
         w = waiters.take()
         if w is not None:
-            if w.hub.thread_ident == _get_ident():
+            if w.state.thread_ident == _get_ident():
                 if n > 1:
                     cond.notify(n - 1)  # the others line up for the lock behind it
                 waiters.grant_moved(w, line, lock._give_back)

@@ -49,7 +49,8 @@ Cancellation needs no registry: the task that leaves a wait early runs its own
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from collections import deque
+from typing import TYPE_CHECKING, Any, Final, final
 
 import greenlet as _greenlet
 
@@ -63,7 +64,16 @@ if TYPE_CHECKING:
 
     from .hub import Hub, TimerHandle
 
-__all__ = ["TIMED_OUT", "BlockingSwitchOutError", "Waiter", "throw_into", "wait_clock"]
+__all__ = [
+    "TIMED_OUT",
+    "BlockingSwitchOutError",
+    "HubState",
+    "Waiter",
+    "current",
+    "state_of",
+    "throw_into",
+    "wait_clock",
+]
 
 # Final: compiled, a C static rather than a module global looked up on every wait.
 getcurrent: Final = _greenlet.getcurrent
@@ -95,13 +105,54 @@ class BlockingSwitchOutError(AssertionError):
 _NOT_WOKEN: Final[Any] = object()
 
 
+@final
+class HubState:
+    """What every wait and wake-up of one hub reads, kept where compiled code reads it natively.
+
+    The hub is a greenlet subclass, so the compiled core reads its own
+    attributes through its dict; these are read on every wait and wake-up.
+    The hub's ``_ready``, ``urgent_calls`` and ``thread_ident`` are these.
+    """
+
+    def __init__(self, hub: Hub, thread_ident: int) -> None:
+        self.hub = hub
+        self.thread_ident = thread_ident
+        # (function, args) pairs; tuples because this is the hottest path.
+        self.ready: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        # Calls queued by call_urgent that have not run yet; tested on every wake-up.
+        self.urgent_calls: list[Callable[[], Any]] = []
+
+    def wake(self, waiter: Waiter, value: Any = None) -> None:
+        """``Hub.wake``: resume ``waiter``'s task with ``value`` on the hub's next pass."""
+        self.ready.append((deliver, (waiter, value)))
+
+
+@final
+class _Current:
+    """The state of the hub ``get_hub`` last answered with (None: ask the thread-local)."""
+
+    def __init__(self) -> None:
+        self.state: HubState | None = None
+
+
+# Set and cleared only in corun.hub, where the thread-local it stands for is kept.
+current: Final = _Current()
+
+
+def state_of(hub: Hub) -> HubState:
+    """``hub.state``, read natively when ``hub`` is the one ``get_hub`` last answered with (nearly always)."""
+    state = current.state
+    return state if state is not None and state.hub is hub else hub.state
+
+
 class Waiter:
     """One wait of one task: parked at most once, woken at most once."""
 
-    __slots__ = ("granted", "greenlet", "hub", "result", "since", "timer", "value", "what")
+    __slots__ = ("granted", "greenlet", "hub", "result", "since", "state", "timer", "value", "what")
 
     def __init__(self, hub: Hub, what: object = None) -> None:
         self.hub = hub
+        self.state = state_of(hub)
         # The task that waits, from the moment the wait exists: a wake-up that
         # comes before it parks (see get) is kept, not dropped.
         self.greenlet: Any = getcurrent()
@@ -160,7 +211,7 @@ class Waiter:
                 timer.cancel()
             if back is not None:
                 back()
-        if hub.urgent_calls:
+        if self.state.urgent_calls:
             # Signal handlers that interrupted the hub run before this task goes on.
             hub.run_urgent()
         return self.result
@@ -184,6 +235,10 @@ class Waiter:
 
     def __repr__(self) -> str:
         return f"<Waiter {self.describe()} task={self.greenlet!r}>"
+
+
+# What a wake-up queues on the hub's ready queue: compiled, a C static, and no bound method per wake-up.
+deliver: Final = Waiter.switch
 
 
 def throw_into(task: RawGreenlet, exc: BaseException) -> None:

@@ -203,7 +203,7 @@ class WaitQueue:
         self._waiters.popleft()
         w.granted = True
         w.value = value
-        w.hub.wake(w, value)
+        w.state.wake(w, value)
         return w
 
     def _grant_across_threads(self, value: Any) -> Waiter | None:
@@ -214,21 +214,19 @@ class WaitQueue:
         # Taken out of the deque, it is ours: even a waiter that is leaving
         # right now finds itself gone and gives the grant back.
         w.granted = True
-        hub = w.hub
-        if hub.thread_ident == _get_ident():
-            hub.wake(w, value)
+        if w.state.thread_ident == _get_ident():
+            w.state.wake(w, value)
         else:
-            hub.wake_threadsafe(w, value)
+            w.hub.wake_threadsafe(w, value)
         return w
 
     @staticmethod
     def wake(w: Waiter, value: Any) -> None:
         """Wake ``w``, taken from a line, from whichever OS thread this runs on."""
-        hub = w.hub
-        if hub.thread_ident == _get_ident():
-            hub.wake(w, value)
+        if w.state.thread_ident == _get_ident():
+            w.state.wake(w, value)
         else:
-            hub.wake_threadsafe(w, value)
+            w.hub.wake_threadsafe(w, value)
 
     def take(self) -> Waiter | None:
         """Take the first live waiter out of the line without waking it; None if none.
@@ -277,7 +275,7 @@ class WaitQueue:
             w.timer.cancel()
         w.value = _Moved(line, give_back)
         w.granted = True
-        w.hub.wake(w, True)
+        w.state.wake(w, True)
 
     def grant_all(self, value: Any = True) -> int:
         """Wake every live waiter with ``value``; return how many."""
@@ -297,7 +295,7 @@ class WaitQueue:
             if w.greenlet is not None and not w.granted:
                 w.granted = True
                 w.value = value
-                w.hub.wake(w, value)
+                w.state.wake(w, value)
                 n += 1
         return n
 

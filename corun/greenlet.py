@@ -24,7 +24,7 @@ from greenlet import greenlet as RawGreenlet
 from ._mypyc import mypyc_attr
 from ._runframe import give_run_a_frame
 from ._waiter import TIMED_OUT, Waiter, getcurrent, throw_into
-from .hub import Callback, Hub, TimerHandle, _local, get_hub, idle, sleep
+from .hub import Callback, Hub, TimerHandle, get_hub, idle, sleep
 from .timeout import Timeout
 
 # getcurrent is _waiter's: Final there, so compiled code reads it as a C static.
@@ -83,10 +83,7 @@ class Greenlet(RawGreenlet, Generic[T]):
     refuses_interrupts: str | None = None
 
     def __init__(self, run: Callable[..., T] | None = None, *args: Any, **kwargs: Any) -> None:
-        try:
-            hub = _local.hub
-        except AttributeError:
-            hub = get_hub()
+        hub = get_hub()
         RawGreenlet.__init__(self, None, hub)
         if run is not None:
             self._run = run  # type: ignore[method-assign]

@@ -47,12 +47,12 @@ from ._hubcounts import HubCounts, HubMonitor
 from ._io_base import READ, WRITE, FdTable
 from ._mypyc import mypyc_attr
 from ._signalwait import signal_to_come
-from ._waiter import TIMED_OUT, BlockingSwitchOutError, Waiter, _switch, getcurrent
+from ._waiter import TIMED_OUT, BlockingSwitchOutError, HubState, Waiter, _switch, getcurrent
+from ._waiter import current as _current
+from ._waiter import deliver as _deliver
 from ._waker import Waker
 
-# getcurrent and _switch are _waiter's: Final there, so compiled code reads them as C statics.
-# Waiter.switch unbound: a wake-up queues its waiter as an argument, not a bound method made per wake.
-_deliver: Final = Waiter.switch
+# getcurrent, _switch and _deliver are _waiter's: Final there, so compiled code reads them as C statics.
 
 __all__ = [
     "BlockingSwitchOutError",
@@ -182,9 +182,11 @@ class Hub(RawGreenlet):
         self.clock: Callable[[], float] = clock or _originals.monotonic
         # A clock that is not real time (corun.testing.VirtualClock) says how long a poll really waits.
         self._warp = clock if isinstance(clock, TimeWarp) else None
-        self.thread_ident = _originals.get_ident()
+        # What waits and wake-ups read, natively when compiled; the same objects as the attributes below.
+        self.state = state = HubState(self, _originals.get_ident())
+        self.thread_ident = state.thread_ident
         # (function, args) pairs; tuples because this is the hottest path.
-        self._ready: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._ready: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = state.ready
         self._threadsafe: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
         self._timers: list[TimerHandle] = []
         self._cancelled_timers = 0
@@ -201,7 +203,7 @@ class Hub(RawGreenlet):
         # Calls queued by call_urgent that have not run yet.  A task that
         # resumes from a wait tests it and then calls run_urgent; a plain
         # attribute, because that test is made on every wake-up.
-        self.urgent_calls: list[Callable[[], Any]] = []
+        self.urgent_calls: list[Callable[[], Any]] = state.urgent_calls
         # Passes of the loop, callbacks run and live tasks, for statistics() and the monitor.
         self.counts = HubCounts()
         # What watches this hub from another thread (corun.monitor), if anything.
@@ -618,7 +620,7 @@ class Hub(RawGreenlet):
         self._waker = Waker()
         old.close()
         self.io.reinit(self._waker.read_fd)
-        self.thread_ident = _originals.get_ident()
+        self.thread_ident = self.state.thread_ident = _originals.get_ident()
         self._threadsafe.clear()
         self._run_hooks(_after_fork_hooks, "after fork")
 
@@ -657,6 +659,7 @@ class Hub(RawGreenlet):
             except GreenletExit:
                 pass
         self._release_fds()
+        _forget(self)
         if getattr(_local, "hub", None) is self:
             del _local.hub
         release = getattr(_local, "release_at_thread_exit", None)
@@ -716,8 +719,13 @@ class _ReleaseAtThreadExit:
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
+        # Kept here: at the interpreter's exit this may run after the module's globals are gone.
+        self.current = _current
 
     def __del__(self) -> None:
+        # The thread has ended: its ident may be given to a new thread, which must not get this hub.
+        if self.current.state is self.hub.state:
+            self.current.state = None
         self.hub._release_fds()
 
 
@@ -729,14 +737,35 @@ _local = _originals.thread_local()
 _NOTHING_LEFT = "(no callbacks, timers, I/O, thread work, alarm, signal handler)"
 
 
+_get_ident: Final = _originals.get_ident
+
+
 def get_hub() -> Hub:
     """The hub of the calling OS thread, created on first use."""
+    # The thread-local costs a dict lookup per thread and one per name; the
+    # hub last answered with, checked against the thread's ident, is cheaper.
+    state = _current.state
+    if state is not None and state.thread_ident == _get_ident():
+        return state.hub
     try:
-        return _local.hub
+        hub: Hub = _local.hub
     except AttributeError:
         hub = _local.hub = Hub()
         _local.release_at_thread_exit = _ReleaseAtThreadExit(hub)
-        return hub
+    _current.state = hub.state
+    return hub
+
+
+def _set_thread_hub(hub: Hub) -> None:
+    """Make ``hub`` the calling thread's hub (``corun.testing`` swaps hubs)."""
+    _local.hub = hub
+    _current.state = hub.state
+
+
+def _forget(hub: Hub) -> None:
+    """``hub`` is no longer its thread's hub: ``get_hub`` must not answer with it."""
+    if _current.state is hub.state:
+        _current.state = None
 
 
 def _peek_hub() -> Hub | None:
@@ -744,6 +773,8 @@ def _peek_hub() -> Hub | None:
 
 
 def _after_fork_in_child() -> None:
+    # The other threads are gone from the child, and a new thread may get one of their idents.
+    _current.state = None
     hub = getattr(_local, "hub", None)
     if hub is not None and not hub.destroyed:
         hub.reinit()
@@ -754,10 +785,10 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def sleep(seconds: float = 0) -> None:
     """Suspend the current task for ``seconds``; ``sleep(0)`` just lets others run."""
-    try:
-        hub = _local.hub
-    except AttributeError:
-        hub = get_hub()
+    state = _current.state
+    if state is None or state.thread_ident != _get_ident():
+        state = get_hub().state
+    hub = state.hub
     if seconds > 0:
         Waiter(hub, "sleep").get(seconds)
         return
@@ -775,19 +806,20 @@ def sleep(seconds: float = 0) -> None:
     # finalizer can wait between queueing the entry and parking and be
     # resumed by it in this park's place.
     back = _leave_asyncio()
-    hub._ready.append(entry)
+    ready = state.ready
+    ready.append(entry)
     try:
         _switch(hub)
     except BaseException:
         try:
-            hub._ready.remove(entry)
+            ready.remove(entry)
         except ValueError:
             pass
         raise
     finally:
         if back is not None:
             back()
-    if hub.urgent_calls:
+    if state.urgent_calls:
         hub.run_urgent()
 
 

@@ -145,7 +145,7 @@ class Condition(_threading.Condition):
             if w is None:
                 return
             n -= 1
-            if line is not None and w.hub.thread_ident == me:
+            if line is not None and w.state.thread_ident == me:
                 waiters.move_to(w, line, lock._give_back)
             else:
                 waiters.wake(w, _NOTIFIED)

@@ -395,6 +395,46 @@ def test_each_os_thread_has_its_own_hub(hub: Hub) -> None:
     assert get_hub() is hub
 
 
+def test_a_thread_given_an_ended_threads_ident_gets_a_hub_of_its_own(hub: Hub) -> None:
+    # get_hub remembers the hub it last answered with, by thread ident, and
+    # the OS gives an ended thread's ident to the next thread it starts.
+    hubs: list[tuple[int, Hub]] = []  # kept, so that no hub's id is reused either
+
+    def in_thread() -> None:
+        h = get_hub()
+        hubs.append((threading.get_ident(), h))
+        corun.sleep(0)  # the hub runs, and stays suspended in the ended thread
+
+    reused = False
+    for _ in range(50):
+        t = threading.Thread(target=in_thread)
+        t.start()
+        t.join(timeout=5)
+        assert not t.is_alive()
+        if len(hubs) >= 2 and hubs[-1][0] == hubs[-2][0]:
+            reused = True
+            break
+    assert reused, "the OS never gave a joined thread's ident to the next thread"
+    assert len({id(h) for _, h in hubs}) == len(hubs)
+    assert get_hub() is hub
+
+
+def test_a_destroyed_hub_is_never_answered_again_and_a_swapped_in_hub_is(hub: Hub) -> None:
+    assert get_hub() is hub
+    other = Hub()
+    corun.hub._set_thread_hub(other)
+    try:
+        assert get_hub() is other
+        corun.sleep(0)  # runs on the swapped-in hub
+    finally:
+        other.destroy()
+    fresh = get_hub()
+    assert fresh is not other and fresh is not hub and not fresh.destroyed
+    fresh.destroy()
+    corun.hub._set_thread_hub(hub)
+    assert get_hub() is hub
+
+
 # -- errors ---------------------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ def virtual(hub: Hub) -> Iterator[VirtualClock]:
     """A hub on a virtual clock, installed as this thread's hub for one test."""
     clock = VirtualClock()
     h = Hub(clock=clock)
-    corun.hub._local.hub = h
+    corun.hub._set_thread_hub(h)
     yield clock
     h.destroy()
 
@@ -217,7 +217,7 @@ from corun import _originals
 from corun.testing import ManualClock, VirtualClock, count_passes, run_in_thread, run_patched, run_process
 
 clock = VirtualClock()
-corun.hub._local.hub = corun.hub.Hub(clock=clock)
+corun.hub._set_thread_hub(corun.hub.Hub(clock=clock))
 real_start = _originals.monotonic()
 wall_start, mono_start, perf_start = time.time(), time.monotonic(), time.perf_counter()
 seen = {}

@@ -23,13 +23,13 @@ def fresh_hub(clock: Callable[[], float] | None = None) -> Iterator[Hub]:
     """
     previous = _hub._peek_hub()
     hub = Hub(clock=clock)
-    _hub._local.hub = hub
+    _hub._set_thread_hub(hub)
     try:
         yield hub
     finally:
         hub.destroy()
         if previous is not None and not previous.destroyed:
-            _hub._local.hub = previous
+            _hub._set_thread_hub(previous)
 
 
 def describe_leaks(hub: Hub) -> list[str]:
