@@ -119,12 +119,14 @@ class HubState:
         self.thread_ident = thread_ident
         # (function, args) pairs; tuples because this is the hottest path.
         self.ready: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        # Bound once: compiled code calls a deque's method only by looking it up by name.
+        self.schedule: Callable[[tuple[Callable[..., Any], tuple[Any, ...]]], None] = self.ready.append
         # Calls queued by call_urgent that have not run yet; tested on every wake-up.
         self.urgent_calls: list[Callable[[], Any]] = []
 
     def wake(self, waiter: Waiter, value: Any = None) -> None:
         """``Hub.wake``: resume ``waiter``'s task with ``value`` on the hub's next pass."""
-        self.ready.append((deliver, (waiter, value)))
+        self.schedule((deliver, (waiter, value)))
 
 
 @final

@@ -319,8 +319,9 @@ class Hub(RawGreenlet):
         # Rebuild once cancelled timers are the majority, so a loop of
         # cancelled timeouts cannot grow the heap without bound.
         if self._cancelled_timers > 64 and self._cancelled_timers * 2 > len(timers):
-            self._timers = [t for t in timers if t[2] is not None]
-            heapq.heapify(self._timers)
+            # In place: the loop holds on to the list (see _run_once).
+            timers[:] = [t for t in timers if t[2] is not None]
+            heapq.heapify(timers)
             self._cancelled_timers = 0
 
     # -- I/O readiness ------------------------------------------------------
@@ -428,6 +429,8 @@ class Hub(RawGreenlet):
         threadsafe = self._threadsafe
         handle_failure = self._callback_failed
         counts = self.counts
+        # Read once per pass, not per batch of callbacks: only ever changed in place.
+        timers = self._timers
 
         while True:
             # 1. Ready callbacks, as many as were queued when the pass began.
@@ -448,7 +451,6 @@ class Hub(RawGreenlet):
                         handle_failure(func, exc)
             while threadsafe:
                 ready.append(threadsafe.popleft())
-            timers = self._timers
             while timers and timers[0][2] is None:
                 heapq.heappop(timers)
                 self._cancelled_timers -= 1
@@ -460,6 +462,7 @@ class Hub(RawGreenlet):
                 self._fire_timers()
 
         # 2. How long the OS may keep us.
+        io = self.io
         if ready:
             timeout = 0.0
         elif self._idle_waiters:
@@ -467,7 +470,7 @@ class Hub(RawGreenlet):
             timeout = 0.0
         elif timers:
             timeout = max(0.0, timers[0][0] - self.clock())
-        elif self.io.waiting or self.pending:
+        elif io.waiting or self.pending:
             timeout = -1.0
         elif self._joiners:
             # Only join() calls are left, and no work is what they wait for.
@@ -486,7 +489,7 @@ class Hub(RawGreenlet):
         # 3. Poll the OS; wake the tasks whose fds are ready.
         warp = self._warp
         real = timeout if warp is None else warp.real_timeout(timeout, self.pending)
-        woken, waker_fired = self.io.poll(real)
+        woken, waker_fired = io.poll(real)
         if warp is not None and not (woken or waker_fired):
             warp.skip(timeout)  # every task waits and nothing came: time jumps to the next deadline
         if waker_fired:
@@ -635,8 +638,8 @@ class Hub(RawGreenlet):
         self.urgent_calls.clear()
         for timer in self._timers:
             timer[4] = None  # out of the heap: a later cancel() must not count it
-        dropped.append(self._timers)
-        self._timers = []
+        dropped.append(list(self._timers))
+        self._timers.clear()  # in place: the loop holds on to the list (see _run_once)
         self._cancelled_timers = 0
         # Emptied in place: the loop suspended in this fork runs what is left of them.
         dropped.extend([list(self._due_timers), list(self._woken)])
@@ -806,13 +809,12 @@ def sleep(seconds: float = 0) -> None:
     # finalizer can wait between queueing the entry and parking and be
     # resumed by it in this park's place.
     back = _leave_asyncio()
-    ready = state.ready
-    ready.append(entry)
+    state.schedule(entry)
     try:
         _switch(hub)
     except BaseException:
         try:
-            ready.remove(entry)
+            state.ready.remove(entry)
         except ValueError:
             pass
         raise

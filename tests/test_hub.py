@@ -421,18 +421,16 @@ def test_a_thread_given_an_ended_threads_ident_gets_a_hub_of_its_own(hub: Hub) -
 
 def test_a_destroyed_hub_is_never_answered_again_and_a_swapped_in_hub_is(hub: Hub) -> None:
     assert get_hub() is hub
-    other = Hub()
-    corun.hub._set_thread_hub(other)
-    try:
+    with fresh_hub() as other:
         assert get_hub() is other
         corun.sleep(0)  # runs on the swapped-in hub
-    finally:
-        other.destroy()
-    fresh = get_hub()
-    assert fresh is not other and fresh is not hub and not fresh.destroyed
-    fresh.destroy()
-    corun.hub._set_thread_hub(hub)
+    assert other.destroyed
     assert get_hub() is hub
+    corun.sleep(0)
+    hub.destroy()
+    fresh = get_hub()
+    assert fresh is not hub and not fresh.destroyed
+    corun.sleep(0)
 
 
 # -- errors ---------------------------------------------------------------------
