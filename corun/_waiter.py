@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 import greenlet as _greenlet
 
 from ._asyncio_state import leave as _leave_asyncio
+from ._io_base import FdTable
 from ._mypyc import mypyc_attr
 
 if TYPE_CHECKING:
@@ -70,7 +71,9 @@ __all__ = [
     "HubState",
     "Waiter",
     "current",
+    "keeps_greenlet_switch",
     "state_of",
+    "task_class",
     "throw_into",
     "wait_clock",
 ]
@@ -79,6 +82,7 @@ __all__ = [
 getcurrent: Final = _greenlet.getcurrent
 # The greenlet's own switch, called on the hub: no lookup of the name in the hub's dict and type.
 _switch: Final = _greenlet.greenlet.switch
+_raw_greenlet: Final = _greenlet.greenlet
 
 # A clock read when a task parks, while waits are timed; None (the default) times nothing.
 wait_clock: Callable[[], float] | None = None
@@ -111,12 +115,14 @@ class HubState:
 
     The hub is a greenlet subclass, so the compiled core reads its own
     attributes through its dict; these are read on every wait and wake-up.
-    The hub's ``_ready``, ``urgent_calls`` and ``thread_ident`` are these.
+    The hub's ``_ready``, ``urgent_calls``, ``thread_ident`` and ``io`` are these.
     """
 
-    def __init__(self, hub: Hub, thread_ident: int) -> None:
+    def __init__(self, hub: Hub, thread_ident: int, io: FdTable) -> None:
         self.hub = hub
         self.thread_ident = thread_ident
+        # The readiness back end (``Hub.io`` reads and sets this one).
+        self.io = io
         # (function, args) pairs; tuples because this is the hottest path.
         self.ready: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
         # Bound once: compiled code calls a deque's method only by looking it up by name.
@@ -139,6 +145,28 @@ class _Current:
 
 # Set and cleared only in corun.hub, where the thread-local it stands for is kept.
 current: Final = _Current()
+
+
+@final
+class _TaskClass:
+    """corun's task class, which keeps greenlet's own ``switch`` (set by ``corun.greenlet``)."""
+
+    def __init__(self) -> None:
+        self.cls: type = _raw_greenlet
+
+
+task_class: Final = _TaskClass()
+
+
+def keeps_greenlet_switch(g: object) -> bool:
+    """Whether ``g`` is resumed by greenlet's own ``switch``: then it is called without a lookup.
+
+    Looking ``switch`` up on a task makes a bound method each time; only the
+    exact classes known to keep greenlet's are spared it, so a subclass's
+    own ``switch`` is still the one called.
+    """
+    cls = type(g)
+    return cls is task_class.cls or cls is _raw_greenlet
 
 
 def state_of(hub: Hub) -> HubState:
@@ -205,7 +233,8 @@ class Waiter:
         try:
             while self.result is _NOT_WOKEN:
                 value = _switch(hub)
-                if hub.dead:  # destroyed: it hands control back to the task that made it
+                if self.result is _NOT_WOKEN and hub.dead:
+                    # Destroyed: it hands control back to the task that made it.
                     self.result = value
         finally:
             self.greenlet = None
@@ -224,7 +253,10 @@ class Waiter:
         if g is not None:
             self.greenlet = None
             self.result = value
-            g.switch(value)
+            if keeps_greenlet_switch(g):
+                _switch(g, value)
+            else:
+                g.switch(value)
 
     def describe(self) -> str:
         """Say in words what this wait is for."""

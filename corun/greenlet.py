@@ -23,7 +23,7 @@ from greenlet import greenlet as RawGreenlet
 
 from ._mypyc import mypyc_attr
 from ._runframe import give_run_a_frame
-from ._waiter import TIMED_OUT, Waiter, getcurrent, throw_into
+from ._waiter import TIMED_OUT, Waiter, getcurrent, task_class, throw_into
 from .hub import Callback, Hub, TimerHandle, get_hub, idle, sleep
 from .timeout import Timeout
 
@@ -389,6 +389,8 @@ setattr(  # noqa: B010
         doc="A human-readable name, ``Greenlet-N`` unless one was given.",
     ),
 )
+# It keeps greenlet's own switch: wake-ups call that on its tasks without looking it up.
+task_class.cls = Greenlet
 
 
 def _wake_joiner(hub: Hub, w: Waiter, _task: object) -> None:

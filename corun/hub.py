@@ -47,7 +47,15 @@ from ._hubcounts import HubCounts, HubMonitor
 from ._io_base import READ, WRITE, FdTable
 from ._mypyc import mypyc_attr
 from ._signalwait import signal_to_come
-from ._waiter import TIMED_OUT, BlockingSwitchOutError, HubState, Waiter, _switch, getcurrent
+from ._waiter import (
+    TIMED_OUT,
+    BlockingSwitchOutError,
+    HubState,
+    Waiter,
+    _switch,
+    getcurrent,
+    keeps_greenlet_switch,
+)
 from ._waiter import current as _current
 from ._waiter import deliver as _deliver
 from ._waker import Waker
@@ -174,6 +182,17 @@ _CLOSED = object()
 class Hub(RawGreenlet):
     """The event loop of one OS thread: ready callbacks, timers, I/O, wake-ups."""
 
+    # The readiness back end, kept on the hub's state where the loop reads it
+    # natively: a property set below the class, as mypyc compiles no property
+    # setter in a greenlet subclass.
+    io: FdTable
+
+    def _get_io(self) -> FdTable:
+        return self.state.io
+
+    def _set_io(self, io: FdTable) -> None:
+        self.state.io = io
+
     def __init__(self, clock: Callable[[], float] | None = None) -> None:
         root = getcurrent()
         while root.parent is not None:
@@ -182,8 +201,9 @@ class Hub(RawGreenlet):
         self.clock: Callable[[], float] = clock or _originals.monotonic
         # A clock that is not real time (corun.testing.VirtualClock) says how long a poll really waits.
         self._warp = clock if isinstance(clock, TimeWarp) else None
+        self._waker = Waker()
         # What waits and wake-ups read, natively when compiled; the same objects as the attributes below.
-        self.state = state = HubState(self, _originals.get_ident())
+        self.state = state = HubState(self, _originals.get_ident(), _default_backend(self._waker.read_fd))
         self.thread_ident = state.thread_ident
         # (function, args) pairs; tuples because this is the hottest path.
         self._ready: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = state.ready
@@ -194,8 +214,6 @@ class Hub(RawGreenlet):
         self._idle_waiters: list[Waiter] = []
         # Tasks in join(), with their deadlines (None: no deadline).
         self._joiners: list[tuple[Waiter, float | None]] = []
-        self._waker = Waker()
-        self.io: FdTable = _default_backend(self._waker.read_fd)
         # Work in flight in other threads (thread pool jobs) whose results will
         # come back through run_callback_threadsafe: not a deadlock yet.
         self.pending = 0
@@ -348,8 +366,8 @@ class Hub(RawGreenlet):
         self._wait_fd(fd, WRITE, timeout, notifies_close)
 
     def _wait_fd(self, fd: int, event: int, timeout: float | None, notifies_close: bool = False) -> None:
-        io = self.io
         w = Waiter(self, ("fd", fd, "readable" if event == READ else "writable"))
+        io = w.state.io
         io.add(fd, event, w, notifies_close)
         try:
             result = w.get(timeout)
@@ -431,6 +449,7 @@ class Hub(RawGreenlet):
         counts = self.counts
         # Read once per pass, not per batch of callbacks: only ever changed in place.
         timers = self._timers
+        state = self.state
 
         while True:
             # 1. Ready callbacks, as many as were queued when the pass began.
@@ -447,6 +466,8 @@ class Hub(RawGreenlet):
                 except BaseException as exc:
                     if func is _deliver:
                         handle_failure(args[0], exc, "wake-up of")  # named by its waiter
+                    elif func is _switch:
+                        handle_failure(args[0], exc, "resumption of")  # named by its task
                     else:
                         handle_failure(func, exc)
             while threadsafe:
@@ -454,7 +475,7 @@ class Hub(RawGreenlet):
             while timers and timers[0][2] is None:
                 heapq.heappop(timers)
                 self._cancelled_timers -= 1
-            if not ready or self.io.waiting:
+            if not ready or state.io.waiting:
                 break
             # More is ready and there is no fd to poll: skip the syscall and
             # take the next pass at once, firing any timers that are due.
@@ -462,7 +483,7 @@ class Hub(RawGreenlet):
                 self._fire_timers()
 
         # 2. How long the OS may keep us.
-        io = self.io
+        io = state.io
         if ready:
             timeout = 0.0
         elif self._idle_waiters:
@@ -683,6 +704,13 @@ class Hub(RawGreenlet):
                 self.handle_error(f"hub hook {hook!r} {when}", type(exc), exc, exc.__traceback__)
 
 
+setattr(  # noqa: B010
+    Hub,
+    "io",
+    property(Hub._get_io, Hub._set_io, doc="The readiness back end: the fds its tasks wait on."),
+)
+
+
 # What modules built on the hub asked to hear (see register_lifecycle_hooks).
 _create_hooks: list[Callable[[Hub], object]] = []
 _destroy_hooks: list[Callable[[Hub], object]] = []
@@ -801,9 +829,8 @@ def sleep(seconds: float = 0) -> None:
     current = getcurrent()
     if current is hub:
         raise BlockingSwitchOutError("cannot sleep inside the hub; a hub callback must not block")
-    # The task's own switch, bound: a task class's override of switch is the
-    # one called, as by every other wake-up.
-    entry = (current.switch, ())
+    # A task class's override of switch is the one called, as by every other wake-up.
+    entry = (_switch, (current,)) if keeps_greenlet_switch(current) else (current.switch, ())
     # A collection the entry's allocation set off runs by the call below at
     # the latest (3.12 runs it at the next check, not at once), so that no
     # finalizer can wait between queueing the entry and parking and be
