@@ -76,6 +76,15 @@ def leave() -> Callable[[], None] | None:
     set_loop = state.set_running_loop
     set_loop(None)
     sys.set_asyncgen_hooks(*_OUTSIDE)
+    return _putting_back(set_loop, loop, hooks)
+
+
+def _putting_back(set_loop: Callable[[Any], None], loop: Any, hooks: Any) -> Callable[[], None]:
+    """What puts a task's loop and hooks back.
+
+    A function of its own: compiled, the function that makes a closure
+    allocates its environment on entry, and ``leave`` is called on every park.
+    """
 
     def back() -> None:
         set_loop(loop)
