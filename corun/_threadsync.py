@@ -16,6 +16,7 @@ from __future__ import annotations
 import _thread
 import sys
 import threading
+from types import FunctionType
 from typing import TYPE_CHECKING, Any, Final
 
 from . import _originals
@@ -32,6 +33,7 @@ __all__ = [
     "notify_and_release",
     "other_threads_may_wake",
     "real_thread_count",
+    "try_lock",
     "wait_for_set",
     "wait_plain",
 ]
@@ -51,6 +53,63 @@ class _State:
 
 
 _state: Final = _State()
+
+
+class TryLock:
+    """The held state of a thread twin's lock, taken only without waiting: no C lock's arguments to parse.
+
+    Compiled, each method is one native step that runs no Python code, so
+    the GIL is not let go within it and it is atomic between OS threads,
+    as the C lock's non-blocking acquire is.  Interpreted it would not be:
+    ``try_lock`` then gives the C lock.
+    """
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        self._held = False
+
+    def acquire(self, blocking: bool = False) -> bool:
+        """Take it if it is free; say whether it was taken."""
+        if blocking:
+            raise ValueError("a TryLock is only taken without waiting")
+        if self._held:
+            return False
+        self._held = True
+        return True
+
+    def release(self) -> None:
+        """Let it go.
+
+        Raises:
+            RuntimeError: it is not held (the C lock's error and text).
+        """
+        if not self._held:
+            raise RuntimeError("release unlocked lock")
+        self._held = False
+
+    def locked(self) -> bool:
+        """Whether it is held."""
+        return self._held
+
+
+def _atomic_steps() -> bool:
+    # Compiled, and with a GIL: a free-threaded build runs native code in parallel.
+    gil = getattr(sys, "_is_gil_enabled", None)
+    return not isinstance(_atomic_steps, FunctionType) and (gil is None or bool(gil()))
+
+
+_ATOMIC: Final = _atomic_steps()
+
+
+def try_lock() -> Any:
+    """The held state for a new thread twin's lock: a ``TryLock`` compiled, else a C lock.
+
+    Both are taken with ``acquire(False)`` and let go with ``release()``.
+    """
+    if _ATOMIC:
+        return TryLock()
+    return _originals.allocate_lock()
 
 
 class _Notified:

@@ -9,9 +9,9 @@ The locks keep ``_thread`` semantics (no owner, release from another task
 allowed, acquire with ``blocking``/``timeout``) and also work between OS
 threads: a real thread started before patching, or a thread-pool worker
 running user code, may share a lock with tasks.  The locked state itself is
-an original lock taken with a non-blocking acquire, which is atomic; only
-waiting differs: the parked tasks are a ``WaitQueue`` that works across
-threads.  A release that finds waiters hands the lock to the first one
+taken only without waiting, atomically (a ``TryLock`` of the compiled core,
+or an original lock in pure Python); only waiting differs: the parked tasks
+are a ``WaitQueue`` that works across threads.  A release that finds waiters hands the lock to the first one
 (FIFO, no barging past a parked task), waking it through its own hub.
 """
 
@@ -77,6 +77,7 @@ class _local(local):
 
 _real_lock = _originals.allocate_lock
 _real_count = _threadsync.real_thread_count
+_try_lock = _threadsync.try_lock
 _other_threads_may_wake = _threadsync.other_threads_may_wake
 
 error = _thread.error
@@ -109,10 +110,12 @@ class _Parking:
     """The locked state and the parked waiters shared by ``LockType`` and ``RLock``."""
 
     __slots__ = ("__weakref__", "_block", "_waiters")
+    # The C type's name, for the errors that name it.
+    _c_name: str
 
     def __init__(self) -> None:
-        # Held exactly while the lock is; a non-blocking acquire on it is atomic.
-        self._block = _real_lock()
+        # Held exactly while the lock is; its acquire(False) is atomic between OS threads.
+        self._block = _try_lock()
         self._waiters = WaitQueue(_other_threads_may_wake)
 
     def _take(self, blocking: Any, timeout: Any) -> bool:
@@ -164,8 +167,12 @@ class _Parking:
         """Whether the lock is held."""
         return self._block.locked()
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # As the C locks refuse: the held state and the waiters belong to this process.
+        raise TypeError(f"cannot pickle {self._c_name!r} object")
+
     def _at_fork_reinit(self) -> None:
-        self._block = _real_lock()
+        self._block = _try_lock()
         self._waiters = WaitQueue(_other_threads_may_wake)
 
 
@@ -173,6 +180,7 @@ class LockType(_Parking):
     """A ``_thread`` lock that parks the calling task instead of the OS thread."""
 
     __slots__ = ()
+    _c_name = "_thread.lock"
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Take the lock; with ``blocking=False`` or a timeout, say whether it was taken."""
@@ -214,6 +222,7 @@ class RLock(_Parking):
     """A reentrant lock owned by the task that took it."""
 
     __slots__ = ("_count", "_owner")
+    _c_name = "_thread.RLock"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # The C RLock ignores arguments; 3.13 warns that it will refuse them.

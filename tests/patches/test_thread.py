@@ -174,6 +174,67 @@ def test_lock_shared_with_a_real_os_thread() -> None:
     assert ticks[0] >= 5
 
 
+def test_try_acquire_excludes_between_os_threads_switching_all_the_time() -> None:
+    # Four real OS threads race for the lock without waiting, with the GIL passed on
+    # as often as the interpreter allows and let go by every holder: one holder at a
+    # time, and no release refused.
+    lock = cothread.allocate_lock()
+    rounds = 5_000
+    inside = [0]
+    taken = [0] * 4
+    missed = [0] * 4
+    faults: list[str] = []
+    done = _originals.allocate_lock()
+    done.acquire()
+    finished = [0]
+    count_lock = _originals.allocate_lock()
+
+    def racer(index: int) -> None:
+        try:
+            for _ in range(rounds):
+                if lock.acquire(False):
+                    inside[0] += 1
+                    if inside[0] != 1:
+                        faults.append(f"{inside[0]} holders")
+                    taken[index] += 1
+                    _originals.real_sleep(0)  # lets go of the GIL: the others try meanwhile
+                    inside[0] -= 1
+                    lock.release()
+                else:
+                    missed[index] += 1
+        except BaseException as exc:
+            faults.append(repr(exc))
+        finally:
+            with count_lock:
+                finished[0] += 1
+                if finished[0] == 4:
+                    done.release()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for index in range(4):
+            _originals.start_new_thread(racer, (index,))
+        assert done.acquire(True, 60)
+    finally:
+        sys.setswitchinterval(interval)
+    assert faults == []
+    assert sum(taken) >= rounds and sum(missed) > 0, (taken, missed)  # it was contended
+    assert not lock.locked()
+
+
+def test_locks_cannot_be_pickled_or_copied_as_the_originals() -> None:
+    import copy
+    import pickle
+
+    pairs = ((cothread.allocate_lock(), _thread.allocate_lock()), (cothread.RLock(), _thread.RLock()))
+    for ours, original in pairs:
+        for attempt in (pickle.dumps, copy.copy, copy.deepcopy):
+            result = outcome(attempt, ours)
+            assert result == outcome(attempt, original), attempt
+            assert result[0] == "TypeError"
+
+
 def test_rlock_is_owned_by_one_task() -> None:
     rlock = cothread.RLock()
     assert rlock.acquire() and rlock.acquire()
