@@ -143,17 +143,17 @@ ShutDown: type[Exception] = getattr(_stdlib, "ShutDown", Exception)
 
 
 # The storage hooks of the stdlib's three queues, by their ``_get``, and the C calls that
-# do the same on ``self.queue``: a queue whose class keeps one of these sets is served
-# without a Python call per hook.  (qsize, put, len, add, take); the last three take
-# ``self.queue``.  Keyed by one function rather than by the tuple of three, so that no
-# tuple is built on every call.
-_DIRECT: dict[Any, tuple[Any, Any, Any, Any, Any]] = {
-    _stdlib.Queue._get: (_stdlib.Queue._qsize, _stdlib.Queue._put, len, deque.append, deque.popleft),
-    _stdlib.LifoQueue._get: (_stdlib.LifoQueue._qsize, _stdlib.LifoQueue._put, len, list.append, list.pop),
+# do the same on ``self.queue``: a queue whose class keeps one of these sets, holding the
+# storage they make, is served without a Python call per hook.  (qsize, put, storage
+# type, add, take); the last two take ``self.queue``.  Keyed by one function rather than
+# by the tuple of three, so that no tuple is built on every call.
+_DIRECT: dict[Any, tuple[Any, Any, type, Any, Any]] = {
+    _stdlib.Queue._get: (_stdlib.Queue._qsize, _stdlib.Queue._put, deque, deque.append, deque.popleft),
+    _stdlib.LifoQueue._get: (_stdlib.LifoQueue._qsize, _stdlib.LifoQueue._put, list, list.append, list.pop),
     _stdlib.PriorityQueue._get: (
         _stdlib.PriorityQueue._qsize,
         _stdlib.PriorityQueue._put,
-        len,
+        list,
         heapq.heappush,
         heapq.heappop,
     ),
@@ -170,27 +170,34 @@ def _put(self: Any, item: Any, block: bool = True, timeout: float | None = None)
     try:
         if _HAS_SHUTDOWN and self.is_shutdown:
             raise ShutDown
-        # How to size, add to and take from the queue: as C calls where the class keeps the
-        # stdlib's hooks (these take ``self.queue``, read afresh after every wait as the
-        # stdlib's hooks would), else the class's own hooks.
+        # How to size and add to the queue: C calls on ``self.queue`` where the class keeps
+        # the stdlib's hooks, else the class's own hooks, on ``self``.
         cls = type(self)
-        size, add = cls._qsize, cls._put
         known = _DIRECT.get(cls._get)
-        if known is not None and known[0] is size and known[1] is add:
-            size, add, direct = known[2], known[3], True
+        # (``self.queue`` read only then: a class with hooks of its own may keep no such attribute.)
+        if (
+            known is not None
+            and known[0] is cls._qsize
+            and known[1] is cls._put
+            and type(store := self.queue) is known[2]
+        ):
+            size, add, direct = len, known[3], True
         else:
-            direct = False
-        if self.maxsize > 0:
+            size, add, direct, store = cls._qsize, cls._put, False, self
+        maxsize = self.maxsize
+        if maxsize > 0:
             if not block:
-                if size(self.queue if direct else self) >= self.maxsize:
+                if size(store) >= maxsize:
                     raise Full
             else:
                 not_full = self.not_full
-                while size(self.queue if direct else self) >= self.maxsize:
+                while size(store) >= self.maxsize:
                     _wait_plain(not_full._waiters, mutex, not_full, None)
                     if _HAS_SHUTDOWN and self.is_shutdown:
                         raise ShutDown
-        add(self.queue if direct else self, item)
+                    if direct:
+                        store = self.queue  # read afresh, as the stdlib's hooks would
+        add(store, item)
         self.unfinished_tasks += 1
     except BaseException:
         mutex.release()
@@ -212,23 +219,32 @@ def _get(self: Any, block: bool = True, timeout: float | None = None) -> Any:
         return _stdlib_get(self, block, timeout)
     try:
         cls = type(self)
-        size, take = cls._qsize, cls._get
-        known = _DIRECT.get(take)
-        if known is not None and known[0] is size and known[1] is cls._put:
-            size, take, direct = known[2], known[4], True
+        known = _DIRECT.get(cls._get)
+        # (``self.queue`` read only then: a class with hooks of its own may keep no such attribute.)
+        if (
+            known is not None
+            and known[0] is cls._qsize
+            and known[1] is cls._put
+            and type(store := self.queue) is known[2]
+        ):
+            size, take, direct = len, known[4], True
         else:
-            direct = False
-        if _HAS_SHUTDOWN and self.is_shutdown and not size(self.queue if direct else self):
-            raise ShutDown
-        if not size(self.queue if direct else self):
+            size, take, direct, store = cls._qsize, cls._get, False, self
+        if not size(store):
+            if _HAS_SHUTDOWN and self.is_shutdown:
+                raise ShutDown
             if not block:
                 raise Empty
             not_empty = self.not_empty
-            while not size(self.queue if direct else self):
+            while True:
                 _wait_plain(not_empty._waiters, mutex, not_empty, None)
-                if _HAS_SHUTDOWN and self.is_shutdown and not size(self.queue if direct else self):
+                if direct:
+                    store = self.queue  # read afresh, as the stdlib's hooks would
+                if size(store):
+                    break
+                if _HAS_SHUTDOWN and self.is_shutdown:
                     raise ShutDown
-        item = take(self.queue if direct else self)
+        item = take(store)
     except BaseException:
         mutex.release()
         raise

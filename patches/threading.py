@@ -177,7 +177,10 @@ def _event_set(self: Any) -> None:
         # notify_all(): every waiter, of a queue across threads; an event's own
         # waiters then return without the lock (_wait_for_set).
         waiters.grant_all(_NOTIFIED)
-    lock.release()
+    # lock.release(), written out: this runs on every set.
+    lock._block.release()
+    if lock._waiters._waiters:
+        lock._hand_over()
 
 
 def _event_clear(self: Any) -> None:
@@ -187,7 +190,9 @@ def _event_clear(self: Any) -> None:
         _stdlib_event_clear(self)
         return
     self._flag = False
-    lock.release()
+    lock._block.release()
+    if lock._waiters._waiters:
+        lock._hand_over()
 
 
 def _event_wait(self: Any, timeout: float | None = None) -> bool:
@@ -201,7 +206,9 @@ def _event_wait(self: Any, timeout: float | None = None) -> bool:
     ):
         return _stdlib_event_wait(self, timeout)
     if self._flag:
-        lock.release()
+        lock._block.release()
+        if lock._waiters._waiters:
+            lock._hand_over()
         return True
     return _wait_for_set(cond._waiters, lock, cond, timeout)
 

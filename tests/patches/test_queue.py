@@ -207,6 +207,20 @@ def test_queue_put_and_get_keep_the_stdlib_semantics_on_their_short_path() -> No
         d.put(1); d.put(2); r.put(3); r.put(1)
         print(d.get(), d.get(), r.get(), r.get())
 
+        # The stdlib's hooks on a storage of the subclass's own (its _init): they run on it.
+        class Box:
+            def __init__(self): self.items = []
+            def append(self, item): self.items.append(item)
+            def popleft(self): return self.items.pop(0)
+            def __len__(self): return len(self.items)
+        class Boxed(queue.Queue):
+            def _init(self, maxsize): self.queue = Box()
+        b = Boxed()
+        waiter = corun.spawn(b.get)
+        corun.sleep(0.01)
+        b.put("x"); b.put("y")
+        print(waiter.get(timeout=2), b.get(), b.qsize())
+
         # Storage swapped under the mutex while a getter waits: it reads the new one.
         q = queue.Queue()
         waiter = corun.spawn(q.get)
@@ -242,6 +256,7 @@ def test_queue_put_and_get_keep_the_stdlib_semantics_on_their_short_path() -> No
         "[0, 1, 2, 3, 4]",
         "42 1 1 True",
         "4 2 -1 -3",
+        "x y 0",
         "fresh",
         "timed out",
         "ShutDown",
