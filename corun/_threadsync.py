@@ -5,10 +5,12 @@ ours (``threading.Condition``, ``Event``, ``queue.Queue``'s conditions)
 and notifies its waiters through these steps, and every wait of the
 twins' locks, conditions and queues asks ``other_threads_may_wake``.  They
 live in the core so that the compiled build runs them natively, calling
-the wait queue directly.  The steps that touch the stdlib's objects most
-(``Queue.put``/``get``, ``Event.set``/``wait``) stay in ``patches/``:
-there the interpreter's attribute caches serve them better than compiled
-generic lookups do.
+the wait queue and the locks' ``TryLock`` directly.  ``Queue.put``/``get``
+are here too: compiled, their calls on the lock are native, which saves
+more than their generic reads of the queue's attributes cost.
+``Event.set``/``clear``/``wait`` stay in ``patches/``, where the
+interpreter's attribute caches serve them better: they read more of the
+stdlib's objects for fewer calls on the lock.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ __all__ = [
     "forked",
     "notify_and_release",
     "other_threads_may_wake",
+    "queue_get",
+    "queue_put",
+    "queues",
     "real_thread_count",
     "try_lock",
     "wait_for_set",
@@ -153,6 +158,38 @@ def other_threads_may_wake(hub: Hub) -> bool:
     )
 
 
+def _try_take(lock: Any) -> bool:
+    """``lock._block.acquire(False)``, for a twin's lock: a native call on a ``TryLock``."""
+    block = lock._block
+    if isinstance(block, TryLock):  # narrowed, the call below is a C call, not a method lookup
+        return block.acquire(False)
+    return bool(block.acquire(False))
+
+
+def _release(lock: Any) -> None:
+    """``lock.release()``, for a twin's lock that is held, written out natively."""
+    block = lock._block
+    if isinstance(block, TryLock):
+        block.release()
+    else:
+        block.release()
+    line: WaitQueue = lock._waiters
+    if line._waiters:
+        lock._hand_over()
+
+
+class _Release:
+    """Lets go of a thread twin's lock when called: once in line (no argument), or given back (the unit)."""
+
+    __slots__ = ("lock",)
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+
+    def __call__(self, _unit: Any = None) -> None:
+        _release(self.lock)
+
+
 def wait_plain(waiters: WaitQueue, lock: Any, what: object, timeout: float | None) -> bool:
     """``Condition.wait`` under a plain ``_thread`` lock of ours, whose release saves no state.
 
@@ -162,7 +199,7 @@ def wait_plain(waiters: WaitQueue, lock: Any, what: object, timeout: float | Non
     outcome: Any = TIMED_OUT
     try:
         # The lock is released only once in line: a notify before would be lost.
-        outcome = waiters.park(get_hub(), what, timeout, once_in_line=lock.release)
+        outcome = waiters.park(get_hub(), what, timeout, once_in_line=_Release(lock))
     finally:
         # Restore the lock no matter what (a kill, KeyboardInterrupt), as the stdlib does,
         # unless notify moved the waiter into the lock's line and it was handed the lock.
@@ -184,13 +221,13 @@ def wait_for_set(waiters: WaitQueue, lock: Any, what: object, timeout: float | N
     outcome: Any = TIMED_OUT
     try:
         # The lock is released only once in line: a set before would be lost.
-        outcome = waiters.park(get_hub(), what, timeout, once_in_line=lock.release)
+        outcome = waiters.park(get_hub(), what, timeout, once_in_line=_Release(lock))
     finally:
         if outcome is True:
-            lock.release()
+            _release(lock)
         elif outcome is TIMED_OUT:
             lock.acquire()
-            lock.release()
+            _release(lock)
     return outcome is not TIMED_OUT
 
 
@@ -210,10 +247,149 @@ def notify_and_release(cond: Any, lock: Any, n: int) -> None:
             if w.state.thread_ident == _get_ident():
                 if n > 1:
                     cond.notify(n - 1)  # the others line up for the lock behind it
-                waiters.grant_moved(w, line, lock._give_back)
+                waiters.grant_moved(w, line, _Release(lock))
                 return
             WaitQueue.wake(w, NOTIFIED)
             n -= 1
     if n > 0 and waiters._waiters:
         cond.notify(n)
-    lock.release()
+    _release(lock)
+
+
+class _Queues:
+    """What the ``queue.Queue`` steps take from ``patches/queue.py``, which configures them on import."""
+
+    __slots__ = ("empty", "full", "lock_type", "shutdown", "stdlib_get", "stdlib_put", "storage")
+
+    def __init__(self) -> None:
+        self.lock_type: object = None
+        self.stdlib_put: Any = None
+        self.stdlib_get: Any = None
+        # The stdlib's hooks by their ``_get``: (_qsize, _put, storage type, add, take).
+        self.storage: dict[Any, tuple[Any, Any, Any, Any, Any]] = {}
+        self.shutdown: Any = None  # 3.13's ShutDown, else None
+        self.empty: Any = None
+        self.full: Any = None
+
+    def configure(
+        self,
+        lock_type: object,
+        stdlib_put: Any,
+        stdlib_get: Any,
+        storage: dict[Any, tuple[Any, Any, Any, Any, Any]],
+        shutdown: Any,
+        empty: Any,
+        full: Any,
+    ) -> None:
+        """Take the twins' lock type, the stdlib's methods to fall back on, its hooks and its exceptions."""
+        self.lock_type = lock_type
+        self.stdlib_put = stdlib_put
+        self.stdlib_get = stdlib_get
+        self.storage = storage
+        self.shutdown = shutdown
+        self.empty = empty
+        self.full = full
+
+
+queues: Final = _Queues()
+
+
+def queue_put(q: Any, item: Any, block: Any, timeout: Any) -> None:
+    """``queue.Queue.put``: the stdlib's steps, with the twins' lock and conditions called directly.
+
+    A queue whose mutex is not a lock of ours, a timed wait, or a mutex
+    found held take the stdlib's code, which waits in line.
+    """
+    steps = queues
+    mutex = q.mutex
+    if type(mutex) is not steps.lock_type or (block and timeout is not None) or not _try_take(mutex):
+        steps.stdlib_put(q, item, block, timeout)
+        return
+    try:
+        if steps.shutdown is not None and q.is_shutdown:
+            raise steps.shutdown
+        # How to size and add to the queue: C calls on ``q.queue`` where the class keeps the
+        # stdlib's hooks and the storage they make, else the queue's own hooks.
+        cls = type(q)
+        known = steps.storage.get(cls._get)
+        store: Any = q
+        add: Any = None
+        direct = False
+        if known is not None and known[0] is cls._qsize and known[1] is cls._put:
+            store = q.queue
+            if type(store) is known[2]:
+                direct = True
+                add = known[3]
+        if not direct:
+            store = q
+        maxsize = q.maxsize
+        if maxsize > 0:
+            if not block:
+                if (len(store) if direct else q._qsize()) >= maxsize:
+                    raise steps.full
+            else:
+                not_full = q.not_full
+                while (len(store) if direct else q._qsize()) >= q.maxsize:
+                    wait_plain(not_full._waiters, mutex, not_full, None)
+                    if steps.shutdown is not None and q.is_shutdown:
+                        raise steps.shutdown
+                    if direct:
+                        store = q.queue  # read afresh, as the stdlib's hooks would
+        if direct:
+            add(store, item)
+        else:
+            q._put(item)
+        q.unfinished_tasks += 1
+    except BaseException:
+        mutex.release()
+        raise
+    not_empty = q.not_empty
+    waiters: WaitQueue = not_empty._waiters
+    if waiters._waiters:  # the deque itself: notify with nobody waiting is common
+        notify_and_release(not_empty, mutex, 1)  # a getter waiting is handed the mutex too
+    else:
+        _release(mutex)
+
+
+def queue_get(q: Any, block: Any, timeout: Any) -> Any:
+    """``queue.Queue.get``: the stdlib's steps, with the twins' lock and conditions called directly."""
+    steps = queues
+    mutex = q.mutex
+    if type(mutex) is not steps.lock_type or (block and timeout is not None) or not _try_take(mutex):
+        return steps.stdlib_get(q, block, timeout)
+    try:
+        cls = type(q)
+        known = steps.storage.get(cls._get)
+        store: Any = q
+        take: Any = None
+        direct = False
+        if known is not None and known[0] is cls._qsize and known[1] is cls._put:
+            store = q.queue
+            if type(store) is known[2]:
+                direct = True
+                take = known[4]
+        if not (len(store) if direct else q._qsize()):
+            if steps.shutdown is not None and q.is_shutdown:
+                raise steps.shutdown
+            if not block:
+                raise steps.empty
+            not_empty = q.not_empty
+            while True:
+                wait_plain(not_empty._waiters, mutex, not_empty, None)
+                if direct:
+                    store = q.queue  # read afresh, as the stdlib's hooks would
+                if len(store) if direct else q._qsize():
+                    break
+                if steps.shutdown is not None and q.is_shutdown:
+                    raise steps.shutdown
+        item = take(store) if direct else q._get()
+    except BaseException:
+        mutex.release()
+        raise
+    not_full = q.not_full
+    waiters: WaitQueue = not_full._waiters
+    if waiters._waiters:
+        notify_and_release(not_full, mutex, 1)
+    else:
+        _release(mutex)
+    return item

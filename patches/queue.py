@@ -8,9 +8,9 @@ here; ``concurrent.futures``' thread pool hands its work through one.
 ``Queue.put`` and ``Queue.get`` (which ``LifoQueue`` and ``PriorityQueue``
 inherit) are replaced on the stdlib's own class by the same steps with the
 ``with`` blocks and waits on the conditions written out against corun's
-lock: the same lock taken in the same order, the same ``_put``/``_get``/
-``_qsize`` hooks called, the same conditions notified; only fewer Python
-calls.  The class stays the stdlib's, so subclasses, ``isinstance`` and
+lock, compiled with the core (``_threadsync``): the same lock taken in the
+same order, the same ``_put``/``_get``/``_qsize`` hooks called, the same
+conditions notified; only fewer Python calls.  The class stays the stdlib's, so subclasses, ``isinstance`` and
 queues made before patching are unchanged; a queue whose mutex is not a
 lock of ours, and a timed wait, take the stdlib's code.
 """
@@ -27,6 +27,7 @@ from typing import Any
 
 from greenlet import getcurrent
 
+from corun import _threadsync
 from corun._importhook import find_then
 from corun._waiter import TIMED_OUT
 from corun._waitqueue import WaitQueue
@@ -34,7 +35,6 @@ from corun.hub import get_hub
 from corun.hub import sleep as hub_sleep
 
 from .thread import LockType, _other_threads_may_wake
-from .threading import _notify_and_release, _wait_plain
 
 __all__ = ["SimpleQueue"]
 
@@ -134,14 +134,6 @@ class SimpleQueue:
     __class_getitem__: Any = classmethod(types.GenericAlias)
 
 
-# The stdlib's methods, which the replacements fall back on.
-_stdlib_put = _stdlib.Queue.put
-_stdlib_get = _stdlib.Queue.get
-# 3.13 added shutdown(): puts and gets check ``is_shutdown`` where the stdlib's do.
-_HAS_SHUTDOWN = hasattr(_stdlib.Queue, "shutdown")
-ShutDown: type[Exception] = getattr(_stdlib, "ShutDown", Exception)
-
-
 # The storage hooks of the stdlib's three queues, by their ``_get``, and the C calls that
 # do the same on ``self.queue``: a queue whose class keeps one of these sets, holding the
 # storage they make, is served without a Python call per hook.  (qsize, put, storage
@@ -159,103 +151,29 @@ _DIRECT: dict[Any, tuple[Any, Any, type, Any, Any]] = {
     ),
 }
 
+# The steps run compiled with the core; they fall back on the stdlib's methods.
+_threadsync.queues.configure(
+    LockType,
+    _stdlib.Queue.put,
+    _stdlib.Queue.get,
+    _DIRECT,
+    # 3.13 added shutdown(): puts and gets check ``is_shutdown`` where the stdlib's do.
+    getattr(_stdlib, "ShutDown", None),
+    Empty,
+    Full,
+)
+_queue_put = _threadsync.queue_put
+_queue_get = _threadsync.queue_get
+
 
 def _put(self: Any, item: Any, block: bool = True, timeout: float | None = None) -> None:
     """``queue.Queue.put``: the stdlib's steps, calling the thread twins' lock and conditions directly."""
-    mutex = self.mutex
-    if type(mutex) is not LockType or (block and timeout is not None) or not mutex._block.acquire(False):
-        # Another kind of lock, a timed wait, or the mutex held: the stdlib's code, which waits in line.
-        _stdlib_put(self, item, block, timeout)
-        return
-    try:
-        if _HAS_SHUTDOWN and self.is_shutdown:
-            raise ShutDown
-        # How to size and add to the queue: C calls on ``self.queue`` where the class keeps
-        # the stdlib's hooks, else the class's own hooks, on ``self``.
-        cls = type(self)
-        known = _DIRECT.get(cls._get)
-        # (``self.queue`` read only then: a class with hooks of its own may keep no such attribute.)
-        if (
-            known is not None
-            and known[0] is cls._qsize
-            and known[1] is cls._put
-            and type(store := self.queue) is known[2]
-        ):
-            size, add, direct = len, known[3], True
-        else:
-            size, add, direct, store = cls._qsize, cls._put, False, self
-        maxsize = self.maxsize
-        if maxsize > 0:
-            if not block:
-                if size(store) >= maxsize:
-                    raise Full
-            else:
-                not_full = self.not_full
-                while size(store) >= self.maxsize:
-                    _wait_plain(not_full._waiters, mutex, not_full, None)
-                    if _HAS_SHUTDOWN and self.is_shutdown:
-                        raise ShutDown
-                    if direct:
-                        store = self.queue  # read afresh, as the stdlib's hooks would
-        add(store, item)
-        self.unfinished_tasks += 1
-    except BaseException:
-        mutex.release()
-        raise
-    not_empty = self.not_empty
-    if not_empty._waiters._waiters:  # the deque itself: notify with nobody waiting is common
-        _notify_and_release(not_empty, mutex, 1)  # a getter waiting is handed the mutex too
-    else:
-        # mutex.release(), written out
-        mutex._block.release()
-        if mutex._waiters._waiters:
-            mutex._hand_over()
+    _queue_put(self, item, block, timeout)
 
 
 def _get(self: Any, block: bool = True, timeout: float | None = None) -> Any:
     """``queue.Queue.get``: the stdlib's steps, calling the thread twins' lock and conditions directly."""
-    mutex = self.mutex
-    if type(mutex) is not LockType or (block and timeout is not None) or not mutex._block.acquire(False):
-        return _stdlib_get(self, block, timeout)
-    try:
-        cls = type(self)
-        known = _DIRECT.get(cls._get)
-        # (``self.queue`` read only then: a class with hooks of its own may keep no such attribute.)
-        if (
-            known is not None
-            and known[0] is cls._qsize
-            and known[1] is cls._put
-            and type(store := self.queue) is known[2]
-        ):
-            size, take, direct = len, known[4], True
-        else:
-            size, take, direct, store = cls._qsize, cls._get, False, self
-        if not size(store):
-            if _HAS_SHUTDOWN and self.is_shutdown:
-                raise ShutDown
-            if not block:
-                raise Empty
-            not_empty = self.not_empty
-            while True:
-                _wait_plain(not_empty._waiters, mutex, not_empty, None)
-                if direct:
-                    store = self.queue  # read afresh, as the stdlib's hooks would
-                if size(store):
-                    break
-                if _HAS_SHUTDOWN and self.is_shutdown:
-                    raise ShutDown
-        item = take(store)
-    except BaseException:
-        mutex.release()
-        raise
-    not_full = self.not_full
-    if not_full._waiters._waiters:
-        _notify_and_release(not_full, mutex, 1)
-    else:
-        mutex._block.release()
-        if mutex._waiters._waiters:
-            mutex._hand_over()
-    return item
+    return _queue_get(self, block, timeout)
 
 
 class _CooperativeQueueFinder:
