@@ -158,24 +158,27 @@ def other_threads_may_wake(hub: Hub) -> bool:
     )
 
 
-def _try_take(lock: Any) -> bool:
-    """``lock._block.acquire(False)``, for a twin's lock: a native call on a ``TryLock``."""
-    block = lock._block
-    if isinstance(block, TryLock):  # narrowed, the call below is a C call, not a method lookup
-        return block.acquire(False)
-    return bool(block.acquire(False))
+def _take(held: Any) -> bool:
+    """``held.acquire(False)`` on a twin lock's ``_block``: a native call on a ``TryLock``."""
+    if isinstance(held, TryLock):  # narrowed, the call below is a C call, not a method lookup
+        return held.acquire(False)
+    return bool(held.acquire(False))
 
 
-def _release(lock: Any) -> None:
-    """``lock.release()``, for a twin's lock that is held, written out natively."""
-    block = lock._block
-    if isinstance(block, TryLock):
-        block.release()
+def _let_go(lock: Any, held: Any) -> None:
+    """``lock.release()`` for a held twin's lock whose ``_block`` is ``held``, written out natively."""
+    if isinstance(held, TryLock):
+        held.release()
     else:
-        block.release()
+        held.release()
     line: WaitQueue = lock._waiters
     if line._waiters:
         lock._hand_over()
+
+
+def _release(lock: Any) -> None:
+    """``lock.release()`` for a held twin's lock."""
+    _let_go(lock, lock._block)
 
 
 class _Release:
@@ -302,7 +305,12 @@ def queue_put(q: Any, item: Any, block: Any, timeout: Any) -> None:
     """
     steps = queues
     mutex = q.mutex
-    if type(mutex) is not steps.lock_type or (block and timeout is not None) or not _try_take(mutex):
+    held: Any = None
+    if (
+        type(mutex) is not steps.lock_type
+        or (block and timeout is not None)
+        or not _take(held := mutex._block)
+    ):
         steps.stdlib_put(q, item, block, timeout)
         return
     try:
@@ -348,14 +356,19 @@ def queue_put(q: Any, item: Any, block: Any, timeout: Any) -> None:
     if waiters._waiters:  # the deque itself: notify with nobody waiting is common
         notify_and_release(not_empty, mutex, 1)  # a getter waiting is handed the mutex too
     else:
-        _release(mutex)
+        _let_go(mutex, held)
 
 
 def queue_get(q: Any, block: Any, timeout: Any) -> Any:
     """``queue.Queue.get``: the stdlib's steps, with the twins' lock and conditions called directly."""
     steps = queues
     mutex = q.mutex
-    if type(mutex) is not steps.lock_type or (block and timeout is not None) or not _try_take(mutex):
+    held: Any = None
+    if (
+        type(mutex) is not steps.lock_type
+        or (block and timeout is not None)
+        or not _take(held := mutex._block)
+    ):
         return steps.stdlib_get(q, block, timeout)
     try:
         cls = type(q)
@@ -391,5 +404,5 @@ def queue_get(q: Any, block: Any, timeout: Any) -> Any:
     if waiters._waiters:
         notify_and_release(not_full, mutex, 1)
     else:
-        _release(mutex)
+        _let_go(mutex, held)
     return item
