@@ -1,4 +1,4 @@
-"""The thread twins' waits, compiled with the core: condition waits and hand-overs, the deadlock check.
+"""The thread twins' hot steps, compiled with the core: held state, waits, hand-overs, queue put/get.
 
 ``patches/threading.py`` waits on a condition under a ``_thread`` lock of
 ours (``threading.Condition``, ``Event``, ``queue.Queue``'s conditions)
