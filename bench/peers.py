@@ -93,16 +93,23 @@ def _share(used: float | None, before: float | None, seconds: float) -> float | 
     return None if used is None or before is None else (used - before) / seconds
 
 
-def _worker_sample(lib: str, key: str, n: int, load: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
-    """The sample of a server measured here, in the worker's format."""
+def _worker_sample(
+    lib: str, key: str, n: int, load: dict[str, Any], info: dict[str, Any], per_cpu: bool = False
+) -> dict[str, Any]:
+    """The sample of a server measured here, in the worker's format.
+
+    Its rate is per wall-clock second, or with ``per_cpu`` per second of the
+    server's CPU time where that was read.
+    """
     seconds, lib_share = load["seconds"], load["lib_cpu_share"]
+    per_cpu = per_cpu and bool(lib_share)
     return {
         "lib": lib,
         "bench": key,
         "n": n,
-        "value": load["count"] / seconds,
+        "value": load["count"] / (lib_share * seconds if per_cpu else seconds),
         "metrics": load.get("metrics", {}),
-        "clock": "wall",
+        "clock": "cpu" if per_cpu else "wall",
         "wall_seconds": seconds,
         "cpu_seconds": None if lib_share is None else lib_share * seconds,
         "peer_cpu_share": load["peer_cpu_share"],
@@ -113,7 +120,11 @@ def _worker_sample(lib: str, key: str, n: int, load: dict[str, Any], info: dict[
 
 
 def _serve_and_load(
-    lib: str, key: str, n: int, load: Callable[[int, float, float, int], dict[str, Any]]
+    lib: str,
+    key: str,
+    n: int,
+    load: Callable[[int, float, float, int], dict[str, Any]],
+    per_cpu: bool = False,
 ) -> Outcome:
     """Start the worker's server, run ``load(port, warmup, window, pid)`` against it, end the worker."""
     window = n / 1000
@@ -128,14 +139,33 @@ def _serve_and_load(
     finally:
         worker.kill()
         worker.wait()
-    return 0, _worker_sample(lib, key, n, result, info)
+    return 0, _worker_sample(lib, key, n, result, info, per_cpu)
 
 
 # -- echo: drive the library's server and measure it --------------------------
 
 
-def echo_load(port: int, warmup: float, window: float, server_pid: int) -> dict[str, Any]:
-    """Ping-pong ECHO_SIZE-byte messages on ECHO_CLIENTS connections; count the replies in ``window``.
+def _allow_open_files(count: int) -> None:
+    """Raise this process's limit on open files to at least ``count`` (its children inherit it).
+
+    Raises:
+        OSError: the hard limit is lower.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < count:
+        if hard != resource.RLIM_INFINITY and hard < count:
+            raise OSError(
+                f"{count} open files are needed, and this process may open only {hard} (ulimit -Hn)"
+            )
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count, hard))
+
+
+def echo_load(
+    port: int, warmup: float, window: float, server_pid: int, clients: int = ECHO_CLIENTS
+) -> dict[str, Any]:
+    """Ping-pong ECHO_SIZE-byte messages on ``clients`` connections; count the replies in ``window``.
 
     Each client keeps exactly one message in flight: it sends the next one as
     soon as the whole reply to the last one is back.  Counting starts once
@@ -149,9 +179,9 @@ def echo_load(port: int, warmup: float, window: float, server_pid: int) -> dict[
         ConnectionError: the server closed a connection or echoed too much.
     """
     message = b"x" * ECHO_SIZE
-    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(ECHO_CLIENTS)]
+    conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(clients)]
     selector = selectors.DefaultSelector()
-    for sock in clients:
+    for sock in conns:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setblocking(False)
         # The data: how many bytes of the reply are still due.
@@ -160,7 +190,7 @@ def echo_load(port: int, warmup: float, window: float, server_pid: int) -> dict[
     replies = 0
     start: tuple[float, int, float, float | None] | None = None
     began = clock()
-    for sock in clients:
+    for sock in conns:
         sock.send(message)
     try:
         while True:
@@ -188,7 +218,7 @@ def echo_load(port: int, warmup: float, window: float, server_pid: int) -> dict[
         cpu, server_cpu = time.process_time(), _cpu_seconds_of(server_pid)
     finally:
         selector.close()
-        for sock in clients:
+        for sock in conns:
             sock.close()
     seconds = now - start[0]
     messages = replies - start[1]
@@ -203,7 +233,14 @@ def echo_load(port: int, warmup: float, window: float, server_pid: int) -> dict[
 
 
 def _echo(lib: str, key: str, n: int) -> Outcome:
-    return _serve_and_load(lib, key, n, echo_load)
+    clients = next(b for b in BENCHMARKS if b.key == key).clients or ECHO_CLIENTS
+    # Both ends hold every connection, and the worker inherits this limit.
+    _allow_open_files(clients + 256)
+
+    def load(port: int, warmup: float, window: float, server_pid: int) -> dict[str, Any]:
+        return echo_load(port, warmup, window, server_pid, clients)
+
+    return _serve_and_load(lib, key, n, load, per_cpu=True)
 
 
 # -- http load: drive the library's WSGI server and measure it ---------------------

@@ -16,10 +16,13 @@ work while wall time also counts other processes' turns.
 
 The network benchmarks (``echo``, ``http``, ``stream_echo``, ``wsgi``...)
 are different: the library's code, under its own monkey patching, talks to a
-plain-Python peer in another process (``peers.py``), so their rates are
-always per wall-clock second, and each sample also records what share of a
-CPU the library's process and the peer used meanwhile; a peer well below
-100% was not what set the pace.  The WSGI load test also reports its p99
+plain-Python peer in another process (``peers.py``), so their rates are per
+wall-clock second, and each sample also records what share of a CPU the
+library's process and the peer used meanwhile; a peer well below 100% was
+not what set the pace.  The echo servers' rates are per second of the
+server process's CPU time instead (read from ``/proc``): a fast server
+answers faster than one plain-Python peer asks, and would otherwise be
+timed by its peer.  The WSGI load test also reports its p99
 latency, in a row of its own; its variants of gevent's servers (pywsgi with
 TCP_NODELAY, gunicorn's gevent worker) are compared with corun.wsgi's figures
 from the first row.  ``--bench wsgi`` selects those rows too.  The requests
@@ -28,8 +31,14 @@ clients are also run in plain unpatched Python, one call after another (the
 The start-up row times whole fresh processes running an empty script under
 each library's patching, and under plain python, by the wall clock.
 
-The last columns compare corun with gevent and with eventlet so that 1.0 or
-more always means corun is at least as good: corun/other for rates,
+Two anchors beyond the runtimes are measured on the rows written for them:
+``uvloop`` (the same work as asyncio code on uvloop's loop: ``sleep(0)``,
+tasks created and gathered, an asyncio streams echo server) and
+``c-epoll`` (a single-threaded C epoll echo server, ``echo_epoll.c``, built
+with the machine's C compiler on first use).
+
+The last columns compare corun with gevent, eventlet and uvloop so that 1.0
+or more always means corun is at least as good: corun/other for rates,
 other/corun for memory and start-up time.
 """
 
@@ -49,7 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workloads import BENCHMARKS, CLOCKS, EXIT_NOT_INSTALLED, LIBRARIES, Benchmark
+from workloads import ANCHORS, BENCHMARKS, CLOCKS, EXIT_NOT_INSTALLED, LIBRARIES, Benchmark
 
 __all__ = ["Cell", "format_value", "main", "ratio"]
 
@@ -57,8 +66,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WORKER = HERE / "workloads.py"
 PEERS = HERE / "peers.py"
-# The libraries corun is compared with, each in a column of its own.
-RIVALS = ("gevent", "eventlet")
+# The libraries corun is compared with, each in a column of its own (uvloop
+# only on the rows it is measured on).
+RIVALS = ("gevent", "eventlet", "uvloop")
 WORKER_TIMEOUT = 300.0
 
 
@@ -69,6 +79,8 @@ class Cell:
     samples: list[float] = field(default_factory=list)
     # (wall, cpu) seconds of each sample's measured part, for the JSON report.
     seconds: list[tuple[float, float | None]] = field(default_factory=list)
+    # How many operations each sample measured (its rate times its clock's seconds).
+    counts: list[float] = field(default_factory=list)
     # Network benchmarks: the share of one CPU the peer process used.
     peer_cpu: list[float] = field(default_factory=list)
     error: str | None = None
@@ -315,6 +327,7 @@ class _Run:
         cell.samples.append(sample["value"])
         wall, cpu = sample["wall_seconds"], sample["cpu_seconds"]
         cell.seconds.append((wall, cpu))
+        cell.counts.append(sample["value"] * (wall if sample["clock"] == "wall" else cpu))
         self.versions[lib] = sample["version"]
         self.versions["greenlet"] = sample["greenlet"]
         if "gunicorn" in sample:
@@ -348,8 +361,8 @@ class _Run:
         """
         cell = self.cells[b.key, lib]
         measured = [
-            (cpu / wall, cpu / (rate * wall))
-            for (wall, cpu), rate in zip(cell.seconds, cell.samples, strict=True)
+            (cpu / wall, cpu / count)
+            for (wall, cpu), count in zip(cell.seconds, cell.counts, strict=True)
             if cpu is not None
         ]
         if not measured:
@@ -376,7 +389,7 @@ class _Run:
     def footer(self) -> str:
         """Where and how the figures were taken: interpreter, versions, method."""
         args = self.args
-        names = [*(lib for lib in self.libs if lib != "plain"), "greenlet", "gunicorn"]
+        names = [*(lib for lib in self.libs if lib not in ("plain", "c-epoll")), "greenlet", "gunicorn"]
         lines = [
             f"Python {platform.python_version()} ({platform.python_implementation()}, "
             f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs); "
@@ -389,9 +402,11 @@ class _Run:
         )
         network = [b for b in self.benches if b.peer is not None]
         if network:
+            echoes = [b.key for b in network if b.peer == "echo-load"]
             method += (
-                f", except {', '.join(b.key for b in network)}: per wall-clock second, each library"
-                " under its own monkey patching, against a plain-Python peer in another process"
+                f", except {', '.join(b.key for b in network)}: each library under its own monkey"
+                " patching, against a plain-Python peer in another process, per wall-clock second"
+                + (f" ({', '.join(echoes)}: per CPU-second of the server's process)" if echoes else "")
             )
         method += "."
         threaded = [b.key for b in self.benches if b.patched]
@@ -439,6 +454,21 @@ class _Run:
                 "Variant rows (pywsgi + TCP_NODELAY: the same server with Nagle off on every connection;"
                 " gunicorn -k gevent: one worker) measure gevent's servers only; their corun column"
                 " repeats the corun.wsgi figure they are compared with."
+            )
+        anchors = [lib for lib in ANCHORS if lib in self.libs]
+        if anchors:
+            lines.append(
+                "Anchors, on the rows written for them: "
+                + "; ".join(
+                    {
+                        "uvloop": "uvloop: the same work as asyncio code on uvloop's loop (await"
+                        " asyncio.sleep(0); create_task then gather; an asyncio streams echo server)",
+                        "c-epoll": "c-epoll: a single-threaded, level-triggered C epoll echo server"
+                        f" ({self.versions.get('c-epoll', 'not built')})",
+                    }[lib]
+                    for lib in anchors
+                )
+                + "."
             )
         if self.skipped:
             lines.append(f"Not measured: {'; '.join(self.skipped)}.")

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 __all__ = [
+    "ANCHORS",
     "BENCHMARKS",
     "CLOCKS",
     "ECHO_SIZE",
@@ -40,6 +41,7 @@ __all__ = [
     "LIBRARIES",
     "RUNTIMES",
     "SERVER_ROLES",
+    "WITH_PLAIN",
     "Benchmark",
     "Lib",
     "hello_app",
@@ -57,7 +59,12 @@ RUNTIMES = ("corun", "corun-pure", "gevent", "eventlet")
 # plain unpatched Python.  It runs only the rows that name it (the requests
 # clients, where it shows what the HTTP stack costs on its own, and the
 # threading rows, where the threads are the OS's).
-LIBRARIES = (*RUNTIMES, "plain")
+WITH_PLAIN = (*RUNTIMES, "plain")
+# And the anchors beyond the runtimes, also only on the rows that name them:
+# asyncio on uvloop (the same work written as coroutines, asyncio streams for
+# the echo servers) and a single-threaded C epoll echo server.
+ANCHORS = ("uvloop", "c-epoll")
+LIBRARIES = (*WITH_PLAIN, *ANCHORS)
 
 # A worker exits with this status when the library is not installed, so the
 # driver can drop that column instead of reporting a failure.
@@ -292,12 +299,81 @@ def _load_corun_pure() -> Lib:
     return lib
 
 
+def _anchor(name: str, version: str) -> Lib:
+    """The facade of an anchor: nothing of it is called, its rows have workloads of their own."""
+
+    def unsupported(*args: Any) -> NoReturn:
+        raise ValueError(
+            f"{name} is measured only on the rows written for it ({', '.join(ANCHORED_ROWS[name])})"
+        )
+
+    return Lib(
+        name,
+        version,
+        unsupported,
+        unsupported,
+        unsupported,
+        unsupported,
+        unsupported,
+        lambda: None,  # nothing to patch: the anchors' code is written for their own loop
+        stream_server=unsupported,
+        wsgi_server=unsupported,
+    )
+
+
+def _load_uvloop() -> Lib:
+    import uvloop
+
+    return _anchor("uvloop", uvloop.__version__)
+
+
+def _load_c_epoll() -> Lib:
+    # Built now, so a machine without a compiler reports the anchor as not installed.
+    _, compiler = _c_echo_binary()
+    return _anchor("c-epoll", compiler)
+
+
+C_ECHO_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "echo_epoll.c")
+C_FLAGS = ("-O2", "-Wall")
+
+
+def _c_echo_binary() -> tuple[str, str]:
+    """Build ``echo_epoll.c`` unless built already; return its path and the compiler's name and version.
+
+    Raises:
+        ImportError: named ``c-epoll``, when there is no C compiler (the
+            worker then reports the anchor as not installed).
+    """
+    import hashlib
+    import shutil
+    import subprocess
+
+    compiler = os.environ.get("CC", "cc")
+    if shutil.which(compiler) is None:
+        raise ImportError(f"no C compiler ({compiler!r}) to build the C echo server", name="c-epoll")
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True)
+    described = version.stdout.splitlines()[0] + " " + " ".join(C_FLAGS)
+    with open(C_ECHO_SOURCE, "rb") as f:
+        digest = hashlib.sha256(f.read() + described.encode()).hexdigest()[:12]
+    root = os.path.dirname(os.path.dirname(C_ECHO_SOURCE))
+    binary = os.path.join(root, "build", "bench", f"echo_epoll-{digest}")
+    if not os.path.exists(binary):
+        os.makedirs(os.path.dirname(binary), exist_ok=True)
+        # Built beside its final name and renamed, so a half-written binary is never run.
+        partial = f"{binary}.{os.getpid()}"
+        subprocess.run([compiler, *C_FLAGS, "-o", partial, C_ECHO_SOURCE], check=True)
+        os.replace(partial, binary)
+    return binary, described
+
+
 _LOADERS: dict[str, Callable[[], Lib]] = {
     "corun": _load_corun,
     "corun-pure": _load_corun_pure,
     "gevent": _load_gevent,
     "eventlet": _load_eventlet,
     "plain": _load_plain,
+    "uvloop": _load_uvloop,
+    "c-epoll": _load_c_epoll,
 }
 
 
@@ -767,6 +843,109 @@ def http_session_client(lib: Lib, n: int, port: int) -> int:
     return _requests_load(lib, n, port, fetch)
 
 
+# -- the anchors' workloads --------------------------------------------------------
+#
+# The same work for uvloop, written as asyncio code is written, and the C echo
+# server.  They run where a row lists the anchor in its ``libs``, in place of
+# the row's own function (``ANCHORED``).
+
+
+def uvloop_sleep0(lib: Lib, n: int) -> int:
+    """Two tasks on uvloop, each awaiting ``asyncio.sleep(0)`` n times: sleep(0) calls."""
+    import asyncio
+
+    import uvloop
+
+    async def loop() -> None:
+        sleep = asyncio.sleep
+        for _ in range(n):
+            await sleep(0)
+
+    async def both() -> None:
+        await asyncio.gather(loop(), loop())
+
+    uvloop.run(both())
+    return 2 * n
+
+
+async def _async_noop() -> None:
+    pass
+
+
+def uvloop_spawn(lib: Lib, n: int) -> int:
+    """Create n trivial tasks on uvloop, then gather them all: tasks."""
+    import asyncio
+
+    import uvloop
+
+    async def spawn_all() -> None:
+        create_task = asyncio.create_task
+        tasks = [create_task(_async_noop()) for _ in range(n)]
+        await asyncio.gather(*tasks)
+
+    uvloop.run(spawn_all())
+    return n
+
+
+def uvloop_echo_server(lib: Lib, n: int, port: int) -> NoReturn:
+    """An asyncio streams echo server on uvloop, one handler per connection, serving until ended."""
+    import asyncio
+
+    import uvloop
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(4096):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass  # a client that leaves with a message in flight resets the connection
+        finally:
+            writer.close()
+
+    async def serve() -> NoReturn:
+        server = await asyncio.start_server(echo, "127.0.0.1", port, backlog=BACKLOG)
+        _announce(lib, server.sockets[0].getsockname()[1])
+        await asyncio.sleep(ECHO_SERVER_LIFETIME)
+        print("server: nobody ended this process; giving up", file=sys.stderr, flush=True)
+        os._exit(1)
+
+    uvloop.run(serve())
+    raise RuntimeError("the uvloop echo server stopped")
+
+
+def c_echo_server(lib: Lib, n: int, port: int) -> NoReturn:
+    """The C epoll echo server (``echo_epoll.c``), in this process, serving until ended.
+
+    The listening socket is made here and the port announced; then this
+    process becomes the C server (same pid, so the peer reads its CPU time).
+    """
+    import socket
+
+    binary, _ = _c_echo_binary()
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(BACKLOG)
+    listener.setblocking(False)
+    listener.set_inheritable(True)
+    _announce(lib, listener.getsockname()[1])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(binary, [binary, str(listener.fileno()), str(int(ECHO_SERVER_LIFETIME))])
+
+
+# Which anchor runs which row, and with what.
+ANCHORED: dict[tuple[str, str], Callable[..., float]] = {
+    ("uvloop", "sleep0"): uvloop_sleep0,
+    ("uvloop", "spawn"): uvloop_spawn,
+    ("uvloop", "echo"): uvloop_echo_server,
+    ("uvloop", "echo5000"): uvloop_echo_server,
+    ("c-epoll", "echo"): c_echo_server,
+    ("c-epoll", "echo5000"): c_echo_server,
+}
+ANCHORED_ROWS = {anchor: [key for lib, key in ANCHORED if lib == anchor] for anchor in ANCHORS}
+
+
 @dataclass(frozen=True)
 class Benchmark:
     """One row of the table: what is measured, how much work, which way is better.
@@ -782,11 +961,13 @@ class Benchmark:
     ``"http-server"`` answers a client measured here.  Its ``func`` takes the
     peer's port as well, runs under the library's monkey patching, and its
     rate is per wall-clock second, since the work includes waiting for the
-    other process.
+    other process; an ``"echo-load"`` peer rates the server per second of
+    its process's CPU time instead, as a fast server outpaces the peer.
 
-    ``libs`` names the libraries measured: the three runtimes, unless a row
+    ``libs`` names the libraries measured: the runtimes, unless a row
     adds the ``plain`` reference (the requests clients, the start-up) or keeps to one rival
-    (a variant of its server).
+    (a variant of its server).  An anchor listed there (``ANCHORS``) runs the
+    workload ``ANCHORED`` gives it for the row instead of ``func``.
 
     A few rows are not measured on their own:
 
@@ -799,6 +980,9 @@ class Benchmark:
 
     A ``patched`` benchmark runs under the library's monkey patching (made
     before the workload starts, outside the timed part).
+
+    ``clients`` is how many connections an ``"echo-load"`` peer opens (0:
+    its default, ``ECHO_CLIENTS``).
     """
 
     key: str
@@ -815,11 +999,12 @@ class Benchmark:
     corun_from: str | None = None
     requires: tuple[str, ...] = ()
     patched: bool = False
+    clients: int = 0
 
 
 BENCHMARKS: tuple[Benchmark, ...] = (
-    Benchmark("sleep0", "sleep(0), 2 tasks", "calls/s", sleep0, 200_000, 5_000),
-    Benchmark("spawn", "spawn + joinall", "tasks/s", spawn_join, 100_000, 5_000),
+    Benchmark("sleep0", "sleep(0), 2 tasks", "calls/s", sleep0, 200_000, 5_000, libs=(*RUNTIMES, "uvloop")),
+    Benchmark("spawn", "spawn + joinall", "tasks/s", spawn_join, 100_000, 5_000, libs=(*RUNTIMES, "uvloop")),
     Benchmark("event", "Event ping-pong", "round trips/s", event_pingpong, 100_000, 2_000),
     Benchmark("queue", "Queue() put/get", "items/s", queue_unbounded, 2_000_000, 20_000),
     Benchmark("queue1", "Queue(1) hand-off", "items/s", queue_bounded, 100_000, 2_000),
@@ -832,7 +1017,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         thread_queue,
         50_000,
         1_000,
-        libs=LIBRARIES,
+        libs=WITH_PLAIN,
         patched=True,
     ),
     Benchmark(
@@ -842,7 +1027,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         thread_lifoqueue,
         50_000,
         1_000,
-        libs=LIBRARIES,
+        libs=WITH_PLAIN,
         patched=True,
     ),
     Benchmark(
@@ -852,7 +1037,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         thread_priorityqueue,
         50_000,
         1_000,
-        libs=LIBRARIES,
+        libs=WITH_PLAIN,
         patched=True,
     ),
     Benchmark(
@@ -862,7 +1047,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         thread_condition,
         50_000,
         1_000,
-        libs=LIBRARIES,
+        libs=WITH_PLAIN,
         patched=True,
     ),
     Benchmark(
@@ -872,7 +1057,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         thread_event,
         50_000,
         1_000,
-        libs=LIBRARIES,
+        libs=WITH_PLAIN,
         patched=True,
     ),
     Benchmark(
@@ -882,7 +1067,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         thread_rlock,
         1_000_000,
         10_000,
-        libs=LIBRARIES,
+        libs=WITH_PLAIN,
         patched=True,
     ),
     Benchmark(
@@ -892,7 +1077,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         thread_semaphore,
         1_000_000,
         10_000,
-        libs=LIBRARIES,
+        libs=WITH_PLAIN,
         patched=True,
     ),
     Benchmark("memory", "idle task memory (RSS)", "bytes/task", memory_rss, 10_000, 2_000, False),
@@ -901,8 +1086,32 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     ),
     # The library's script runner (or its patch_all, then the script) on an
     # empty script, against plain python running it: what every start pays.
-    Benchmark("startup", "start-up: python -m corun empty.py", "ms", startup, 20, 3, False, libs=LIBRARIES),
-    Benchmark("echo", "echo server, 100 clients", "messages/s", echo_server, 3_000, 300, peer="echo-load"),
+    Benchmark("startup", "start-up: python -m corun empty.py", "ms", startup, 20, 3, False, libs=WITH_PLAIN),
+    # Echo rates are per CPU-second of the server's process: the load
+    # generator, plain Python, keeps a fast server below a whole CPU.
+    Benchmark(
+        "echo",
+        "echo server, 100 clients",
+        "messages/CPU-s",
+        echo_server,
+        3_000,
+        300,
+        peer="echo-load",
+        libs=(*RUNTIMES, *ANCHORS),
+    ),
+    # Many connections, one message in flight on each: the readiness back
+    # end's cost as the set it watches grows.
+    Benchmark(
+        "echo5000",
+        "echo server, 5000 clients",
+        "messages/CPU-s",
+        echo_server,
+        3_000,
+        300,
+        peer="echo-load",
+        libs=(*RUNTIMES, *ANCHORS),
+        clients=5000,
+    ),
     Benchmark(
         "http",
         "requests.get, 100 tasks",
@@ -911,7 +1120,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         2_000,
         200,
         peer="http-server",
-        libs=LIBRARIES,
+        libs=WITH_PLAIN,
     ),
     Benchmark(
         "http_session",
@@ -921,12 +1130,12 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         2_000,
         200,
         peer="http-server",
-        libs=LIBRARIES,
+        libs=WITH_PLAIN,
     ),
     Benchmark(
         "stream_echo",
         "echo on StreamServer, 100 clients",
-        "messages/s",
+        "messages/CPU-s",
         stream_echo_server,
         3_000,
         300,
@@ -1030,7 +1239,8 @@ def run_one(lib_name: str, key: str, n: int, clock: str = "cpu") -> dict[str, An
     lib = load_lib(lib_name)
     if bench.patched:
         lib.patch_all()
-    return _measure(lib, bench, n, clock, lambda n: bench.func(lib, n))
+    func = ANCHORED.get((lib_name, key), bench.func)
+    return _measure(lib, bench, n, clock, lambda n: func(lib, n))
 
 
 def run_networked(lib_name: str, key: str, n: int, port: int) -> dict[str, Any]:
@@ -1042,7 +1252,7 @@ def run_networked(lib_name: str, key: str, n: int, port: int) -> dict[str, Any]:
     lib = load_lib(lib_name)
     # Before the workload imports anything that uses sockets.
     lib.patch_all()
-    func: Callable[..., float] = bench.func
+    func = ANCHORED.get((lib_name, key), bench.func)
     if bench.peer in SERVER_ROLES:
         func(lib, n, port)
     return _measure(lib, bench, n, "wall", lambda n: func(lib, n, port))

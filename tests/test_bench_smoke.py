@@ -7,10 +7,14 @@ the load generator, and requests under corun's patching against the HTTP peer.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from .conftest import ROOT, run_process
 
@@ -32,6 +36,7 @@ EXPECTED = {
     "memory_traced": "idle task memory (tracemalloc)",
     "startup": "start-up: python -m corun empty.py",
     "echo": "echo server, 100 clients",
+    "echo5000": "echo server, 5000 clients",
     "http": "requests.get, 100 tasks",
     "http_session": "Session.get (keep-alive), 100 tasks",
     "stream_echo": "echo on StreamServer, 100 clients",
@@ -41,7 +46,9 @@ EXPECTED = {
 # The stdlib's threading primitives under patching, also measured in plain Python.
 THREADED = {key for key in EXPECTED if key.startswith("thread_")}
 # The benchmarks whose other end is a separate process.
-NETWORK = {"echo", "http", "http_session", "stream_echo", "wsgi"}
+NETWORK = {"echo", "echo5000", "http", "http_session", "stream_echo", "wsgi"}
+# Rated per CPU-second of the server's process.
+ECHOES = {"echo", "echo5000", "stream_echo"}
 # The echo server's CPU time is read from /proc by its load generator.
 HAVE_PROC = Path("/proc/self/stat").exists()
 
@@ -100,6 +107,13 @@ def test_quick_run_reports_every_benchmark_for_corun(tmp_path):
             ((wall, cpu),) = corun["wall_cpu_seconds"]
             assert wall > 0, key
             assert cpu > 0 or not HAVE_PROC, key
+    if HAVE_PROC:
+        for key in ECHOES:
+            # The rate is the replies counted over the server's CPU seconds, not the wall's.
+            ((wall, cpu),) = results[key]["libs"]["corun"]["wall_cpu_seconds"]
+            line = next(line for line in proc.stdout.splitlines() if line.startswith(f"{key}: CPU use"))
+            micros = float(re.search(r"= ([0-9.]+) us per message", line).group(1))
+            assert results[key]["libs"]["corun"]["median"] == pytest.approx(1e6 / micros, rel=0.01), key
 
 
 def test_a_benchmark_brings_its_latency_row_and_derived_keys_are_not_selectable(tmp_path):
@@ -140,6 +154,70 @@ def test_the_plain_reference_measures_only_the_requests_clients_and_the_threads(
     if HAVE_PROC:
         line = next(line for line in proc.stdout.splitlines() if line.startswith("http: CPU use"))
         assert re.search(r"plain \d+% = [0-9.]+ us per request", line), line
+
+
+def _anchored_rows() -> dict[str, set[str]]:
+    """The rows each anchor is measured on, as the benchmark list declares them."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import workloads
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    rows: dict[str, set[str]] = {anchor: set() for anchor in workloads.ANCHORS}
+    for bench in workloads.BENCHMARKS:
+        for anchor in set(bench.libs) & set(workloads.ANCHORS):
+            rows[anchor].add(bench.key)
+    # Every row an anchor is listed on has the anchor's own workload, and no other row does.
+    assert {(lib, key) for lib, keys in rows.items() for key in keys} == set(workloads.ANCHORED)
+    return rows
+
+
+def test_the_anchors_measure_their_own_workloads_on_their_rows_only(tmp_path):
+    rows = _anchored_rows()
+    assert rows == {"uvloop": {"sleep0", "spawn", "echo", "echo5000"}, "c-epoll": {"echo", "echo5000"}}
+    out = tmp_path / "results.json"
+    proc = quick_run("--only", "uvloop,c-epoll", "--json", str(out))
+    if shutil.which(os.environ.get("CC", "cc")) is None:
+        # Asked for by name and impossible to build: said so, and nothing measured.
+        assert proc.returncode == 2, proc.stderr[-3000:]
+        assert "no C compiler" in proc.stderr
+        return
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    header = next(line for line in proc.stdout.splitlines() if line.startswith("benchmark"))
+    # No corun, so no comparison columns.
+    assert header.split() == ["benchmark", "unit", "uvloop", "c-epoll"]
+    report = json.loads(out.read_text())
+    results = {r["key"]: r for r in report["results"]}
+    assert set(results) == rows["uvloop"] | rows["c-epoll"]
+    for key, result in results.items():
+        measured = {lib for lib, keys in rows.items() if key in keys}
+        assert set(result["libs"]) == measured, key
+        for lib in measured:
+            cell = result["libs"][lib]
+            assert cell["error"] is None, (key, lib, cell["error"])
+            assert cell["median"] > 0, (key, lib)
+    assert report["versions"]["uvloop"]
+    # The C server was built by the machine's compiler, which the footer names.
+    assert report["versions"]["c-epoll"] in proc.stdout
+    assert "single-threaded, level-triggered C epoll echo server" in proc.stdout
+
+
+def test_corun_is_compared_with_uvloop_where_uvloop_runs(tmp_path):
+    out = tmp_path / "results.json"
+    proc = quick_run("--only", "corun,uvloop", "--bench", "spawn,queue", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    header = next(line for line in proc.stdout.splitlines() if line.startswith("benchmark"))
+    assert header.split() == ["benchmark", "unit", "corun", "uvloop", "corun", "vs", "uvloop"]
+    results = {r["key"]: r for r in json.loads(out.read_text())["results"]}
+    spawn = results["spawn"]
+    assert spawn["corun_vs_uvloop"] == pytest.approx(
+        spawn["libs"]["corun"]["median"] / spawn["libs"]["uvloop"]["median"]
+    )
+    # A row uvloop has no workload for is measured for corun alone, and compared with nothing.
+    assert set(results["queue"]["libs"]) == {"corun"}
+    assert results["queue"]["corun_vs_uvloop"] is None
+    queue_row = next(line for line in proc.stdout.splitlines() if line.startswith("Queue() put/get"))
+    assert re.split(r"\s{2,}", queue_row.strip())[3:] == ["-", "-"]
 
 
 def test_asyncio_bridge_benchmark_runs() -> None:
