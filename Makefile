@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 # run; CORUN_PURE_PYTHON=1 runs them whatever is built (and does not stop the
 # build, so that `CORUN_PURE_PYTHON=1 make test` first leaves a build for `make test`).
 CORE := corun/_asyncio_state.py corun/_event.py corun/_hubbound.py corun/_hubcounts.py corun/_io_base.py corun/_io_epoll.py corun/_io_selectors.py corun/_threadsync.py corun/_waiter.py corun/_waitqueue.py corun/greenlet.py corun/hub.py \
-	corun/lock.py corun/queue.py
+	corun/lock.py corun/queue.py corun/_stackcache.c
 COMPILED := $(VENV)/.compiled
 $(COMPILED): $(STAMP) setup.py $(CORE)
 	$(BIN)/python -m pip install --quiet 'setuptools>=77'

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -67,10 +67,12 @@ def _ext_modules() -> list:  # type: ignore[type-arg]
         # subclass of a class: Python subclasses of Greenlet and Hub (plain
         # classes, as greenlet subclasses must be) then pass the compiled
         # methods' type check, which otherwise accepts the exact class only.
-        return mypycify(CORE, opt_level="3", separate=[(CORE, "corun._core")])
+        compiled = mypycify(CORE, opt_level="3", separate=[(CORE, "corun._core")])
     except Exception as exc:  # mypyc refused the sources: the pure build still works
         print(f"corun: mypyc failed ({exc}); building pure Python", file=sys.stderr)
         return []
+    # Beside the compiled core: finished tasks' frame stacks kept for new ones.
+    return [*compiled, Extension("corun._stackcache", ["corun/_stackcache.c"])]
 
 
 setup(ext_modules=_ext_modules(), cmdclass={"build_ext": _OptionalBuildExt})

@@ -54,6 +54,16 @@ __version__ = "0.1.0"
 COMPILED_MODULES = _build.COMPILED_MODULES
 COMPILED: bool = not (_hub.__file__ or "").endswith(".py")
 
+if COMPILED:
+    # Built with the compiled core (and loaded only with it): finished tasks'
+    # frame stacks are kept for new tasks instead of unmapped and mapped again.
+    try:
+        from . import _stackcache
+    except ImportError:
+        pass
+    else:
+        _stackcache.install()
+
 # Each public name and the submodule it comes from, imported at first access.
 _EXPORTS: dict[str, str] = {
     "AsyncResult": "event",

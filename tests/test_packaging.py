@@ -21,6 +21,7 @@ def test_wheel_installs_patches_as_corun_patches(tmp_path: Path) -> None:
     assert "corun/patches/__init__.py" in names
     assert "corun/monkey/__init__.py" in names
     assert "corun/py.typed" in names
+    assert "corun/_stackcache.pyi" in names  # the types of the compiled build's C helper
     assert "corun/hub.py" in names
     assert not [n for n in names if n.startswith("patches/")], names
     assert not [n for n in names if n.startswith(("tests/", "examples/", "bench/"))], names
