@@ -19,6 +19,7 @@ rest waiting for the library, so the library, not the peer, set the pace.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -236,11 +237,7 @@ def _echo(lib: str, key: str, n: int) -> Outcome:
     clients = next(b for b in BENCHMARKS if b.key == key).clients or ECHO_CLIENTS
     # Both ends hold every connection, and the worker inherits this limit.
     _allow_open_files(clients + 256)
-
-    def load(port: int, warmup: float, window: float, server_pid: int) -> dict[str, Any]:
-        return echo_load(port, warmup, window, server_pid, clients)
-
-    return _serve_and_load(lib, key, n, load, per_cpu=True)
+    return _serve_and_load(lib, key, n, functools.partial(echo_load, clients=clients), per_cpu=True)
 
 
 # -- http load: drive the library's WSGI server and measure it ---------------------

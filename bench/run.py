@@ -70,6 +70,12 @@ PEERS = HERE / "peers.py"
 # only on the rows it is measured on).
 RIVALS = ("gevent", "eventlet", "uvloop")
 WORKER_TIMEOUT = 300.0
+# What each anchor runs, for the footer (c-epoll's compiler is added to it).
+ANCHOR_WORK = {
+    "uvloop": "the same work as asyncio code on uvloop's loop (await asyncio.sleep(0);"
+    " create_task then gather; an asyncio streams echo server)",
+    "c-epoll": "a single-threaded, level-triggered C epoll echo server",
+}
 
 
 @dataclass
@@ -457,19 +463,10 @@ class _Run:
             )
         anchors = [lib for lib in ANCHORS if lib in self.libs]
         if anchors:
-            lines.append(
-                "Anchors, on the rows written for them: "
-                + "; ".join(
-                    {
-                        "uvloop": "uvloop: the same work as asyncio code on uvloop's loop (await"
-                        " asyncio.sleep(0); create_task then gather; an asyncio streams echo server)",
-                        "c-epoll": "c-epoll: a single-threaded, level-triggered C epoll echo server"
-                        f" ({self.versions.get('c-epoll', 'not built')})",
-                    }[lib]
-                    for lib in anchors
-                )
-                + "."
-            )
+            described = "; ".join(f"{lib}: {ANCHOR_WORK[lib]}" for lib in anchors)
+            if "c-epoll" in anchors:
+                described += f" ({self.versions.get('c-epoll', 'not built')})"
+            lines.append(f"Anchors, on the rows written for them: {described}.")
         if self.skipped:
             lines.append(f"Not measured: {'; '.join(self.skipped)}.")
         return "\n".join(lines)

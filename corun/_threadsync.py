@@ -167,7 +167,7 @@ def _take(held: Any) -> bool:
 
 def _let_go(lock: Any, held: Any) -> None:
     """``lock.release()`` for a held twin's lock whose ``_block`` is ``held``, written out natively."""
-    if isinstance(held, TryLock):
+    if isinstance(held, TryLock):  # the same call, but narrowed it is a C call, not a method lookup
         held.release()
     else:
         held.release()
